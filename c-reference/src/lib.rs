@@ -1,0 +1,32 @@
+//! NetBSD `pmap_segtab.c` rev 1.23, unmodified, running in user space.
+//!
+//! `build.rs` compiles the vendored file (or the one `SEGTAB_C_SOURCE`
+//! names) once per configuration of [`configs::CONFIGS`], under the shim of
+//! `shim/include`; this crate opens one of those copies as a [`CWorld`]:
+//! the C's globals plus a page pool, driven through a safe API.
+//!
+//! The C keeps its state in globals (`pmap_segtab_info`,
+//! `pmap_segtab_lock`), so there is one world per configuration per
+//! process. [`CWorld::open`] takes that configuration's lock for as long as
+//! the world lives; opening it twice from one thread is an error, not a
+//! deadlock. Resetting is cheap instead ([`CWorld::reset`]: proportional to
+//! the pages the last run used).
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+/// The machine configurations (the matrix in the README).
+pub mod configs;
+mod world;
+
+pub use configs::{Config, Port, CONFIGS};
+pub use world::{CWorld, CallbackArgs, Error, Outcome, PanicInfo, PanicKind, XtabEvent};
+
+include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));
+
+/// SHA-256 of rev 1.23 as published (shared/README.md).
+pub const VENDORED_SHA256: &str =
+    "8c686bba31d7c12cd510e289d631c0991096cb47eea17918a1924bf935539c50";
+
+/// The vendored file's text.
+pub const VENDORED_SOURCE: &[u8] = include_bytes!("../pmap_segtab.c");

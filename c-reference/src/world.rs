@@ -1,0 +1,621 @@
+//! One configuration's C world: its ops table, its page pool and the hooks
+//! the C calls back through.
+
+use crate::configs::{Config, CONFIGS};
+use shim::bindings::{
+    segtab_shim_arena, segtab_shim_hooks, segtab_shim_ops, segtab_shim_panic, segtab_shim_state,
+    vm_page,
+};
+use shim::inspect::{self, Geometry, Ptr, PteLoc, TableShape};
+use shim::pool::{PagePool, PoolError};
+use std::cell::RefCell;
+use std::ffi::{c_void, CStr};
+use std::sync::{Mutex, MutexGuard};
+
+/// Harness pmaps (index 0 is `pmap_kernel()`).
+pub const NPMAPS: u32 = shim::bindings::SEGTAB_SHIM_NPMAPS;
+/// Harness lwps.
+pub const NLWPS: u32 = shim::bindings::SEGTAB_SHIM_NLWPS;
+/// Harness cpus.
+pub const NCPUS: u32 = shim::bindings::SEGTAB_SHIM_NCPUS;
+
+/// A misuse of the API; the C is never entered when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No such configuration.
+    #[error("unknown configuration {0:?}; known: {known}", known = CONFIGS.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
+    UnknownConfig(String),
+    /// This thread already has this configuration open.
+    #[error("configuration {0} is already open in this thread (the C keeps global state: one world per configuration)")]
+    Busy(&'static str),
+    /// The world panicked earlier; [`CWorld::reset`] it.
+    #[error("the world panicked earlier ({0}); reset it before using it again")]
+    Dead(String),
+    /// A pmap, lwp or cpu index out of range.
+    #[error("{what} index {index} out of range (0..{limit})")]
+    BadIndex {
+        /// pmap, lwp or cpu.
+        what: &'static str,
+        /// Given.
+        index: u32,
+        /// Exclusive bound.
+        limit: u32,
+    },
+    /// The pmap has no segment table (never initialised, or destroyed
+    /// without a callback): the C would dereference NULL.
+    #[error("pmap {0} has no segment table (NULL pm_segtab)")]
+    NoSegtab(u32),
+    /// The page pool could not be made.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+/// How a panic came about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PanicKind {
+    /// `panic(fmt, ...)`; the format string names the site.
+    Call {
+        /// The format string.
+        fmt: String,
+    },
+    /// A failed `KASSERT`/`KASSERTMSG`.
+    Kassert {
+        /// `__LINE__`.
+        line: u32,
+        /// The expression text.
+        expr: String,
+    },
+    /// `uvm_wait` would never return.
+    WaitForever,
+    /// The spin mutex protocol was broken.
+    Lock,
+}
+
+/// A panic that came back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PanicInfo {
+    /// Class.
+    pub kind: PanicKind,
+    /// Formatted message.
+    pub msg: String,
+}
+
+impl std::fmt::Display for PanicInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// How a call into the C ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<T> {
+    /// Returned normally.
+    Ok(T),
+    /// Panicked; the world is dead until reset.
+    Panicked(PanicInfo),
+    /// Would have slept forever in `uvm_wait`; the world is dead until reset.
+    WaitForever(PanicInfo),
+}
+
+impl<T> Outcome<T> {
+    /// The value, if the call returned.
+    pub fn ok(self) -> Option<T> {
+        match self {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// Unwrap, with the panic message if there was one.
+    #[track_caller]
+    pub fn unwrap(self) -> T {
+        match self {
+            Outcome::Ok(v) => v,
+            Outcome::Panicked(p) => panic!("C reference panicked: {}", p.msg),
+            Outcome::WaitForever(p) => panic!("C reference would wait forever: {}", p.msg),
+        }
+    }
+}
+
+/// The arguments of one `pte_callback_t` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackArgs {
+    /// Which harness pmap.
+    pub pmap: u32,
+    /// Start VA.
+    pub sva: u64,
+    /// End VA.
+    pub eva: u64,
+    /// The PTE pointer, raw.
+    pub pte: u64,
+    /// `flags`.
+    pub flags: u64,
+}
+
+/// A call of `pmap_md_xtab_activate` / `_deactivate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum XtabEvent {
+    /// `pmap_md_xtab_activate(pm, l)`.
+    Activate {
+        /// pmap index.
+        pmap: u32,
+        /// lwp index.
+        lwp: u32,
+    },
+    /// `pmap_md_xtab_deactivate(pm)`.
+    Deactivate {
+        /// pmap index.
+        pmap: u32,
+    },
+}
+
+type Trampoline = unsafe fn(*mut c_void, &mut PagePool, CallbackArgs);
+
+/// What the C's hooks reach through `hooks.ctx`. Boxed so its address is
+/// stable for as long as the world lives.
+struct HookCtx {
+    pool: PagePool,
+    cb_data: *mut c_void,
+    cb_call: Option<Trampoline>,
+    xtab: Vec<XtabEvent>,
+}
+
+static LOCKS: [Mutex<()>; CONFIGS.len()] = [const { Mutex::new(()) }; CONFIGS.len()];
+
+thread_local! {
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One configuration of the C reference, with its page pool.
+pub struct CWorld {
+    index: usize,
+    config: &'static Config,
+    ops: &'static segtab_shim_ops,
+    ctx: Box<HookCtx>,
+    geometry: Geometry,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl std::fmt::Debug for CWorld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CWorld")
+            .field("config", &self.config.name)
+            .field("pool", &self.ctx.pool)
+            .finish()
+    }
+}
+
+impl CWorld {
+    /// Open configuration `name` with a pool of `pool_pages` frames.
+    pub fn open(name: &str, pool_pages: usize) -> Result<Self, Error> {
+        let index = CONFIGS
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::UnknownConfig(name.to_string()))?;
+        let config = &CONFIGS[index];
+        if HELD.with(|h| h.borrow().contains(&index)) {
+            return Err(Error::Busy(config.name));
+        }
+        let pool = PagePool::new(
+            config.pgshift,
+            pool_pages,
+            !config.lp64,
+            config.identity_map,
+        )?;
+        let lock = LOCKS[index].lock().unwrap_or_else(|e| e.into_inner());
+        HELD.with(|h| h.borrow_mut().push(index));
+        let ops = crate::ops_table(index);
+        // SAFETY: `config` points to a static const struct in the C.
+        let cc = unsafe { &*ops.config };
+        let geometry = Geometry {
+            lp64: cc.lp64 != 0,
+            segtabsize: cc.segtabsize,
+            nptepg: cc.nptepg,
+            pte_bytes: cc.pte_bytes,
+            page_shift: cc.pgshift,
+        };
+        let mut w = CWorld {
+            index,
+            config,
+            ops,
+            ctx: Box::new(HookCtx {
+                pool,
+                cb_data: std::ptr::null_mut(),
+                cb_call: None,
+                xtab: Vec::new(),
+            }),
+            geometry,
+            _lock: lock,
+        };
+        w.reset();
+        Ok(w)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &'static Config {
+        self.config
+    }
+
+    /// The constants as the C compiler saw them.
+    pub fn c_config(&self) -> &'static shim::bindings::segtab_shim_config {
+        // SAFETY: static const struct in the C.
+        unsafe { &*self.ops.config }
+    }
+
+    /// The C file this configuration was compiled from.
+    pub fn c_source(&self) -> String {
+        // SAFETY: a string literal in the C.
+        unsafe { CStr::from_ptr(self.c_config().source) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Layout facts for walking tables.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// The page pool (to inject failures, read the event log, read memory).
+    pub fn pool(&self) -> &PagePool {
+        &self.ctx.pool
+    }
+
+    /// The page pool, mutably.
+    pub fn pool_mut(&mut self) -> &mut PagePool {
+        &mut self.ctx.pool
+    }
+
+    /// The `pmap_md_xtab_*` calls so far (drained).
+    pub fn take_xtab(&mut self) -> Vec<XtabEvent> {
+        std::mem::take(&mut self.ctx.xtab)
+    }
+
+    /// Back to the initial state: empty free list and PTP cache, zero
+    /// counters, no segtabs, lwp i on cpu i % NCPUS bound to pmap i, curlwp
+    /// 0, a fresh pool. Costs time proportional to the pages used.
+    pub fn reset(&mut self) {
+        self.ctx.pool.reset();
+        self.ctx.xtab.clear();
+        let hooks = segtab_shim_hooks {
+            ctx: &mut *self.ctx as *mut HookCtx as *mut c_void,
+            alloc_page: Some(hook_alloc),
+            free_page: Some(hook_free),
+            wait: Some(hook_wait),
+            callback: Some(hook_callback),
+            xtab: Some(hook_xtab),
+        };
+        let arena = segtab_shim_arena {
+            base: self.ctx.pool.base() as *mut c_void,
+            npages: self.ctx.pool.capacity() as u64,
+            phys_base: self.ctx.pool.phys_base(),
+            pages: self.ctx.pool.vm_pages_mut(),
+        };
+        // SAFETY: the C copies both structs; hooks.ctx stays valid because
+        // the HookCtx is boxed and lives as long as self.
+        unsafe { (self.ops.reset.unwrap())(&hooks, &arena) };
+    }
+
+    /// Everything the C exposes, read in one call.
+    pub fn state(&self) -> segtab_shim_state {
+        let mut s = segtab_shim_state::default();
+        // SAFETY: snapshot only writes *s.
+        unsafe { (self.ops.snapshot.unwrap())(&mut s) };
+        s
+    }
+
+    /// Whether a panic has left the world dead.
+    pub fn is_dead(&self) -> bool {
+        self.state().dead != 0
+    }
+
+    fn check_alive(&self) -> Result<(), Error> {
+        let s = self.state();
+        if s.dead != 0 {
+            return Err(Error::Dead(panic_info(&s.panic).msg));
+        }
+        Ok(())
+    }
+
+    fn check_pmap(&self, pmap: u32) -> Result<(), Error> {
+        if pmap >= NPMAPS {
+            return Err(Error::BadIndex { what: "pmap", index: pmap, limit: NPMAPS });
+        }
+        self.check_alive()
+    }
+
+    fn check_segtab(&self, pmap: u32) -> Result<(), Error> {
+        self.check_pmap(pmap)?;
+        if self.state().pm_segtab[pmap as usize].is_null() {
+            return Err(Error::NoSegtab(pmap));
+        }
+        Ok(())
+    }
+
+    fn outcome<T>(&self, rc: i32, v: T) -> Outcome<T> {
+        let code = rc as u32;
+        if code == shim::bindings::segtab_shim_outcome_SEGTAB_SHIM_OK {
+            return Outcome::Ok(v);
+        }
+        let p = panic_info(&self.state().panic);
+        if code == shim::bindings::segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER {
+            Outcome::WaitForever(p)
+        } else {
+            Outcome::Panicked(p)
+        }
+    }
+
+    /// Run a C entry with `cb` installed as the callback sink.
+    fn with_callback<F, R>(&mut self, cb: Option<&mut F>, call: impl FnOnce(&Self) -> R) -> R
+    where
+        F: FnMut(&mut PagePool, CallbackArgs),
+    {
+        unsafe fn trampoline<F: FnMut(&mut PagePool, CallbackArgs)>(
+            data: *mut c_void,
+            pool: &mut PagePool,
+            a: CallbackArgs,
+        ) {
+            // SAFETY: data is the &mut F installed below, live for the call.
+            let f = unsafe { &mut *(data as *mut F) };
+            f(pool, a)
+        }
+        self.ctx.pool.begin_call();
+        match cb {
+            Some(f) => {
+                self.ctx.cb_data = f as *mut F as *mut c_void;
+                self.ctx.cb_call = Some(trampoline::<F>);
+            }
+            None => {
+                self.ctx.cb_data = std::ptr::null_mut();
+                self.ctx.cb_call = None;
+            }
+        }
+        let r = call(self);
+        self.ctx.cb_data = std::ptr::null_mut();
+        self.ctx.cb_call = None;
+        r
+    }
+
+    /// `pm_minaddr = minaddr; pmap_segtab_init(pm)`.
+    pub fn segtab_init(&mut self, pmap: u32, minaddr: u64) -> Result<Outcome<()>, Error> {
+        self.check_pmap(pmap)?;
+        let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
+            // SAFETY: index checked; the world is alive.
+            unsafe { (w.ops.segtab_init.unwrap())(pmap, minaddr) }
+        });
+        Ok(self.outcome(rc, ()))
+    }
+
+    /// `pmap_segtab_destroy(pm, callback or NULL, flags)`.
+    pub fn segtab_destroy<F: FnMut(&mut PagePool, CallbackArgs)>(
+        &mut self,
+        pmap: u32,
+        callback: Option<&mut F>,
+        flags: u64,
+    ) -> Result<Outcome<()>, Error> {
+        self.check_pmap(pmap)?;
+        let with = callback.is_some();
+        let rc = self.with_callback(callback, |w| {
+            // SAFETY: index checked; destroy returns at once on a NULL segtab.
+            unsafe { (w.ops.segtab_destroy.unwrap())(pmap, with, flags) }
+        });
+        Ok(self.outcome(rc, ()))
+    }
+
+    /// `pmap_pte_lookup(pm, va)`.
+    pub fn pte_lookup(&mut self, pmap: u32, va: u64) -> Result<Outcome<PteLoc>, Error> {
+        self.check_segtab(pmap)?;
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
+            // SAFETY: the pmap has a segtab.
+            unsafe { (w.ops.pte_lookup.unwrap())(pmap, va, &mut out) }
+        });
+        let loc = PteLoc::classify(&self.ctx.pool, out as u64, self.geometry.pte_bytes);
+        Ok(self.outcome(rc, loc))
+    }
+
+    /// `pmap_pte_reserve(pm, va, flags)`.
+    pub fn pte_reserve(&mut self, pmap: u32, va: u64, flags: i32) -> Result<Outcome<PteLoc>, Error> {
+        self.check_segtab(pmap)?;
+        let mut out: *mut c_void = std::ptr::null_mut();
+        let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
+            // SAFETY: the pmap has a segtab.
+            unsafe { (w.ops.pte_reserve.unwrap())(pmap, va, flags, &mut out) }
+        });
+        let loc = PteLoc::classify(&self.ctx.pool, out as u64, self.geometry.pte_bytes);
+        Ok(self.outcome(rc, loc))
+    }
+
+    /// `pmap_pte_process(pm, sva, eva, callback, flags)`.
+    pub fn pte_process<F: FnMut(&mut PagePool, CallbackArgs)>(
+        &mut self,
+        pmap: u32,
+        sva: u64,
+        eva: u64,
+        flags: u64,
+        callback: &mut F,
+    ) -> Result<Outcome<()>, Error> {
+        self.check_segtab(pmap)?;
+        let rc = self.with_callback(Some(callback), |w| {
+            // SAFETY: the pmap has a segtab.
+            unsafe { (w.ops.pte_process.unwrap())(pmap, sva, eva, flags) }
+        });
+        Ok(self.outcome(rc, ()))
+    }
+
+    /// `pmap_segtab_activate(pm, l)`.
+    pub fn segtab_activate(&mut self, pmap: u32, lwp: u32) -> Result<Outcome<()>, Error> {
+        self.check_segtab(pmap)?;
+        if lwp >= NLWPS {
+            return Err(Error::BadIndex { what: "lwp", index: lwp, limit: NLWPS });
+        }
+        let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
+            // SAFETY: indices checked, the pmap has a segtab.
+            unsafe { (w.ops.segtab_activate.unwrap())(pmap, lwp) }
+        });
+        Ok(self.outcome(rc, ()))
+    }
+
+    /// `pmap_segtab_deactivate(pm)`.
+    pub fn segtab_deactivate(&mut self, pmap: u32) -> Result<Outcome<()>, Error> {
+        self.check_pmap(pmap)?;
+        let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
+            // SAFETY: index checked; deactivate does not read the segtab.
+            unsafe { (w.ops.segtab_deactivate.unwrap())(pmap) }
+        });
+        Ok(self.outcome(rc, ()))
+    }
+
+    /// Make `lwp` curlwp (and its cpu curcpu()).
+    pub fn set_curlwp(&mut self, lwp: u32) -> Result<(), Error> {
+        if lwp >= NLWPS {
+            return Err(Error::BadIndex { what: "lwp", index: lwp, limit: NLWPS });
+        }
+        // SAFETY: index checked.
+        unsafe { (self.ops.set_curlwp.unwrap())(lwp) };
+        Ok(())
+    }
+
+    /// Put `lwp` on `cpu` in a process whose vmspace's pmap is `pmap`.
+    pub fn bind_lwp(&mut self, lwp: u32, pmap: u32, cpu: u32) -> Result<(), Error> {
+        for (what, index, limit) in [("lwp", lwp, NLWPS), ("pmap", pmap, NPMAPS), ("cpu", cpu, NCPUS)] {
+            if index >= limit {
+                return Err(Error::BadIndex { what, index, limit });
+            }
+        }
+        // SAFETY: indices checked.
+        unsafe { (self.ops.bind_lwp.unwrap())(lwp, pmap, cpu) };
+        Ok(())
+    }
+
+    /// The next `n` `atomic_cas_ptr` calls lose to another CPU that installs
+    /// a freshly allocated zeroed page first.
+    pub fn arm_cas_race(&mut self, n: u32) {
+        // SAFETY: plain store in the C.
+        unsafe { (self.ops.arm_cas_race.unwrap())(n) };
+    }
+
+    /// `pmap_md_direct_mapped_vaddr_p(va)` as the C sees it.
+    pub fn direct_mapped_p(&self, va: u64) -> bool {
+        // SAFETY: pure function.
+        unsafe { (self.ops.direct_mapped_p.unwrap())(va) }
+    }
+
+    /// The tree of pmap `pmap`.
+    pub fn table(&self, pmap: u32) -> TableShape {
+        let root = self.state().pm_segtab[pmap as usize] as u64;
+        TableShape::walk(&self.ctx.pool, &self.geometry, root)
+    }
+
+    /// The free segtab list, head first (and whether it was cut short).
+    pub fn free_segtabs(&self) -> (Vec<Ptr>, bool) {
+        let head = self.state().free_segtab as u64;
+        inspect::free_list(&self.ctx.pool, &self.geometry, head, self.list_limit())
+    }
+
+    /// The PTP cache, head first, as frame numbers (and whether cut short).
+    pub fn ptp_cache(&self) -> (Vec<u32>, bool) {
+        let first = self.state().ptp_first;
+        let first = (!first.is_null())
+            .then(|| self.ctx.pool.pfn_of_vm_page(first).unwrap_or(u32::MAX));
+        inspect::ptp_list(&self.ctx.pool, first, self.list_limit())
+    }
+
+    fn list_limit(&self) -> usize {
+        let per_page = (self.ctx.pool.page_size() as u32 / self.geometry.segtab_bytes()).max(1);
+        (self.ctx.pool.touched() as usize + 1) * per_page as usize + 1
+    }
+
+    /// Which compiled configuration this is (index into CONFIGS).
+    pub fn config_index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for CWorld {
+    fn drop(&mut self) {
+        HELD.with(|h| h.borrow_mut().retain(|&i| i != self.index));
+    }
+}
+
+fn cstr(buf: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[allow(non_upper_case_globals)]
+fn panic_info(p: &segtab_shim_panic) -> PanicInfo {
+    use shim::bindings::*;
+    let kind = match p.kind as u32 {
+        segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_KASSERT => PanicKind::Kassert {
+            line: p.line as u32,
+            expr: cstr(&p.expr),
+        },
+        segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_WAIT => PanicKind::WaitForever,
+        segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_LOCK => PanicKind::Lock,
+        _ => PanicKind::Call { fmt: cstr(&p.fmt) },
+    };
+    PanicInfo { kind, msg: cstr(&p.msg) }
+}
+
+/// Recover the HookCtx from the C's `ctx`.
+///
+/// # Safety
+/// `ctx` is the `hooks.ctx` installed by `reset`, i.e. a live `HookCtx`, and
+/// no other reference to it is in use while the C is running.
+unsafe fn hook_ctx<'a>(ctx: *mut c_void) -> &'a mut HookCtx {
+    // SAFETY: the caller's contract.
+    unsafe { &mut *(ctx as *mut HookCtx) }
+}
+
+unsafe extern "C" fn hook_alloc(ctx: *mut c_void, flags: i32) -> *mut vm_page {
+    // SAFETY: called by the C with the ctx installed by reset.
+    let c = unsafe { hook_ctx(ctx) };
+    match c.pool.alloc(flags) {
+        Some(pfn) => c.pool.vm_page_ptr(pfn),
+        None => std::ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn hook_free(ctx: *mut c_void, pg: *mut vm_page) {
+    // SAFETY: as hook_alloc.
+    let c = unsafe { hook_ctx(ctx) };
+    let pfn = c.pool.pfn_of_vm_page(pg).unwrap_or(u32::MAX);
+    c.pool.free(pfn);
+}
+
+unsafe extern "C" fn hook_wait(ctx: *mut c_void, _wmsg: *const std::ffi::c_char) -> i32 {
+    // SAFETY: as hook_alloc.
+    let c = unsafe { hook_ctx(ctx) };
+    if c.pool.wait() {
+        0
+    } else {
+        1
+    }
+}
+
+unsafe extern "C" fn hook_callback(
+    ctx: *mut c_void,
+    pmap: u32,
+    sva: u64,
+    eva: u64,
+    pte: *mut c_void,
+    flags: u64,
+) {
+    // SAFETY: as hook_alloc.
+    let c = unsafe { hook_ctx(ctx) };
+    if let Some(call) = c.cb_call {
+        let args = CallbackArgs { pmap, sva, eva, pte: pte as u64, flags };
+        // SAFETY: cb_data/cb_call were installed together by with_callback
+        // and point to a closure that outlives the C call.
+        unsafe { call(c.cb_data, &mut c.pool, args) };
+    }
+}
+
+unsafe extern "C" fn hook_xtab(ctx: *mut c_void, activate: i32, pmap: u32, lwp: i32) {
+    // SAFETY: as hook_alloc.
+    let c = unsafe { hook_ctx(ctx) };
+    c.xtab.push(if activate != 0 {
+        XtabEvent::Activate { pmap, lwp: lwp as u32 }
+    } else {
+        XtabEvent::Deactivate { pmap }
+    });
+}

@@ -1,0 +1,532 @@
+/*
+ * One configuration of the C reference: the vendored pmap_segtab.c,
+ * unmodified, followed by the kernel world it runs in (pmaps, lwps, cpus,
+ * the hooks into the Rust page pool) and the harness entry points exported
+ * as `<prefix>ops`.
+ *
+ * Compiled freestanding, once per configuration, by c-reference/build.rs
+ * with the -D flags of that configuration; SEGTAB_C_FILE names the file
+ * under test (the vendored copy unless SEGTAB_C_SOURCE says otherwise).
+ *
+ * The file is #included rather than linked so that its translation unit
+ * is exactly the kernel's (same statics, same inlining decisions) while
+ * the harness can still read pmap_segtab_info, which it defines.
+ */
+#include SEGTAB_C_FILE
+
+#include <stdarg.h>
+
+#include "segtab_shim_api.h"
+#include "segtab_shim_guard.h"
+
+
+static struct {
+	struct segtab_shim_hooks hooks;
+	struct segtab_shim_arena arena;
+	struct pmap pmaps[SEGTAB_SHIM_NPMAPS];
+	struct cpu_info cpus[SEGTAB_SHIM_NCPUS];
+	struct lwp lwps[SEGTAB_SHIM_NLWPS];
+	struct proc procs[SEGTAB_SHIM_NLWPS];
+	struct vmspace vmspaces[SEGTAB_SHIM_NLWPS];
+	uint32_t cur_lwp;
+	uint32_t cas_race;		/* upcoming atomic_cas_ptr calls to lose */
+	uint32_t dead;
+	struct segtab_shim_panic panic;
+	_Alignas(16) unsigned char guard[SEGTAB_SHIM_GUARD_BYTES];
+} world;
+
+/* ---------------------------------------------------------------- panics */
+
+static void
+copy_str(char *dst, size_t len, const char *src)
+{
+	size_t i = 0;
+
+	if (src != NULL)
+		for (; i + 1 < len && src[i] != '\0'; i++)
+			dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+static void __dead
+die(void)
+{
+	world.dead = 1;
+	segtab_shim_unwind(world.guard);
+}
+
+void
+panic(const char *fmt, ...)
+{
+	va_list ap;
+
+	world.panic.kind = SEGTAB_SHIM_PANIC_CALL;
+	copy_str(world.panic.fmt, sizeof(world.panic.fmt), fmt);
+	va_start(ap, fmt);
+	segtab_shim_vformat(world.panic.msg, sizeof(world.panic.msg), fmt, ap);
+	va_end(ap);
+	die();
+}
+
+/* kern_assert(__KASSERTSTR msg, "diagnostic ", #e, __FILE__, __LINE__, ...) */
+void
+kern_assert(const char *fmt, ...)
+{
+	va_list ap;
+
+	world.panic.kind = SEGTAB_SHIM_PANIC_KASSERT;
+	copy_str(world.panic.fmt, sizeof(world.panic.fmt), fmt);
+	va_start(ap, fmt);
+	(void)va_arg(ap, const char *);
+	copy_str(world.panic.expr, sizeof(world.panic.expr),
+	    va_arg(ap, const char *));
+	(void)va_arg(ap, const char *);
+	world.panic.line = va_arg(ap, int);
+	va_end(ap);
+	va_start(ap, fmt);
+	segtab_shim_vformat(world.panic.msg, sizeof(world.panic.msg), fmt, ap);
+	va_end(ap);
+	die();
+}
+
+/* DEBUG_NOISY output before a pmap_check_stp panic: not kept (pointers). */
+int
+printf(const char *fmt, ...)
+{
+	(void)fmt;
+	return 0;
+}
+
+/* --------------------------------------------------------- kernel services */
+
+void
+shim_mutex_spin_enter(kmutex_t *mtx)
+{
+	if (mtx->mtx_locked) {
+		world.panic.kind = SEGTAB_SHIM_PANIC_LOCK;
+		copy_str(world.panic.msg, sizeof(world.panic.msg),
+		    "mutex_spin_enter: locking against myself");
+		die();
+	}
+	mtx->mtx_locked = 1;
+	mtx->mtx_enters++;
+}
+
+void
+shim_mutex_spin_exit(kmutex_t *mtx)
+{
+	if (!mtx->mtx_locked) {
+		world.panic.kind = SEGTAB_SHIM_PANIC_LOCK;
+		copy_str(world.panic.msg, sizeof(world.panic.msg),
+		    "mutex_spin_exit: mutex not held");
+		die();
+	}
+	mtx->mtx_locked = 0;
+}
+
+struct vm_page *
+pmap_md_alloc_poolpage(int flags)
+{
+	return world.hooks.alloc_page(world.hooks.ctx, flags);
+}
+
+vaddr_t
+pmap_md_map_poolpage(paddr_t pa)
+{
+	uintptr_t kva = (uintptr_t)world.arena.base
+	    + (uintptr_t)(pa - world.arena.phys_base);
+
+	/* On a 32-bit configuration the arena lies below 4 GiB, so a KVA fits
+	 * vaddr_t exactly as on the target (the pool guarantees it). */
+	return (vaddr_t)kva;
+}
+
+paddr_t
+pmap_md_unmap_poolpage(vaddr_t va)
+{
+	return world.arena.phys_base
+	    + (paddr_t)((uintptr_t)va - (uintptr_t)world.arena.base);
+}
+
+struct vm_page *
+shim_phys_to_vm_page(paddr_t pa)
+{
+	return &world.arena.pages[(pa - world.arena.phys_base) >> PGSHIFT];
+}
+
+void
+uvm_pagefree(struct vm_page *pg)
+{
+	world.hooks.free_page(world.hooks.ctx, pg);
+}
+
+void
+uvm_wait(const char *wmsg)
+{
+	if (world.hooks.wait(world.hooks.ctx, wmsg) != 0) {
+		world.panic.kind = SEGTAB_SHIM_PANIC_WAIT;
+		copy_str(world.panic.fmt, sizeof(world.panic.fmt), wmsg);
+		copy_str(world.panic.msg, sizeof(world.panic.msg),
+		    "uvm_wait: would wait forever");
+		die();
+	}
+}
+
+void *
+shim_atomic_cas_ptr(volatile void *p, void *old, void *new)
+{
+	void * volatile *slot = (void * volatile *)p;
+
+	if (world.cas_race > 0) {
+		/* Another CPU got there first with a page of its own. */
+		world.cas_race--;
+		struct vm_page *pg = world.hooks.alloc_page(world.hooks.ctx,
+		    UVM_PGA_ZERO | UVM_PGA_USERESERVE);
+		if (pg != NULL && *slot == NULL)
+			*slot = (void *)(uintptr_t)
+			    pmap_md_map_poolpage(VM_PAGE_TO_PHYS(pg));
+	}
+	void *cur = *slot;
+	if (cur == old)
+		*slot = new;
+	return cur;
+}
+
+struct lwp *
+shim_curlwp(void)
+{
+	return &world.lwps[world.cur_lwp];
+}
+
+struct pmap *
+shim_pmap_kernel(void)
+{
+	return &world.pmaps[0];
+}
+
+void
+pmap_md_xtab_activate(struct pmap *pm, struct lwp *l)
+{
+	world.hooks.xtab(world.hooks.ctx, 1, pm->pm_index, (int32_t)l->l_index);
+}
+
+void
+pmap_md_xtab_deactivate(struct pmap *pm)
+{
+	world.hooks.xtab(world.hooks.ctx, 0, pm->pm_index, -1);
+}
+
+bool
+pmap_md_direct_mapped_vaddr_p(vaddr_t va)
+{
+	uint64_t v = va;
+
+	return (v >= (uint64_t)SHIM_DMAP0_LO && v < (uint64_t)SHIM_DMAP0_HI)
+	    || (v >= (uint64_t)SHIM_DMAP1_LO && v < (uint64_t)SHIM_DMAP1_HI);
+}
+
+/* The pte_callback_t handed to the file; the Rust hook decides what it does. */
+static bool
+shim_pte_callback(struct pmap *pm, vaddr_t sva, vaddr_t eva, pt_entry_t *pte,
+    uintptr_t flags)
+{
+	world.hooks.callback(world.hooks.ctx, pm->pm_index, sva, eva, pte,
+	    flags);
+	return true;
+}
+
+/* ------------------------------------------------------- harness entries */
+
+static const struct segtab_shim_config config = {
+	.name = SHIM_CONFIG_NAME,
+	.pgshift = PGSHIFT,
+	.segshift = SEGSHIFT,
+#ifdef _LP64
+	.xsegshift = XSEGSHIFT,
+	.lp64 = 1,
+#endif
+	.segtabsize = PMAP_SEGTABSIZE,
+	.nptepg = NPTEPG,
+	.pte_bytes = sizeof(pt_entry_t),
+	.vaddr_bytes = sizeof(vaddr_t),
+	.segtab_bytes = sizeof(pmap_segtab_t),
+#ifdef DEBUG
+	.debug = 1,
+#endif
+#ifdef DIAGNOSTIC
+	.diagnostic = 1,
+#endif
+#ifdef MULTIPROCESSOR
+	.multiprocessor = 1,
+#endif
+#ifdef PMAP_PTP_CACHE
+	.ptp_cache = 1,
+#endif
+	.invalid_segtab = (uint64_t)(uintptr_t)PMAP_INVALID_SEGTAB_ADDRESS,
+	.source = SEGTAB_C_FILE,
+};
+
+static void
+bind(uint32_t l, uint32_t pm, uint32_t ci)
+{
+	world.lwps[l].l_cpu = &world.cpus[ci];
+	world.vmspaces[l].vm_map.pmap = &world.pmaps[pm];
+}
+
+static void
+reset(const struct segtab_shim_hooks *hooks,
+    const struct segtab_shim_arena *arena)
+{
+	world.hooks = *hooks;
+	world.arena = *arena;
+	world.cur_lwp = 0;
+	world.cas_race = 0;
+	world.dead = 0;
+	world.panic = (struct segtab_shim_panic){ 0 };
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++)
+		world.pmaps[i] = (struct pmap){ .pm_index = i };
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++) {
+		world.cpus[i] = (struct cpu_info){ .ci_index = i };
+		world.cpus[i].ci_pmap_user_segtab = PMAP_INVALID_SEGTAB_ADDRESS;
+	}
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NLWPS; i++) {
+		world.lwps[i].l_index = i;
+		world.lwps[i].l_proc = &world.procs[i];
+		world.procs[i].p_vmspace = &world.vmspaces[i];
+		bind(i, i, i % SEGTAB_SHIM_NCPUS);
+	}
+	pmap_segtab_info = (struct pmap_segtab_info){ 0 };
+#ifdef PMAP_PTP_CACHE
+	LIST_INIT(&pmap_segtab_info.ptp_pgflist);
+#endif
+	pmap_segtab_lock = (kmutex_t){ 0 };
+}
+
+/* Each entry packs its arguments, runs the call under the guard, and says
+ * how it ended. */
+struct call {
+	uint32_t pmap;
+	uint64_t va, eva, flags;
+	int32_t iflags;
+	bool with_callback;
+	pt_entry_t *pte;
+};
+
+static int32_t
+guarded(segtab_shim_body_t body, struct call *c)
+{
+	if (world.dead)
+		return SEGTAB_SHIM_DEAD;
+	if (c->pmap >= SEGTAB_SHIM_NPMAPS)
+		return SEGTAB_SHIM_BADARG;
+	if (segtab_shim_guarded(world.guard, body, c) == 0)
+		return SEGTAB_SHIM_OK;
+	return world.panic.kind == SEGTAB_SHIM_PANIC_WAIT
+	    ? SEGTAB_SHIM_WAIT_FOREVER : SEGTAB_SHIM_PANICKED;
+}
+
+static void
+body_init(void *arg)
+{
+	struct call *c = arg;
+	struct pmap *pm = &world.pmaps[c->pmap];
+
+	pm->pm_segtab = NULL;
+	pm->pm_minaddr = (vaddr_t)c->va;
+	pmap_segtab_init(pm);
+}
+
+static int32_t
+api_segtab_init(uint32_t pmap, uint64_t minaddr)
+{
+	struct call c = { .pmap = pmap, .va = minaddr };
+	return guarded(body_init, &c);
+}
+
+static void
+body_destroy(void *arg)
+{
+	struct call *c = arg;
+
+	pmap_segtab_destroy(&world.pmaps[c->pmap],
+	    c->with_callback ? shim_pte_callback : NULL, (uintptr_t)c->flags);
+}
+
+static int32_t
+api_segtab_destroy(uint32_t pmap, bool with_callback, uint64_t flags)
+{
+	struct call c = { .pmap = pmap, .with_callback = with_callback,
+	    .flags = flags };
+	return guarded(body_destroy, &c);
+}
+
+static void
+body_lookup(void *arg)
+{
+	struct call *c = arg;
+
+	c->pte = pmap_pte_lookup(&world.pmaps[c->pmap], (vaddr_t)c->va);
+}
+
+static int32_t
+api_pte_lookup(uint32_t pmap, uint64_t va, void **out)
+{
+	struct call c = { .pmap = pmap, .va = va };
+	int32_t r = guarded(body_lookup, &c);
+	*out = c.pte;
+	return r;
+}
+
+static void
+body_reserve(void *arg)
+{
+	struct call *c = arg;
+
+	c->pte = pmap_pte_reserve(&world.pmaps[c->pmap], (vaddr_t)c->va,
+	    c->iflags);
+}
+
+static int32_t
+api_pte_reserve(uint32_t pmap, uint64_t va, int32_t flags, void **out)
+{
+	struct call c = { .pmap = pmap, .va = va, .iflags = flags };
+	int32_t r = guarded(body_reserve, &c);
+	*out = c.pte;
+	return r;
+}
+
+static void
+body_process(void *arg)
+{
+	struct call *c = arg;
+
+	pmap_pte_process(&world.pmaps[c->pmap], (vaddr_t)c->va,
+	    (vaddr_t)c->eva, shim_pte_callback, (uintptr_t)c->flags);
+}
+
+static int32_t
+api_pte_process(uint32_t pmap, uint64_t sva, uint64_t eva, uint64_t flags)
+{
+	struct call c = { .pmap = pmap, .va = sva, .eva = eva, .flags = flags };
+	return guarded(body_process, &c);
+}
+
+static void
+body_activate(void *arg)
+{
+	struct call *c = arg;
+
+	pmap_segtab_activate(&world.pmaps[c->pmap],
+	    &world.lwps[c->iflags]);
+}
+
+static int32_t
+api_segtab_activate(uint32_t pmap, uint32_t lwp)
+{
+	if (lwp >= SEGTAB_SHIM_NLWPS)
+		return SEGTAB_SHIM_BADARG;
+	struct call c = { .pmap = pmap, .iflags = (int32_t)lwp };
+	return guarded(body_activate, &c);
+}
+
+static void
+body_deactivate(void *arg)
+{
+	struct call *c = arg;
+
+	pmap_segtab_deactivate(&world.pmaps[c->pmap]);
+}
+
+static int32_t
+api_segtab_deactivate(uint32_t pmap)
+{
+	struct call c = { .pmap = pmap };
+	return guarded(body_deactivate, &c);
+}
+
+static int32_t
+api_set_curlwp(uint32_t lwp)
+{
+	if (lwp >= SEGTAB_SHIM_NLWPS)
+		return SEGTAB_SHIM_BADARG;
+	world.cur_lwp = lwp;
+	return SEGTAB_SHIM_OK;
+}
+
+static int32_t
+api_bind_lwp(uint32_t lwp, uint32_t pmap, uint32_t cpu)
+{
+	if (lwp >= SEGTAB_SHIM_NLWPS || pmap >= SEGTAB_SHIM_NPMAPS
+	    || cpu >= SEGTAB_SHIM_NCPUS)
+		return SEGTAB_SHIM_BADARG;
+	bind(lwp, pmap, cpu);
+	return SEGTAB_SHIM_OK;
+}
+
+static void
+api_arm_cas_race(uint32_t n)
+{
+	world.cas_race = n;
+}
+
+static bool
+api_direct_mapped_p(uint64_t va)
+{
+	return pmap_md_direct_mapped_vaddr_p((vaddr_t)va);
+}
+
+static void
+api_snapshot(struct segtab_shim_state *s)
+{
+	s->free_segtab = pmap_segtab_info.free_segtab;
+#ifdef PMAP_PTP_CACHE
+	s->ptp_first = LIST_FIRST(&pmap_segtab_info.ptp_pgflist);
+#else
+	s->ptp_first = NULL;
+#endif
+#ifdef DEBUG
+	s->nget = pmap_segtab_info.nget_segtab;
+	s->nput = pmap_segtab_info.nput_segtab;
+	s->npage = pmap_segtab_info.npage_segtab;
+#else
+	s->nget = s->nput = s->npage = 0;
+#endif
+	s->lock_held = pmap_segtab_lock.mtx_locked;
+	s->lock_enters = pmap_segtab_lock.mtx_enters;
+	s->dead = world.dead;
+	s->cur_lwp = world.cur_lwp;
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++) {
+		s->pm_segtab[i] = world.pmaps[i].pm_segtab;
+		s->pm_minaddr[i] = world.pmaps[i].pm_minaddr;
+	}
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++) {
+		s->ci_segtab[i] = world.cpus[i].ci_pmap_user_segtab;
+#ifdef _LP64
+		s->ci_seg0tab[i] = world.cpus[i].ci_pmap_user_seg0tab;
+#else
+		s->ci_seg0tab[i] = NULL;
+#endif
+	}
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NLWPS; i++) {
+		s->lwp_cpu[i] = world.lwps[i].l_cpu->ci_index;
+		s->lwp_pmap[i] = world.vmspaces[i].vm_map.pmap->pm_index;
+	}
+	s->panic = world.panic;
+}
+
+const struct segtab_shim_ops SHIM_SYM(ops) = {
+	.config = &config,
+	.reset = reset,
+	.segtab_init = api_segtab_init,
+	.segtab_destroy = api_segtab_destroy,
+	.pte_lookup = api_pte_lookup,
+	.pte_reserve = api_pte_reserve,
+	.pte_process = api_pte_process,
+	.segtab_activate = api_segtab_activate,
+	.segtab_deactivate = api_segtab_deactivate,
+	.set_curlwp = api_set_curlwp,
+	.bind_lwp = api_bind_lwp,
+	.arm_cas_race = api_arm_cas_race,
+	.direct_mapped_p = api_direct_mapped_p,
+	.snapshot = api_snapshot,
+};

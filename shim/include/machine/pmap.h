@@ -1,0 +1,59 @@
+/*
+ * Shim for <machine/pmap.h> and <machine/pte.h> of the three ports modelled
+ * (mips, powerpc booke, riscv), as of August 2020.  Facts:
+ *  - pt_entry_t is 32 bits on mips (every ABI, n64 included) and booke,
+ *    64 bits on riscv64 (SHIM_PTE_BITS);
+ *  - NBSEG is the int (1 << SEGSHIFT) on these ports, NBXSEG (1UL << XSEGSHIFT);
+ *  - on LP64 NSEGPG, the pointers per segtab page, equals PMAP_SEGTABSIZE;
+ *  - PMAP_INVALID_SEGTAB_ADDRESS is NULL on mips, 0xfeeddead on booke and
+ *    VM_MIN_KERNEL_ADDRESS - PAGE_SIZE on riscv64 (SHIM_INVALID_SEGTAB);
+ *  - the pmap_md_xtab_(de)activate hooks do nothing on these ports; the shim
+ *    records that they were called, for the harness to compare;
+ *  - pmap_md_direct_mapped_vaddr_p(va) is true in the port's direct-mapped
+ *    windows (KSEG0/XKPHYS on mips, outside the kernel VA range on booke),
+ *    given as up to two half-open ranges SHIM_DMAP{0,1}_{LO,HI}.
+ */
+#ifndef _SHIM_MACHINE_PMAP_H_
+#define _SHIM_MACHINE_PMAP_H_
+
+#include <sys/types.h>
+
+#if SHIM_PTE_BITS == 64
+typedef uint64_t	pt_entry_t;
+#define PRIxPTE		"lx"
+#else
+typedef uint32_t	pt_entry_t;
+#define PRIxPTE		"x"
+#endif
+#define pte_value(pte)	(pte)
+
+#define SEGSHIFT	SHIM_SEGSHIFT
+#define NBSEG		(1 << SEGSHIFT)
+#define SEGOFSET	(NBSEG - 1)
+#define NPTEPG		(NBPG / sizeof(pt_entry_t))
+#define PMAP_SEGTABSIZE	SHIM_SEGTABSIZE
+#ifdef _LP64
+#define XSEGSHIFT	SHIM_XSEGSHIFT
+#define NBXSEG		(1UL << XSEGSHIFT)
+#define XSEGOFSET	(NBXSEG - 1)
+#define NSEGPG		PMAP_SEGTABSIZE
+#endif
+
+#define PMAP_INVALID_SEGTAB_ADDRESS \
+	((union pmap_segtab *)(uintptr_t)SHIM_INVALID_SEGTAB)
+
+#include <uvm/pmap/pmap.h>
+
+struct vm_page *pmap_md_alloc_poolpage(int);
+vaddr_t pmap_md_map_poolpage(paddr_t);
+paddr_t pmap_md_unmap_poolpage(vaddr_t);
+#define PMAP_ALLOC_POOLPAGE(flags)	pmap_md_alloc_poolpage(flags)
+#define PMAP_MAP_POOLPAGE(pa)		pmap_md_map_poolpage(pa)
+#define PMAP_UNMAP_POOLPAGE(va)		pmap_md_unmap_poolpage(va)
+
+struct lwp;
+void pmap_md_xtab_activate(struct pmap *, struct lwp *);
+void pmap_md_xtab_deactivate(struct pmap *);
+bool pmap_md_direct_mapped_vaddr_p(vaddr_t);
+
+#endif /* _SHIM_MACHINE_PMAP_H_ */

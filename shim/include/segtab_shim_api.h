@@ -1,0 +1,143 @@
+/*
+ * The harness API of one configuration of the C reference: what Rust calls
+ * (through bindgen-generated bindings, shim/src/bindings.rs) and what Rust
+ * provides (the hooks).  Every type here is the same in every configuration:
+ * addresses travel as uint64_t, tables as void *, so one set of bindings
+ * serves all configurations.  Each configuration exports one
+ * `const struct segtab_shim_ops <prefix>ops`.
+ *
+ * This header is read both by the freestanding oracle translation unit and
+ * by bindgen, so it includes nothing beyond the compiler's own headers.
+ */
+#ifndef _SEGTAB_SHIM_API_H_
+#define _SEGTAB_SHIM_API_H_
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * NetBSD's struct vm_page reduced to what pmap_segtab.c touches: the
+ * pageq.list link of the PTP cache and the physical address.  The Rust page
+ * pool owns an array of these, one per page frame.
+ */
+struct vm_page {
+	union {
+		struct {
+			struct vm_page *le_next;
+			struct vm_page **le_prev;
+		} list;
+	} pageq;
+	uint64_t phys_addr;
+	uint64_t pfn;		/* shim: index of the frame in the pool */
+};
+
+#define SEGTAB_SHIM_NPMAPS	8	/* pmap 0 is pmap_kernel() */
+#define SEGTAB_SHIM_NLWPS	4
+#define SEGTAB_SHIM_NCPUS	2
+
+/* What a call into the C returned. */
+enum segtab_shim_outcome {
+	SEGTAB_SHIM_OK = 0,
+	SEGTAB_SHIM_PANICKED = 1,	/* panic(), KASSERT, DEBUG check, lock misuse */
+	SEGTAB_SHIM_WAIT_FOREVER = 2,	/* uvm_wait() with nothing left to wait for */
+	SEGTAB_SHIM_DEAD = 3,		/* the world panicked earlier; reset it */
+	SEGTAB_SHIM_BADARG = 4,		/* index out of range */
+};
+
+enum segtab_shim_panic_kind {
+	SEGTAB_SHIM_PANIC_NONE = 0,
+	SEGTAB_SHIM_PANIC_CALL = 1,	/* panic(fmt, ...) */
+	SEGTAB_SHIM_PANIC_KASSERT = 2,	/* KASSERT/KASSERTMSG under DIAGNOSTIC */
+	SEGTAB_SHIM_PANIC_WAIT = 3,	/* uvm_wait would sleep forever */
+	SEGTAB_SHIM_PANIC_LOCK = 4,	/* spin mutex protocol violated */
+};
+
+struct segtab_shim_panic {
+	int32_t kind;			/* enum segtab_shim_panic_kind */
+	int32_t line;			/* KASSERT: __LINE__ */
+	char expr[160];			/* KASSERT: the expression text */
+	char fmt[160];			/* panic(): the format string (names the site) */
+	char msg[512];			/* the formatted message */
+};
+
+/* Constants of a configuration, as the C compiler sees them. */
+struct segtab_shim_config {
+	const char *name;
+	uint32_t pgshift, segshift, xsegshift;
+	uint32_t segtabsize;		/* PMAP_SEGTABSIZE */
+	uint32_t nptepg;		/* NPTEPG */
+	uint32_t pte_bytes;		/* sizeof(pt_entry_t) */
+	uint32_t vaddr_bytes;		/* sizeof(vaddr_t) */
+	uint32_t segtab_bytes;		/* sizeof(pmap_segtab_t) on this host */
+	uint8_t lp64, debug, diagnostic, multiprocessor, ptp_cache;
+	uint64_t invalid_segtab;	/* PMAP_INVALID_SEGTAB_ADDRESS */
+	const char *source;		/* the C file that was compiled */
+};
+
+/* Services the Rust side provides to the C world. */
+struct segtab_shim_hooks {
+	void *ctx;
+	/* PMAP_ALLOC_POOLPAGE(flags): a page or NULL */
+	struct vm_page *(*alloc_page)(void *ctx, int32_t flags);
+	/* uvm_pagefree */
+	void (*free_page)(void *ctx, struct vm_page *pg);
+	/* uvm_wait: 0 to retry the allocation, nonzero if it would sleep forever */
+	int32_t (*wait)(void *ctx, const char *wmsg);
+	/* the pte_callback_t given to pmap_pte_process / pmap_segtab_destroy */
+	void (*callback)(void *ctx, uint32_t pmap, uint64_t sva, uint64_t eva,
+	    void *pte, uint64_t flags);
+	/* pmap_md_xtab_activate (activate=1, lwp) / _deactivate (0, lwp=-1) */
+	void (*xtab)(void *ctx, int32_t activate, uint32_t pmap, int32_t lwp);
+};
+
+/* Where the page frames are: KVA base, count, PA of frame 0, vm_page array. */
+struct segtab_shim_arena {
+	void *base;
+	uint64_t npages;
+	uint64_t phys_base;
+	struct vm_page *pages;
+};
+
+/* Everything a comparison needs, read in one call. */
+struct segtab_shim_state {
+	void *free_segtab;		/* pmap_segtab_info.free_segtab */
+	struct vm_page *ptp_first;	/* LIST_FIRST(&pmap_segtab_info.ptp_pgflist) */
+	uint32_t nget, nput, npage;	/* DEBUG counters (0 without DEBUG) */
+	uint32_t lock_held;		/* pmap_segtab_lock */
+	uint32_t lock_enters;
+	uint32_t dead;
+	uint32_t cur_lwp;
+	void *pm_segtab[SEGTAB_SHIM_NPMAPS];
+	uint64_t pm_minaddr[SEGTAB_SHIM_NPMAPS];
+	void *ci_segtab[SEGTAB_SHIM_NCPUS];
+	void *ci_seg0tab[SEGTAB_SHIM_NCPUS];	/* NULL on 32-bit */
+	uint32_t lwp_cpu[SEGTAB_SHIM_NLWPS];
+	uint32_t lwp_pmap[SEGTAB_SHIM_NLWPS];
+	struct segtab_shim_panic panic;
+};
+
+struct segtab_shim_ops {
+	const struct segtab_shim_config *config;
+	/* Forget everything: empty free list and PTP cache, counters zero, pmaps
+	 * without segtabs, lwp i on cpu i % NCPUS bound to pmap i, curlwp 0. */
+	void (*reset)(const struct segtab_shim_hooks *, const struct segtab_shim_arena *);
+	/* pm_minaddr = minaddr; pm_segtab = NULL; pmap_segtab_init(pm) */
+	int32_t (*segtab_init)(uint32_t pmap, uint64_t minaddr);
+	/* pmap_segtab_destroy(pm, with_callback ? cb : NULL, flags) */
+	int32_t (*segtab_destroy)(uint32_t pmap, bool with_callback, uint64_t flags);
+	int32_t (*pte_lookup)(uint32_t pmap, uint64_t va, void **out);
+	int32_t (*pte_reserve)(uint32_t pmap, uint64_t va, int32_t flags, void **out);
+	int32_t (*pte_process)(uint32_t pmap, uint64_t sva, uint64_t eva, uint64_t flags);
+	int32_t (*segtab_activate)(uint32_t pmap, uint32_t lwp);
+	int32_t (*segtab_deactivate)(uint32_t pmap);
+	int32_t (*set_curlwp)(uint32_t lwp);
+	int32_t (*bind_lwp)(uint32_t lwp, uint32_t pmap, uint32_t cpu);
+	/* the next n atomic_cas_ptr calls lose to a freshly allocated zeroed page */
+	void (*arm_cas_race)(uint32_t n);
+	/* pmap_md_direct_mapped_vaddr_p(va) */
+	bool (*direct_mapped_p)(uint64_t va);
+	void (*snapshot)(struct segtab_shim_state *out);
+};
+
+#endif /* _SEGTAB_SHIM_API_H_ */

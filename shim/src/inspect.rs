@@ -1,0 +1,307 @@
+//! Reading segment tables, the free segtab list and the PTP cache out of
+//! pool memory, with every pointer turned into a page identity.
+//!
+//! The C reference and the Rust port lay a tree out the same way (a segtab
+//! is `PMAP_SEGTABSIZE` host pointers, a PTE page is `NPTEPG` words of
+//! `pt_entry_t`), so one walker reads both and two walks compare field by
+//! field. Reading is safe whatever the tables contain: every pointer is
+//! checked against the pool before it is followed.
+
+use crate::pool::PagePool;
+use std::fmt;
+
+/// Layout facts a walk needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// `_LP64`: the root is a table of segtabs.
+    pub lp64: bool,
+    /// `PMAP_SEGTABSIZE`.
+    pub segtabsize: u32,
+    /// `NPTEPG`.
+    pub nptepg: u32,
+    /// `sizeof(pt_entry_t)`.
+    pub pte_bytes: u32,
+    /// `PGSHIFT`.
+    pub page_shift: u32,
+}
+
+impl Geometry {
+    /// Bytes of one segtab on this host (pointers are 8 bytes).
+    pub fn segtab_bytes(&self) -> u32 {
+        self.segtabsize * 8
+    }
+}
+
+/// Where a frame-relative address is: frame number and byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PageRef {
+    /// Frame number in the pool (the same on both sides when they agree).
+    pub pfn: u32,
+    /// Byte offset in the frame (non-zero for carved segtabs).
+    pub off: u32,
+}
+
+/// A pointer as the harness sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ptr {
+    /// NULL.
+    Null,
+    /// Into a pool frame.
+    Page(PageRef),
+    /// Anywhere else, by value (e.g. `PMAP_INVALID_SEGTAB_ADDRESS`).
+    Foreign(u64),
+}
+
+impl Ptr {
+    /// Classify a raw host address.
+    pub fn classify(pool: &PagePool, addr: u64) -> Ptr {
+        if addr == 0 {
+            return Ptr::Null;
+        }
+        match pool.locate(addr) {
+            Some((pfn, off)) => Ptr::Page(PageRef { pfn, off }),
+            None => Ptr::Foreign(addr),
+        }
+    }
+}
+
+impl fmt::Display for Ptr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ptr::Null => write!(f, "NULL"),
+            Ptr::Page(PageRef { pfn, off: 0 }) => write!(f, "pfn {pfn}"),
+            Ptr::Page(PageRef { pfn, off }) => write!(f, "pfn {pfn}+{off:#x}"),
+            Ptr::Foreign(a) => write!(f, "{a:#x}"),
+        }
+    }
+}
+
+/// A PTE pointer: the PTE page's frame and the entry index in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PteLoc {
+    /// NULL (a failed lookup or a `PMAP_CANFAIL` reserve).
+    Null,
+    /// `&pte_page[index]`, with the offset's remainder if it was not a
+    /// whole entry (a misaligned pointer is a finding in itself).
+    In {
+        /// Frame of the PTE page.
+        pfn: u32,
+        /// Entry index.
+        index: u32,
+        /// Byte remainder (0 for a well-formed pointer).
+        rem: u32,
+    },
+    /// Outside the pool.
+    Foreign(u64),
+}
+
+impl PteLoc {
+    /// Classify a raw PTE pointer.
+    pub fn classify(pool: &PagePool, addr: u64, pte_bytes: u32) -> PteLoc {
+        match Ptr::classify(pool, addr) {
+            Ptr::Null => PteLoc::Null,
+            Ptr::Page(PageRef { pfn, off }) => PteLoc::In {
+                pfn,
+                index: off / pte_bytes,
+                rem: off % pte_bytes,
+            },
+            Ptr::Foreign(a) => PteLoc::Foreign(a),
+        }
+    }
+}
+
+impl fmt::Display for PteLoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PteLoc::Null => write!(f, "NULL"),
+            PteLoc::In { pfn, index, rem: 0 } => write!(f, "pfn {pfn}[{index}]"),
+            PteLoc::In { pfn, index, rem } => write!(f, "pfn {pfn}[{index}]+{rem}"),
+            PteLoc::Foreign(a) => write!(f, "{a:#x}"),
+        }
+    }
+}
+
+/// One field of a tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    /// `pm_segtab`.
+    Root,
+    /// `pm_segtab->seg_seg[x]` (LP64).
+    Seg(u32),
+    /// `seg_tab[i]` of segtab `x` (x = 0 on 32-bit, where the root is the segtab).
+    Tab(u32, u32),
+    /// PTE `j` of the page in `seg_tab[i]` of segtab `x`.
+    Pte(u32, u32, u32),
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Root => write!(f, "pm_segtab"),
+            Field::Seg(x) => write!(f, "seg_seg[{x}]"),
+            Field::Tab(x, i) => write!(f, "seg_seg[{x}]->seg_tab[{i}]"),
+            Field::Pte(x, i, j) => write!(f, "seg_seg[{x}]->seg_tab[{i}]->pte[{j}]"),
+        }
+    }
+}
+
+/// A value of a field: a pointer or a PTE word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// Table slot.
+    Ptr(Ptr),
+    /// `pt_entry_t` value.
+    Word(u64),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Ptr(p) => p.fmt(f),
+            Value::Word(w) => write!(f, "{w:#x}"),
+        }
+    }
+}
+
+/// Every non-null slot and non-zero PTE of one pmap's tree, sorted by field.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableShape {
+    /// (field, value), sorted.
+    pub fields: Vec<(Field, Value)>,
+}
+
+impl TableShape {
+    /// Walk the tree rooted at `root` (a `pm_segtab` value).
+    pub fn walk(pool: &PagePool, g: &Geometry, root: u64) -> TableShape {
+        let mut fields = Vec::new();
+        let root_ptr = Ptr::classify(pool, root);
+        fields.push((Field::Root, Value::Ptr(root_ptr)));
+        if let Some(top) = segtab_at(pool, g, root_ptr) {
+            if g.lp64 {
+                for x in 0..g.segtabsize {
+                    let raw = pool.read_word(top.pfn, top.off + 8 * x, 8);
+                    if raw == 0 {
+                        continue;
+                    }
+                    let p = Ptr::classify(pool, raw);
+                    fields.push((Field::Seg(x), Value::Ptr(p)));
+                    if let Some(st) = segtab_at(pool, g, p) {
+                        walk_segtab(pool, g, x, st, &mut fields);
+                    }
+                }
+            } else {
+                walk_segtab(pool, g, 0, top, &mut fields);
+            }
+        }
+        TableShape { fields }
+    }
+
+    /// Fields whose values differ, or that only one side has.
+    pub fn diff<'a>(
+        &'a self,
+        other: &'a TableShape,
+    ) -> Vec<(Field, Option<Value>, Option<Value>)> {
+        let (mut a, mut b) = (self.fields.iter().peekable(), other.fields.iter().peekable());
+        let mut out = Vec::new();
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(&&(fa, va)), None) => {
+                    out.push((fa, Some(va), None));
+                    a.next();
+                }
+                (None, Some(&&(fb, vb))) => {
+                    out.push((fb, None, Some(vb)));
+                    b.next();
+                }
+                (Some(&&(fa, va)), Some(&&(fb, vb))) => {
+                    if fa == fb {
+                        if va != vb {
+                            out.push((fa, Some(va), Some(vb)));
+                        }
+                        a.next();
+                        b.next();
+                    } else if fa < fb {
+                        out.push((fa, Some(va), None));
+                        a.next();
+                    } else {
+                        out.push((fb, None, Some(vb)));
+                        b.next();
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A segtab pointer that can be read as one: inside the pool, whole.
+fn segtab_at(pool: &PagePool, g: &Geometry, p: Ptr) -> Option<PageRef> {
+    match p {
+        Ptr::Page(r) if r.off % 8 == 0 && r.off as usize + g.segtab_bytes() as usize <= pool.page_size() => {
+            Some(r)
+        }
+        _ => None,
+    }
+}
+
+fn walk_segtab(
+    pool: &PagePool,
+    g: &Geometry,
+    x: u32,
+    st: PageRef,
+    fields: &mut Vec<(Field, Value)>,
+) {
+    for i in 0..g.segtabsize {
+        let raw = pool.read_word(st.pfn, st.off + 8 * i, 8);
+        if raw == 0 {
+            continue;
+        }
+        let p = Ptr::classify(pool, raw);
+        fields.push((Field::Tab(x, i), Value::Ptr(p)));
+        if let Ptr::Page(r) = p {
+            // PTEs are read from the start of the frame whatever the
+            // pointer's offset; a misaligned pointer shows in the Tab value.
+            for j in 0..g.nptepg {
+                let v = pool.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes);
+                if v != 0 {
+                    fields.push((Field::Pte(x, i, j), Value::Word(v)));
+                }
+            }
+        }
+    }
+}
+
+/// The free segtab list, following `seg_seg[0]` from `head`. Stops after
+/// `limit` entries (a cycle or a runaway list) and says so.
+pub fn free_list(pool: &PagePool, g: &Geometry, head: u64, limit: usize) -> (Vec<Ptr>, bool) {
+    let mut out = Vec::new();
+    let mut cur = head;
+    while cur != 0 {
+        if out.len() >= limit {
+            return (out, true);
+        }
+        let p = Ptr::classify(pool, cur);
+        out.push(p);
+        match segtab_at(pool, g, p) {
+            Some(r) => cur = pool.read_word(r.pfn, r.off, 8),
+            None => break,
+        }
+    }
+    (out, false)
+}
+
+/// The PTP cache: frames linked through `vm_page.pageq.list.le_next` from
+/// `first` (a frame number). Stops after `limit` entries and says so.
+pub fn ptp_list(pool: &PagePool, first: Option<u32>, limit: usize) -> (Vec<u32>, bool) {
+    let mut out = Vec::new();
+    let mut cur = first;
+    while let Some(pfn) = cur {
+        if out.len() >= limit {
+            return (out, true);
+        }
+        out.push(pfn);
+        cur = if pfn == u32::MAX { None } else { pool.list_next(pfn) };
+    }
+    (out, false)
+}

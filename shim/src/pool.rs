@@ -1,0 +1,498 @@
+//! A deterministic pool of page frames.
+//!
+//! Frames live in one anonymous mapping, NBPG-aligned. A frame is handed
+//! out LIFO: the most recently freed frame first, then never-used frames in
+//! increasing order, so which physical page lands where depends only on the
+//! sequence of allocations and frees. Each frame has a C-layout
+//! `struct vm_page` (its `pageq.list` link is what the PTP cache threads
+//! through). A limit on frames in use and a fail-next-N counter inject
+//! allocation failures; every allocation, failure, free and wait is logged.
+//!
+//! For 32-bit configurations the mapping is placed below 4 GiB (`MAP_32BIT`)
+//! so a kernel virtual address fits the target's 32-bit `vaddr_t`, as the C
+//! assumes when it casts a PTE pointer to `vaddr_t` (pmap_segtab.c:301).
+
+use crate::bindings::vm_page;
+use std::ptr::NonNull;
+
+/// Something that happened in the pool, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoolEvent {
+    /// A frame was handed out (`PMAP_ALLOC_POOLPAGE`).
+    Alloc {
+        /// Frame number.
+        pfn: u32,
+        /// The `UVM_PGA_*` flags asked for.
+        flags: i32,
+    },
+    /// An allocation failed.
+    AllocFailed {
+        /// The `UVM_PGA_*` flags asked for.
+        flags: i32,
+        /// By fail-next-N injection rather than the limit.
+        injected: bool,
+    },
+    /// A frame came back (`uvm_pagefree`).
+    Free {
+        /// Frame number.
+        pfn: u32,
+    },
+    /// A frame that was not allocated was freed (a bug in the caller).
+    BadFree {
+        /// Frame number (or `u32::MAX` when the page was not in the pool).
+        pfn: u32,
+    },
+    /// `uvm_wait` was called.
+    Wait {
+        /// Whether a retry can succeed; if not the caller would sleep forever.
+        retry: bool,
+    },
+}
+
+/// A pool could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The mapping failed (too large, or no room below 4 GiB).
+    #[error("cannot map {pages} pages of {page_size} bytes{}: {source}", if *below_4g { " below 4 GiB" } else { "" })]
+    Map {
+        /// Frames asked for.
+        pages: usize,
+        /// Bytes per frame.
+        page_size: usize,
+        /// Whether the mapping had to lie below 4 GiB.
+        below_4g: bool,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Nonsense geometry.
+    #[error("bad pool geometry: {0}")]
+    Geometry(String),
+}
+
+/// The physical address of frame 0 where pool pages are not identity-mapped.
+/// Non-zero so that PA 0 is never a valid page.
+pub const PHYS_BASE: u64 = 0x1000_0000;
+
+/// Waits allowed within one harness call before `uvm_wait` is declared
+/// endless even if retries could in principle succeed (a loop in the code
+/// under test).
+pub const WAIT_BUDGET: u32 = 1024;
+
+/// The pool. See the module docs.
+pub struct PagePool {
+    base: NonNull<u8>,
+    map_len: usize,
+    map_addr: *mut libc::c_void,
+    page_shift: u32,
+    capacity: u32,
+    phys_base: u64,
+    pages: Box<[vm_page]>,
+    allocated: Vec<bool>,
+    free: Vec<u32>,
+    next_fresh: u32,
+    in_use: u32,
+    limit: u32,
+    fail_next: u32,
+    waits: u32,
+    events: Vec<PoolEvent>,
+}
+
+// SAFETY: the pool owns its mapping exclusively; the raw pointers inside
+// (`base`, the vm_page links) point only into memory it owns.
+unsafe impl Send for PagePool {}
+
+impl PagePool {
+    /// A pool of `capacity` frames of `1 << page_shift` bytes.
+    pub fn new(
+        page_shift: u32,
+        capacity: usize,
+        below_4g: bool,
+        identity: bool,
+    ) -> Result<Self, PoolError> {
+        if !(10..=16).contains(&page_shift) || capacity == 0 || capacity > u32::MAX as usize / 2
+        {
+            return Err(PoolError::Geometry(format!(
+                "page shift {page_shift}, {capacity} pages"
+            )));
+        }
+        let page_size = 1usize << page_shift;
+        let map_len = (capacity + 1) * page_size;
+        let mut mflags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        if below_4g {
+            mflags |= libc::MAP_32BIT;
+        }
+        // SAFETY: an anonymous private mapping at an address of the kernel's
+        // choosing; no existing memory is affected.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                mflags,
+                -1,
+                0,
+            )
+        };
+        if addr == libc::MAP_FAILED {
+            return Err(PoolError::Map {
+                pages: capacity,
+                page_size,
+                below_4g,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let misalign = (addr as usize).wrapping_neg() & (page_size - 1);
+        // SAFETY: map_len includes one spare page, so rounding up to the page
+        // size stays inside the mapping.
+        let base = unsafe { (addr as *mut u8).add(misalign) };
+        if below_4g && (base as u64 + (capacity * page_size) as u64) > u32::MAX as u64 {
+            // SAFETY: unmapping exactly what was mapped above.
+            unsafe { libc::munmap(addr, map_len) };
+            return Err(PoolError::Map {
+                pages: capacity,
+                page_size,
+                below_4g,
+                source: std::io::Error::other("mapping ends above 4 GiB"),
+            });
+        }
+        let phys_base = if identity { base as u64 } else { PHYS_BASE };
+        let pages: Box<[vm_page]> = (0..capacity as u64)
+            .map(|pfn| vm_page {
+                phys_addr: phys_base + (pfn << page_shift),
+                pfn,
+                ..Default::default()
+            })
+            .collect();
+        Ok(Self {
+            base: NonNull::new(base).expect("mmap returned null"),
+            map_len,
+            map_addr: addr,
+            page_shift,
+            capacity: capacity as u32,
+            phys_base,
+            pages,
+            allocated: vec![false; capacity],
+            free: Vec::new(),
+            next_fresh: 0,
+            in_use: 0,
+            limit: capacity as u32,
+            fail_next: 0,
+            waits: 0,
+            events: Vec::new(),
+        })
+    }
+
+    /// Back to the state of a new pool, in time proportional to the frames
+    /// used since the last reset (not to the capacity).
+    pub fn reset(&mut self) {
+        for pfn in 0..self.next_fresh as usize {
+            self.allocated[pfn] = false;
+            self.pages[pfn].pageq = Default::default();
+        }
+        self.free.clear();
+        self.next_fresh = 0;
+        self.in_use = 0;
+        self.limit = self.capacity;
+        self.fail_next = 0;
+        self.waits = 0;
+        self.events.clear();
+    }
+
+    /// `PMAP_ALLOC_POOLPAGE(flags)`.
+    pub fn alloc(&mut self, flags: i32) -> Option<u32> {
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            self.events.push(PoolEvent::AllocFailed { flags, injected: true });
+            return None;
+        }
+        let pfn = if self.in_use >= self.limit {
+            None
+        } else if let Some(pfn) = self.free.pop() {
+            Some(pfn)
+        } else if self.next_fresh < self.capacity {
+            self.next_fresh += 1;
+            Some(self.next_fresh - 1)
+        } else {
+            None
+        };
+        let Some(pfn) = pfn else {
+            self.events.push(PoolEvent::AllocFailed { flags, injected: false });
+            return None;
+        };
+        self.allocated[pfn as usize] = true;
+        self.in_use += 1;
+        if flags & crate::UVM_PGA_ZERO != 0 {
+            self.page_bytes_mut(pfn).fill(0);
+        }
+        self.events.push(PoolEvent::Alloc { pfn, flags });
+        Some(pfn)
+    }
+
+    /// `uvm_pagefree`. A frame that is not allocated is logged as
+    /// [`PoolEvent::BadFree`] and otherwise ignored, so a buggy caller
+    /// cannot corrupt the pool.
+    pub fn free(&mut self, pfn: u32) -> bool {
+        if pfn >= self.capacity || !self.allocated[pfn as usize] {
+            self.events.push(PoolEvent::BadFree { pfn });
+            return false;
+        }
+        self.allocated[pfn as usize] = false;
+        self.in_use -= 1;
+        self.free.push(pfn);
+        self.events.push(PoolEvent::Free { pfn });
+        true
+    }
+
+    /// `uvm_wait`: true if retrying the allocation can succeed. When it
+    /// cannot (nothing is injected, the limit is reached, and one thread
+    /// holds the world so nobody else will free a page) the caller would
+    /// sleep forever; so would a caller that keeps waiting past
+    /// [`WAIT_BUDGET`].
+    pub fn wait(&mut self) -> bool {
+        self.waits += 1;
+        let retry = self.waits <= WAIT_BUDGET
+            && (self.fail_next > 0
+                || (self.in_use < self.limit
+                    && (!self.free.is_empty() || self.next_fresh < self.capacity)));
+        self.events.push(PoolEvent::Wait { retry });
+        retry
+    }
+
+    /// Start of a harness call: the wait budget applies per call.
+    pub fn begin_call(&mut self) {
+        self.waits = 0;
+    }
+
+    /// Fail the next `n` allocations.
+    pub fn fail_next(&mut self, n: u32) {
+        self.fail_next = n;
+    }
+
+    /// Allow at most `limit` frames in use (clamped to the capacity).
+    pub fn set_limit(&mut self, limit: u32) {
+        self.limit = limit.min(self.capacity);
+    }
+
+    /// Frames in use.
+    pub fn in_use(&self) -> u32 {
+        self.in_use
+    }
+    /// Frames that have been handed out at least once since the last reset.
+    pub fn touched(&self) -> u32 {
+        self.next_fresh
+    }
+    /// Capacity in frames.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+    /// Current limit on frames in use.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+    /// Remaining injected failures.
+    pub fn pending_failures(&self) -> u32 {
+        self.fail_next
+    }
+    /// Whether frame `pfn` is allocated.
+    pub fn is_allocated(&self, pfn: u32) -> bool {
+        self.allocated.get(pfn as usize).copied().unwrap_or(false)
+    }
+    /// The event log since the last [`Self::take_events`] or reset.
+    pub fn events(&self) -> &[PoolEvent] {
+        &self.events
+    }
+    /// Drain the event log.
+    pub fn take_events(&mut self) -> Vec<PoolEvent> {
+        std::mem::take(&mut self.events)
+    }
+    /// Forget the event log.
+    pub fn clear_events(&mut self) {
+        self.events.clear();
+    }
+
+    /// log2 of the page size.
+    pub fn page_shift(&self) -> u32 {
+        self.page_shift
+    }
+    /// Bytes per frame.
+    pub fn page_size(&self) -> usize {
+        1 << self.page_shift
+    }
+    /// Physical address of frame 0.
+    pub fn phys_base(&self) -> u64 {
+        self.phys_base
+    }
+    /// KVA of frame 0.
+    pub fn base(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+    /// The `struct vm_page` array (for the C world's `PHYS_TO_VM_PAGE`).
+    pub fn vm_pages_mut(&mut self) -> *mut vm_page {
+        self.pages.as_mut_ptr()
+    }
+    /// `VM_PAGE_TO_PHYS`.
+    pub fn pa(&self, pfn: u32) -> u64 {
+        self.phys_base + ((pfn as u64) << self.page_shift)
+    }
+    /// `PHYS_TO_VM_PAGE`, as a frame number.
+    pub fn pfn_of_pa(&self, pa: u64) -> Option<u32> {
+        let off = pa.checked_sub(self.phys_base)?;
+        let pfn = off >> self.page_shift;
+        (pfn < self.capacity as u64 && off & (self.page_size() as u64 - 1) == 0)
+            .then_some(pfn as u32)
+    }
+    /// `PMAP_MAP_POOLPAGE`: the KVA of frame `pfn`.
+    pub fn kva(&self, pfn: u32) -> *mut u8 {
+        assert!(pfn < self.capacity, "frame {pfn} outside the pool");
+        // SAFETY: pfn < capacity, so the offset stays inside the mapping.
+        unsafe { self.base.as_ptr().add((pfn as usize) << self.page_shift) }
+    }
+    /// Which frame, and where in it, a host address points; None outside the pool.
+    pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
+        let off = addr.checked_sub(self.base.as_ptr() as u64)?;
+        let pfn = off >> self.page_shift;
+        (pfn < self.capacity as u64)
+            .then(|| (pfn as u32, (off & (self.page_size() as u64 - 1)) as u32))
+    }
+    /// The frame of a `struct vm_page *` of this pool.
+    pub fn pfn_of_vm_page(&self, pg: *const vm_page) -> Option<u32> {
+        let off = (pg as usize).checked_sub(self.pages.as_ptr() as usize)?;
+        let size = std::mem::size_of::<vm_page>();
+        (off % size == 0 && off / size < self.capacity as usize).then(|| (off / size) as u32)
+    }
+    /// Pointer to frame `pfn`'s `struct vm_page`.
+    pub fn vm_page_ptr(&mut self, pfn: u32) -> *mut vm_page {
+        &mut self.pages[pfn as usize]
+    }
+    /// The `pageq.list.le_next` link of frame `pfn`, as a frame number.
+    pub fn list_next(&self, pfn: u32) -> Option<u32> {
+        let page = self.pages.get(pfn as usize)?;
+        // SAFETY: `pageq` is a one-member union (NetBSD's has a TAILQ member
+        // too; the shim keeps only `list`), always initialised.
+        let next = unsafe { page.pageq.list.le_next };
+        if next.is_null() {
+            None
+        } else {
+            Some(self.pfn_of_vm_page(next).unwrap_or(u32::MAX))
+        }
+    }
+
+    /// Frame `pfn` as bytes.
+    pub fn page_bytes(&self, pfn: u32) -> &[u8] {
+        let p = self.kva(pfn);
+        // SAFETY: kva() returned the start of a frame inside the mapping; the
+        // frame is page_size bytes, readable, and only mutated through &mut self.
+        unsafe { std::slice::from_raw_parts(p, self.page_size()) }
+    }
+    /// Frame `pfn` as mutable bytes.
+    pub fn page_bytes_mut(&mut self, pfn: u32) -> &mut [u8] {
+        let p = self.kva(pfn);
+        // SAFETY: as page_bytes, and &mut self makes this the only live view.
+        unsafe { std::slice::from_raw_parts_mut(p, self.page_size()) }
+    }
+    /// Read a little-endian (host-order) word of `width` bytes at `off` in frame `pfn`.
+    pub fn read_word(&self, pfn: u32, off: u32, width: u32) -> u64 {
+        let b = &self.page_bytes(pfn)[off as usize..(off + width) as usize];
+        match width {
+            4 => u32::from_ne_bytes(b.try_into().unwrap()) as u64,
+            8 => u64::from_ne_bytes(b.try_into().unwrap()),
+            _ => panic!("word width {width}"),
+        }
+    }
+    /// Write a word of `width` bytes at `off` in frame `pfn`.
+    pub fn write_word(&mut self, pfn: u32, off: u32, width: u32, value: u64) {
+        let b = &mut self.page_bytes_mut(pfn)[off as usize..(off + width) as usize];
+        match width {
+            4 => b.copy_from_slice(&(value as u32).to_ne_bytes()),
+            8 => b.copy_from_slice(&value.to_ne_bytes()),
+            _ => panic!("word width {width}"),
+        }
+    }
+}
+
+impl Drop for PagePool {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping made in new(); nothing refers to it
+        // once the pool is dropped (the worlds using it hold the pool).
+        unsafe { libc::munmap(self.map_addr, self.map_len) };
+    }
+}
+
+impl std::fmt::Debug for PagePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PagePool")
+            .field("page_size", &self.page_size())
+            .field("capacity", &self.capacity)
+            .field("in_use", &self.in_use)
+            .field("limit", &self.limit)
+            .field("fail_next", &self.fail_next)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifo_reuse_and_fresh_order() {
+        let mut p = PagePool::new(12, 8, false, false).unwrap();
+        assert_eq!(p.alloc(0), Some(0));
+        assert_eq!(p.alloc(0), Some(1));
+        assert_eq!(p.alloc(0), Some(2));
+        assert!(p.free(1));
+        assert!(p.free(0));
+        assert_eq!(p.alloc(0), Some(0), "last freed comes back first");
+        assert_eq!(p.alloc(0), Some(1));
+        assert_eq!(p.alloc(0), Some(3), "then never-used frames in order");
+        assert!(!p.free(7), "free of an unallocated frame is refused");
+        assert_eq!(p.events().last(), Some(&PoolEvent::BadFree { pfn: 7 }));
+    }
+
+    #[test]
+    fn limit_and_injection() {
+        let mut p = PagePool::new(12, 4, false, false).unwrap();
+        p.set_limit(1);
+        assert!(p.alloc(0).is_some());
+        assert!(p.alloc(0).is_none());
+        assert!(!p.wait(), "nothing can be freed: would wait forever");
+        p.set_limit(4);
+        p.fail_next(2);
+        assert!(p.alloc(0).is_none());
+        assert!(p.wait(), "an injected failure passes");
+        assert!(p.alloc(0).is_none());
+        assert!(p.alloc(0).is_some());
+    }
+
+    #[test]
+    fn zero_flag_zeroes_reused_frames() {
+        let mut p = PagePool::new(12, 2, false, false).unwrap();
+        let a = p.alloc(0).unwrap();
+        p.write_word(a, 8, 8, 0xdead_beef);
+        p.free(a);
+        let b = p.alloc(crate::UVM_PGA_ZERO).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(p.read_word(b, 8, 8), 0);
+    }
+
+    #[test]
+    fn below_4g_and_identity() {
+        let p = PagePool::new(14, 16, true, true).unwrap();
+        assert!((p.base() as u64) < u32::MAX as u64);
+        assert_eq!(p.pa(3), p.kva(3) as u64, "identity-mapped");
+        assert_eq!(p.base() as usize % (1 << 14), 0, "NBPG-aligned");
+    }
+
+    #[test]
+    fn reset_forgets_everything() {
+        let mut p = PagePool::new(12, 4, false, false).unwrap();
+        p.alloc(0);
+        p.alloc(0);
+        p.free(0);
+        p.fail_next(3);
+        p.reset();
+        assert_eq!(p.in_use(), 0);
+        assert_eq!(p.alloc(0), Some(0));
+        assert_eq!(p.events().len(), 1);
+    }
+}
