@@ -20,7 +20,9 @@ pub mod configs;
 mod world;
 
 pub use configs::{Config, Port, CONFIGS};
-pub use world::{CWorld, CallbackArgs, Error, Outcome, PanicInfo, PanicKind, XtabEvent};
+pub use world::{
+    CWorld, CallbackArgs, Error, Outcome, PanicInfo, PanicKind, XtabEvent, NCPUS, NLWPS, NPMAPS,
+};
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));
 

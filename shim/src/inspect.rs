@@ -7,7 +7,7 @@
 //! field. Reading is safe whatever the tables contain: every pointer is
 //! checked against the pool before it is followed.
 
-use crate::pool::PagePool;
+use crate::pool::{PagePool, PoolMap};
 use std::fmt;
 
 /// Layout facts a walk needs.
@@ -55,10 +55,15 @@ pub enum Ptr {
 impl Ptr {
     /// Classify a raw host address.
     pub fn classify(pool: &PagePool, addr: u64) -> Ptr {
+        Ptr::classify_in(&pool.map(), addr)
+    }
+
+    /// Classify a raw host address against a detached [`PoolMap`].
+    pub fn classify_in(map: &PoolMap, addr: u64) -> Ptr {
         if addr == 0 {
             return Ptr::Null;
         }
-        match pool.locate(addr) {
+        match map.locate(addr) {
             Some((pfn, off)) => Ptr::Page(PageRef { pfn, off }),
             None => Ptr::Foreign(addr),
         }
@@ -98,7 +103,12 @@ pub enum PteLoc {
 impl PteLoc {
     /// Classify a raw PTE pointer.
     pub fn classify(pool: &PagePool, addr: u64, pte_bytes: u32) -> PteLoc {
-        match Ptr::classify(pool, addr) {
+        PteLoc::classify_in(&pool.map(), addr, pte_bytes)
+    }
+
+    /// Classify a raw PTE pointer against a detached [`PoolMap`].
+    pub fn classify_in(map: &PoolMap, addr: u64, pte_bytes: u32) -> PteLoc {
+        match Ptr::classify_in(map, addr) {
             Ptr::Null => PteLoc::Null,
             Ptr::Page(PageRef { pfn, off }) => PteLoc::In {
                 pfn,
@@ -265,10 +275,23 @@ fn walk_segtab(
             for j in 0..g.nptepg {
                 let v = pool.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes);
                 if v != 0 {
-                    fields.push((Field::Pte(x, i, j), Value::Word(v)));
+                    fields.push((Field::Pte(x, i, j), pte_value(pool, v)));
                 }
             }
         }
+    }
+}
+
+/// A PTE word as compared: a word that is an address inside the pool is a
+/// stale host pointer (a segtab page read as PTEs, which the release quirk
+/// of lines 270-272 can cause), and pointers differ between the sides'
+/// arenas, so it is shown as the frame it points to. Pools lie below 4 GiB,
+/// so such a word has no high half even in 32-bit PTEs; the engine's PTE
+/// values set bit 31 (or 63) and so are never taken for pointers.
+pub fn pte_value(pool: &PagePool, v: u64) -> Value {
+    match pool.locate(v) {
+        Some((pfn, off)) => Value::Ptr(Ptr::Page(PageRef { pfn, off })),
+        None => Value::Word(v),
     }
 }
 

@@ -20,7 +20,7 @@ pub mod inspect;
 pub mod pool;
 
 pub use inspect::{Geometry, PageRef, PteLoc, Ptr, TableShape};
-pub use pool::{PagePool, PoolError, PoolEvent};
+pub use pool::{PagePool, PoolError, PoolEvent, PoolMap};
 
 /// `UVM_PGA_USERESERVE` (uvm/uvm_page.h).
 pub const UVM_PGA_USERESERVE: i32 = 0x1;

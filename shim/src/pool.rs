@@ -78,6 +78,23 @@ pub const PHYS_BASE: u64 = 0x1000_0000;
 /// under test).
 pub const WAIT_BUDGET: u32 = 1024;
 
+/// Where a pool's frames are, detached from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolMap {
+    base: u64,
+    capacity: u32,
+    page_shift: u32,
+}
+
+impl PoolMap {
+    /// Frame and offset of a host address, or None outside the pool.
+    pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
+        let off = addr.checked_sub(self.base)?;
+        let pfn = off >> self.page_shift;
+        (pfn < self.capacity as u64).then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
+    }
+}
+
 /// The pool. See the module docs.
 pub struct PagePool {
     base: NonNull<u8>,
@@ -103,7 +120,25 @@ unsafe impl Send for PagePool {}
 
 impl PagePool {
     /// A pool of `capacity` frames of `1 << page_shift` bytes.
+    ///
+    /// `below_4g` is required for 32-bit configurations (a KVA must fit
+    /// `vaddr_t`). Other pools are placed below 4 GiB too when there is
+    /// room, so that a host pointer left in a page later read as PTEs (the
+    /// release quirk can do that) has no high half and can be recognised
+    /// as a pointer on both sides; see `inspect`.
     pub fn new(
+        page_shift: u32,
+        capacity: usize,
+        below_4g: bool,
+        identity: bool,
+    ) -> Result<Self, PoolError> {
+        match Self::map_arena(page_shift, capacity, true, identity) {
+            Err(_) if !below_4g => Self::map_arena(page_shift, capacity, false, identity),
+            r => r,
+        }
+    }
+
+    fn map_arena(
         page_shift: u32,
         capacity: usize,
         below_4g: bool,
@@ -347,12 +382,14 @@ impl PagePool {
         // SAFETY: pfn < capacity, so the offset stays inside the mapping.
         unsafe { self.base.as_ptr().add((pfn as usize) << self.page_shift) }
     }
+    /// Whether the frames lie below 4 GiB.
+    pub fn is_below_4g(&self) -> bool {
+        (self.base.as_ptr() as u64) + ((self.capacity as u64) << self.page_shift) <= u32::MAX as u64
+    }
+
     /// Which frame, and where in it, a host address points; None outside the pool.
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
-        let off = addr.checked_sub(self.base.as_ptr() as u64)?;
-        let pfn = off >> self.page_shift;
-        (pfn < self.capacity as u64)
-            .then(|| (pfn as u32, (off & (self.page_size() as u64 - 1)) as u32))
+        self.map().locate(addr)
     }
     /// The frame of a `struct vm_page *` of this pool.
     pub fn pfn_of_vm_page(&self, pg: *const vm_page) -> Option<u32> {
@@ -374,6 +411,28 @@ impl PagePool {
             None
         } else {
             Some(self.pfn_of_vm_page(next).unwrap_or(u32::MAX))
+        }
+    }
+
+    /// Set the `pageq.list.le_next` link of frame `pfn` (for an environment
+    /// that threads the PTP cache through the same `struct vm_page`s as the C).
+    pub fn set_list_next(&mut self, pfn: u32, next: Option<u32>) {
+        let next_ptr = match next {
+            Some(n) if n < self.capacity => &mut self.pages[n as usize] as *mut vm_page,
+            _ => std::ptr::null_mut(),
+        };
+        if let Some(page) = self.pages.get_mut(pfn as usize) {
+            page.pageq.list.le_next = next_ptr;
+        }
+    }
+
+    /// A copyable description of where the frames are, to classify
+    /// addresses while the pool itself is borrowed.
+    pub fn map(&self) -> PoolMap {
+        PoolMap {
+            base: self.base.as_ptr() as u64,
+            capacity: self.capacity,
+            page_shift: self.page_shift,
         }
     }
 
