@@ -72,9 +72,18 @@ fn main() {
     )
     .unwrap();
     for (i, c) in CONFIGS.iter().enumerate() {
-        writeln!(gen, "            {i} => &*core::ptr::addr_of!({}_ops),", c.ident).unwrap();
+        writeln!(
+            gen,
+            "            {i} => &*core::ptr::addr_of!({}_ops),",
+            c.ident
+        )
+        .unwrap();
     }
-    writeln!(gen, "            _ => unreachable!(),\n        }}\n    }}\n}}").unwrap();
+    writeln!(
+        gen,
+        "            _ => unreachable!(),\n        }}\n    }}\n}}"
+    )
+    .unwrap();
     fs::write(out.join("configs_gen.rs"), gen).unwrap();
 
     for c in CONFIGS {
@@ -117,8 +126,14 @@ fn main() {
                 Some(if c.multiprocessor { "1" } else { "0" }),
             );
         for (i, (lo, hi)) in c.direct_map.iter().enumerate() {
-            b.define(&format!("SHIM_DMAP{i}_LO"), Some(format!("{lo:#x}ULL").as_str()));
-            b.define(&format!("SHIM_DMAP{i}_HI"), Some(format!("{hi:#x}ULL").as_str()));
+            b.define(
+                &format!("SHIM_DMAP{i}_LO"),
+                Some(format!("{lo:#x}ULL").as_str()),
+            );
+            b.define(
+                &format!("SHIM_DMAP{i}_HI"),
+                Some(format!("{hi:#x}ULL").as_str()),
+            );
         }
         if c.lp64 {
             b.define("SHIM_LP64", Some("1"))

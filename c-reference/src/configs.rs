@@ -88,9 +88,7 @@ impl Config {
     }
     /// `pmap_md_direct_mapped_vaddr_p(va)` for this configuration.
     pub fn direct_mapped(&self, va: u64) -> bool {
-        self.direct_map
-            .iter()
-            .any(|&(lo, hi)| va >= lo && va < hi)
+        self.direct_map.iter().any(|&(lo, hi)| va >= lo && va < hi)
     }
 }
 

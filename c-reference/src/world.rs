@@ -6,7 +6,7 @@ use shim::bindings::{
     segtab_shim_arena, segtab_shim_hooks, segtab_shim_ops, segtab_shim_panic, segtab_shim_state,
     vm_page,
 };
-use shim::inspect::{self, Geometry, Ptr, PteLoc, TableShape};
+use shim::inspect::{self, Geometry, PteLoc, Ptr, TableShape};
 use shim::pool::{PagePool, PoolError};
 use std::cell::RefCell;
 use std::ffi::{c_void, CStr};
@@ -317,7 +317,11 @@ impl CWorld {
 
     fn check_pmap(&self, pmap: u32) -> Result<(), Error> {
         if pmap >= NPMAPS {
-            return Err(Error::BadIndex { what: "pmap", index: pmap, limit: NPMAPS });
+            return Err(Error::BadIndex {
+                what: "pmap",
+                index: pmap,
+                limit: NPMAPS,
+            });
         }
         self.check_alive()
     }
@@ -413,7 +417,12 @@ impl CWorld {
     }
 
     /// `pmap_pte_reserve(pm, va, flags)`.
-    pub fn pte_reserve(&mut self, pmap: u32, va: u64, flags: i32) -> Result<Outcome<PteLoc>, Error> {
+    pub fn pte_reserve(
+        &mut self,
+        pmap: u32,
+        va: u64,
+        flags: i32,
+    ) -> Result<Outcome<PteLoc>, Error> {
         self.check_segtab(pmap)?;
         let mut out: *mut c_void = std::ptr::null_mut();
         let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
@@ -445,7 +454,11 @@ impl CWorld {
     pub fn segtab_activate(&mut self, pmap: u32, lwp: u32) -> Result<Outcome<()>, Error> {
         self.check_segtab(pmap)?;
         if lwp >= NLWPS {
-            return Err(Error::BadIndex { what: "lwp", index: lwp, limit: NLWPS });
+            return Err(Error::BadIndex {
+                what: "lwp",
+                index: lwp,
+                limit: NLWPS,
+            });
         }
         let rc = self.with_callback(None::<&mut fn(&mut PagePool, CallbackArgs)>, |w| {
             // SAFETY: indices checked, the pmap has a segtab.
@@ -467,7 +480,11 @@ impl CWorld {
     /// Make `lwp` curlwp (and its cpu curcpu()).
     pub fn set_curlwp(&mut self, lwp: u32) -> Result<(), Error> {
         if lwp >= NLWPS {
-            return Err(Error::BadIndex { what: "lwp", index: lwp, limit: NLWPS });
+            return Err(Error::BadIndex {
+                what: "lwp",
+                index: lwp,
+                limit: NLWPS,
+            });
         }
         // SAFETY: index checked.
         unsafe { (self.ops.set_curlwp.unwrap())(lwp) };
@@ -476,7 +493,11 @@ impl CWorld {
 
     /// Put `lwp` on `cpu` in a process whose vmspace's pmap is `pmap`.
     pub fn bind_lwp(&mut self, lwp: u32, pmap: u32, cpu: u32) -> Result<(), Error> {
-        for (what, index, limit) in [("lwp", lwp, NLWPS), ("pmap", pmap, NPMAPS), ("cpu", cpu, NCPUS)] {
+        for (what, index, limit) in [
+            ("lwp", lwp, NLWPS),
+            ("pmap", pmap, NPMAPS),
+            ("cpu", cpu, NCPUS),
+        ] {
             if index >= limit {
                 return Err(Error::BadIndex { what, index, limit });
             }
@@ -514,8 +535,8 @@ impl CWorld {
     /// The PTP cache, head first, as frame numbers (and whether cut short).
     pub fn ptp_cache(&self) -> (Vec<u32>, bool) {
         let first = self.state().ptp_first;
-        let first = (!first.is_null())
-            .then(|| self.ctx.pool.pfn_of_vm_page(first).unwrap_or(u32::MAX));
+        let first =
+            (!first.is_null()).then(|| self.ctx.pool.pfn_of_vm_page(first).unwrap_or(u32::MAX));
         inspect::ptp_list(&self.ctx.pool, first, self.list_limit())
     }
 
@@ -537,7 +558,11 @@ impl Drop for CWorld {
 }
 
 fn cstr(buf: &[std::ffi::c_char]) -> String {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -553,7 +578,10 @@ fn panic_info(p: &segtab_shim_panic) -> PanicInfo {
         segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_LOCK => PanicKind::Lock,
         _ => PanicKind::Call { fmt: cstr(&p.fmt) },
     };
-    PanicInfo { kind, msg: cstr(&p.msg) }
+    PanicInfo {
+        kind,
+        msg: cstr(&p.msg),
+    }
 }
 
 /// Recover the HookCtx from the C's `ctx`.
@@ -603,7 +631,13 @@ unsafe extern "C" fn hook_callback(
     // SAFETY: as hook_alloc.
     let c = unsafe { hook_ctx(ctx) };
     if let Some(call) = c.cb_call {
-        let args = CallbackArgs { pmap, sva, eva, pte: pte as u64, flags };
+        let args = CallbackArgs {
+            pmap,
+            sva,
+            eva,
+            pte: pte as u64,
+            flags,
+        };
         // SAFETY: cb_data/cb_call were installed together by with_callback
         // and point to a closure that outlives the C call.
         unsafe { call(c.cb_data, &mut c.pool, args) };
@@ -614,7 +648,10 @@ unsafe extern "C" fn hook_xtab(ctx: *mut c_void, activate: i32, pmap: u32, lwp: 
     // SAFETY: as hook_alloc.
     let c = unsafe { hook_ctx(ctx) };
     c.xtab.push(if activate != 0 {
-        XtabEvent::Activate { pmap, lwp: lwp as u32 }
+        XtabEvent::Activate {
+            pmap,
+            lwp: lwp as u32,
+        }
     } else {
         XtabEvent::Deactivate { pmap }
     });

@@ -4,7 +4,7 @@
 //! refusals of bad input.
 
 use c_reference::{CWorld, Config, Error, Outcome, PanicKind, XtabEvent, CONFIGS};
-use shim::inspect::{Field, Ptr, PteLoc, Value};
+use shim::inspect::{Field, PteLoc, Ptr, Value};
 use shim::pool::PoolEvent;
 use shim::{PagePool, PMAP_CANFAIL};
 use std::collections::BTreeSet;
@@ -62,9 +62,22 @@ fn c_constants_match_the_matrix() {
         assert_eq!(cc.ptp_cache != 0, c.ptp_cache, "{}", c.name);
         assert_eq!(cc.invalid_segtab, c.invalid_segtab, "{}", c.name);
         assert!(w.c_source().ends_with(".c"));
-        for va in [0u64, 0x8000_0000, 0x9fff_ffff, 0xa000_0000, 0xe400_0000, 0xffff_ffff_8000_0000, 0x8000_0000_0000_1000] {
+        for va in [
+            0u64,
+            0x8000_0000,
+            0x9fff_ffff,
+            0xa000_0000,
+            0xe400_0000,
+            0xffff_ffff_8000_0000,
+            0x8000_0000_0000_1000,
+        ] {
             let va = va & c.va_mask();
-            assert_eq!(w.direct_mapped_p(va), c.direct_mapped(va), "{} {va:#x}", c.name);
+            assert_eq!(
+                w.direct_mapped_p(va),
+                c.direct_mapped(va),
+                "{} {va:#x}",
+                c.name
+            );
         }
     });
 }
@@ -80,7 +93,9 @@ fn every_option_is_on_somewhere_and_off_elsewhere() {
     ] {
         assert!(CONFIGS.iter().any(f) && !CONFIGS.iter().all(f));
     }
-    assert!(CONFIGS.iter().any(|c| !c.lp64 && c.host_segtabs_per_page() > 2));
+    assert!(CONFIGS
+        .iter()
+        .any(|c| !c.lp64 && c.host_segtabs_per_page() > 2));
 }
 
 #[test]
@@ -93,7 +108,12 @@ fn init_carves_a_page_into_segtabs() {
         assert_eq!(w.pool().in_use(), 1, "{}", c.name);
         let (free, cut) = w.free_segtabs();
         assert!(!cut);
-        assert_eq!(free.len() as u64, n - 1, "{}: the rest of the page is on the free list", c.name);
+        assert_eq!(
+            free.len() as u64,
+            n - 1,
+            "{}: the rest of the page is on the free list",
+            c.name
+        );
         if n > 1 {
             // Linked in address order, stp + 1 first (lines 373-381).
             let offs: Vec<u32> = free
@@ -107,7 +127,12 @@ fn init_carves_a_page_into_segtabs() {
             assert_eq!(offs, want);
         }
         if c.debug {
-            assert_eq!((s.npage, s.nput, s.nget), (1, n as u32 - 1, 0), "{}", c.name);
+            assert_eq!(
+                (s.npage, s.nput, s.nget),
+                (1, n as u32 - 1, 0),
+                "{}",
+                c.name
+            );
             // A second pmap comes from the free list when there is one.
             w.segtab_init(2, 0).unwrap().unwrap();
             let s = w.state();
@@ -129,7 +154,11 @@ fn many_pmaps_share_carved_pages() {
     for pm in 0..8 {
         w.segtab_init(pm, 0).unwrap().unwrap();
     }
-    assert_eq!(w.pool().in_use(), 1, "64 segtabs per 16 KiB page on the host");
+    assert_eq!(
+        w.pool().in_use(),
+        1,
+        "64 segtabs per 16 KiB page on the host"
+    );
     assert_eq!(w.free_segtabs().0.len(), 64 - 8);
 }
 
@@ -140,22 +169,30 @@ fn reserve_lookup_and_pte_writes() {
         let va = user_va(c, 3, 5);
         assert_eq!(w.pte_lookup(1, va).unwrap().unwrap(), PteLoc::Null);
         let loc = w.pte_reserve(1, va, 0).unwrap().unwrap();
-        let PteLoc::In { pfn, index, rem: 0 } = loc else { panic!("{loc:?}") };
+        let PteLoc::In { pfn, index, rem: 0 } = loc else {
+            panic!("{loc:?}")
+        };
         assert_eq!(index as u64, (va >> c.pgshift) & (c.nptepg() - 1));
         assert_eq!(w.pte_lookup(1, va).unwrap().unwrap(), loc);
         // Same segment, other page: same PTE page, no allocation.
         let before = w.pool().in_use();
         let loc2 = w.pte_reserve(1, va + (1 << c.pgshift), 0).unwrap().unwrap();
-        assert_eq!(loc2, PteLoc::In { pfn, index: index + 1, rem: 0 });
+        assert_eq!(
+            loc2,
+            PteLoc::In {
+                pfn,
+                index: index + 1,
+                rem: 0
+            }
+        );
         assert_eq!(w.pool().in_use(), before);
         // A PTE written as pmap_enter would shows in the walk.
         let bytes = c.pte_bits / 8;
         w.pool_mut().write_word(pfn, index * bytes, bytes, 0x1f);
         let shape = w.table(1);
-        assert!(shape
-            .fields
-            .iter()
-            .any(|(f, v)| matches!(f, Field::Pte(_, _, j) if *j == index) && *v == Value::Word(0x1f)));
+        assert!(shape.fields.iter().any(
+            |(f, v)| matches!(f, Field::Pte(_, _, j) if *j == index) && *v == Value::Word(0x1f)
+        ));
         let pages: BTreeSet<u32> = shape
             .fields
             .iter()
@@ -179,11 +216,25 @@ fn process_calls_back_once_per_populated_segment() {
         let mut calls = Vec::new();
         let sva = a;
         let eva = b + 3 * (1 << c.pgshift);
-        w.pte_process(1, sva, eva, 0x55, &mut |_p: &mut PagePool, args: c_reference::CallbackArgs| calls.push(args))
-            .unwrap()
-            .unwrap();
-        assert_eq!(calls.len(), 2, "{}: the empty middle segment is skipped", c.name);
-        assert_eq!((calls[0].sva, calls[0].eva), (a, (a & !(nbseg(c) - 1)) + nbseg(c)));
+        w.pte_process(
+            1,
+            sva,
+            eva,
+            0x55,
+            &mut |_p: &mut PagePool, args: c_reference::CallbackArgs| calls.push(args),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            calls.len(),
+            2,
+            "{}: the empty middle segment is skipped",
+            c.name
+        );
+        assert_eq!(
+            (calls[0].sva, calls[0].eva),
+            (a, (a & !(nbseg(c) - 1)) + nbseg(c))
+        );
         assert_eq!((calls[1].sva, calls[1].eva), (b, eva));
         assert!(calls.iter().all(|x| x.flags == 0x55 && x.pmap == 1));
     });
@@ -197,9 +248,15 @@ fn process_stops_at_the_top_of_the_address_space() {
         w.pte_reserve(1, top_seg, 0).unwrap().unwrap();
         let mut calls = Vec::new();
         let eva = c.va_mask() & !((1u64 << c.pgshift) - 1);
-        w.pte_process(1, top_seg, eva, 0, &mut |_p: &mut PagePool, a: c_reference::CallbackArgs| calls.push((a.sva, a.eva)))
-            .unwrap()
-            .unwrap();
+        w.pte_process(
+            1,
+            top_seg,
+            eva,
+            0,
+            &mut |_p: &mut PagePool, a: c_reference::CallbackArgs| calls.push((a.sva, a.eva)),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(calls, vec![(top_seg, eva)], "{}", c.name);
     });
 }
@@ -214,11 +271,26 @@ fn destroy_without_callback_returns_everything() {
         w.segtab_destroy(1, no_cb(), 0).unwrap().unwrap();
         assert!(w.state().pm_segtab[1].is_null());
         let (ptp, _) = w.ptp_cache();
-        let frees = w.pool().events().iter().filter(|e| matches!(e, PoolEvent::Free { .. })).count();
+        let frees = w
+            .pool()
+            .events()
+            .iter()
+            .filter(|e| matches!(e, PoolEvent::Free { .. }))
+            .count();
         if c.ptp_cache {
-            assert_eq!((ptp.len(), frees), (3, 0), "{}: PTE pages go to the PTP cache", c.name);
+            assert_eq!(
+                (ptp.len(), frees),
+                (3, 0),
+                "{}: PTE pages go to the PTP cache",
+                c.name
+            );
         } else {
-            assert_eq!((ptp.len(), frees), (0, 3), "{}: PTE pages are freed", c.name);
+            assert_eq!(
+                (ptp.len(), frees),
+                (0, 3),
+                "{}: PTE pages are freed",
+                c.name
+            );
         }
         // The segtabs are back on the free list: the root, and on LP64 the
         // one second-level segtab (all three segments share xseg 0).
@@ -246,7 +318,12 @@ fn destroy_with_callback_visits_pte_pages_and_keeps_the_top_segtab() {
         w.segtab_destroy(
             1,
             Some(&mut |p: &mut PagePool, a: c_reference::CallbackArgs| {
-                seen.push((a.sva, a.eva, PteLoc::classify(p, a.pte, c.pte_bits / 8), a.flags))
+                seen.push((
+                    a.sva,
+                    a.eva,
+                    PteLoc::classify(p, a.pte, c.pte_bits / 8),
+                    a.flags,
+                ))
             }),
             7,
         )
@@ -256,7 +333,14 @@ fn destroy_with_callback_visits_pte_pages_and_keeps_the_top_segtab() {
         for (k, &(sva, eva, loc, flags)) in seen.iter().enumerate() {
             let base = user_va(c, segs[k], 0);
             assert_eq!((sva, eva, flags), (base, base + nbseg(c), 7), "{}", c.name);
-            assert!(matches!(loc, PteLoc::In { index: 0, rem: 0, .. }));
+            assert!(matches!(
+                loc,
+                PteLoc::In {
+                    index: 0,
+                    rem: 0,
+                    ..
+                }
+            ));
         }
         // free_stp = (func == NULL) (line 420): the top segtab stays.
         assert_eq!(w.state().pm_segtab[1], root, "{}", c.name);
@@ -273,7 +357,9 @@ fn destroy_with_callback_visits_pte_pages_and_keeps_the_top_segtab() {
 #[test]
 fn activate_and_deactivate_set_cpu_info() {
     each(|c, w| {
-        w.segtab_init(0, 0xc000_0000 & c.va_mask()).unwrap().unwrap(); // pmap_kernel()
+        w.segtab_init(0, 0xc000_0000 & c.va_mask())
+            .unwrap()
+            .unwrap(); // pmap_kernel()
         w.segtab_init(1, 0).unwrap().unwrap();
         w.pte_reserve(1, user_va(c, 0, 0), 0).unwrap().unwrap();
         w.take_xtab();
@@ -290,7 +376,8 @@ fn activate_and_deactivate_set_cpu_info() {
         }
         assert_eq!(w.take_xtab(), vec![XtabEvent::Activate { pmap: 1, lwp: 1 }]);
         // Not curlwp: nothing happens (line 429).
-        w.segtab_activate(2 % 8, 2).map(|_| ()).unwrap_or(());
+        w.segtab_init(2, 0).unwrap().unwrap();
+        w.segtab_activate(2, 2).unwrap().unwrap();
         assert!(w.take_xtab().is_empty());
         // The kernel pmap gets PMAP_INVALID_SEGTAB_ADDRESS.
         w.bind_lwp(1, 0, 1).unwrap();
@@ -304,7 +391,13 @@ fn activate_and_deactivate_set_cpu_info() {
         let s = w.state();
         assert_eq!(s.ci_segtab[1] as u64, c.invalid_segtab);
         assert!(s.ci_seg0tab[1].is_null());
-        assert_eq!(w.take_xtab(), vec![XtabEvent::Activate { pmap: 0, lwp: 1 }, XtabEvent::Deactivate { pmap: 1 }]);
+        assert_eq!(
+            w.take_xtab(),
+            vec![
+                XtabEvent::Activate { pmap: 0, lwp: 1 },
+                XtabEvent::Deactivate { pmap: 1 }
+            ]
+        );
     });
 }
 
@@ -315,8 +408,13 @@ fn activate_of_a_pmap_not_the_lwps_is_a_kassert_under_diagnostic() {
         // curlwp 0 belongs to pmap 0's process, not pmap 2's.
         let r = w.segtab_activate(2, 0).unwrap();
         if c.diagnostic {
-            let Outcome::Panicked(p) = r else { panic!("{}: {r:?}", c.name) };
-            assert!(matches!(&p.kind, PanicKind::Kassert { expr, .. } if expr.contains("l->l_proc->p_vmspace->vm_map.pmap")), "{p:?}");
+            let Outcome::Panicked(p) = r else {
+                panic!("{}: {r:?}", c.name)
+            };
+            assert!(
+                matches!(&p.kind, PanicKind::Kassert { expr, .. } if expr.contains("l->l_proc->p_vmspace->vm_map.pmap")),
+                "{p:?}"
+            );
             assert!(w.is_dead());
         } else {
             assert_eq!(r, Outcome::Ok(()), "{}", c.name);
@@ -330,7 +428,9 @@ fn ptp_cache_reuses_pages_without_zeroing() {
         let mut w = CWorld::open(c.name, POOL).unwrap();
         w.segtab_init(1, 0).unwrap().unwrap();
         let va = user_va(c, 2, 3);
-        let PteLoc::In { pfn, index, .. } = w.pte_reserve(1, va, 0).unwrap().unwrap() else { panic!() };
+        let PteLoc::In { pfn, index, .. } = w.pte_reserve(1, va, 0).unwrap().unwrap() else {
+            panic!()
+        };
         w.segtab_destroy(1, no_cb(), 0).unwrap().unwrap();
         assert_eq!(w.ptp_cache().0, vec![pfn]);
         // Dirty the cached page, as a PTE left behind would.
@@ -341,16 +441,33 @@ fn ptp_cache_reuses_pages_without_zeroing() {
         let r = w.pte_reserve(1, va, 0).unwrap();
         if c.debug {
             // pmap_check_ptes (line 579) sees the stale entry.
-            let Outcome::Panicked(p) = r else { panic!("{}: {r:?}", c.name) };
-            assert!(matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("not 0")), "{p:?}");
+            let Outcome::Panicked(p) = r else {
+                panic!("{}: {r:?}", c.name)
+            };
+            assert!(
+                matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("not 0")),
+                "{p:?}"
+            );
         } else {
-            assert_eq!(r, Outcome::Ok(PteLoc::In { pfn, index, rem: 0 }), "{}", c.name);
+            assert_eq!(
+                r,
+                Outcome::Ok(PteLoc::In { pfn, index, rem: 0 }),
+                "{}",
+                c.name
+            );
             assert!(w.ptp_cache().0.is_empty());
             assert!(
-                !w.pool().events().iter().any(|e| matches!(e, PoolEvent::Alloc { pfn: p, .. } if *p == pfn)),
+                !w.pool()
+                    .events()
+                    .iter()
+                    .any(|e| matches!(e, PoolEvent::Alloc { pfn: p, .. } if *p == pfn)),
                 "came from the cache, not the pool"
             );
-            assert_eq!(w.pool().read_word(pfn, index * bytes, bytes), 0x77, "not zeroed");
+            assert_eq!(
+                w.pool().read_word(pfn, index * bytes, bytes),
+                0x77,
+                "not zeroed"
+            );
         }
     }
 }
@@ -366,10 +483,19 @@ fn canfail_returns_null_and_plain_reserve_panics_when_pages_run_out() {
         }
         let used = w.pool().in_use();
         w.pool_mut().set_limit(used);
-        assert_eq!(w.pte_reserve(1, va, PMAP_CANFAIL).unwrap(), Outcome::Ok(PteLoc::Null), "{}", c.name);
+        assert_eq!(
+            w.pte_reserve(1, va, PMAP_CANFAIL).unwrap(),
+            Outcome::Ok(PteLoc::Null),
+            "{}",
+            c.name
+        );
         let r = w.pte_reserve(1, va, 0).unwrap();
-        let Outcome::Panicked(p) = r else { panic!("{}: {r:?}", c.name) };
-        assert!(matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("cannot allocate page table page")));
+        let Outcome::Panicked(p) = r else {
+            panic!("{}: {r:?}", c.name)
+        };
+        assert!(
+            matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("cannot allocate page table page"))
+        );
         assert!(p.msg.contains("pmap_pte_reserve"), "{}", p.msg);
         // A dead world refuses calls until reset.
         assert!(matches!(w.pte_lookup(1, va), Err(Error::Dead(_))));
@@ -385,7 +511,12 @@ fn segtab_alloc_waits_and_retries_then_would_wait_forever() {
         // Two injected failures: uvm_wait returns twice, the third try works.
         w.pool_mut().fail_next(2);
         w.segtab_init(1, 0).unwrap().unwrap();
-        let waits = w.pool().events().iter().filter(|e| matches!(e, PoolEvent::Wait { retry: true })).count();
+        let waits = w
+            .pool()
+            .events()
+            .iter()
+            .filter(|e| matches!(e, PoolEvent::Wait { retry: true }))
+            .count();
         assert_eq!(waits, 2, "{}", c.name);
         // Nothing left and nothing can be freed: the kernel would sleep forever.
         let (free, _) = w.free_segtabs();
@@ -410,11 +541,18 @@ fn debug_check_stp_panics_on_release_of_a_skipped_segtab() {
     each(|c, w| {
         let minaddr = (3 * nbseg(c) + 0x1000) & c.va_mask();
         w.segtab_init(1, minaddr).unwrap().unwrap();
-        w.pte_reserve(1, user_va(c, 0, 0) & !(nbseg(c) * 64 - 1), 0).unwrap().unwrap();
+        w.pte_reserve(1, user_va(c, 0, 0) & !(nbseg(c) * 64 - 1), 0)
+            .unwrap()
+            .unwrap();
         let r = w.segtab_destroy(1, no_cb(), 0).unwrap();
         if c.debug {
-            let Outcome::Panicked(p) = r else { panic!("{}: {r:?}", c.name) };
-            assert!(matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("pm_segtab.seg_tab")), "{p:?}");
+            let Outcome::Panicked(p) = r else {
+                panic!("{}: {r:?}", c.name)
+            };
+            assert!(
+                matches!(&p.kind, PanicKind::Call { fmt } if fmt.contains("pm_segtab.seg_tab")),
+                "{p:?}"
+            );
         } else {
             assert_eq!(r, Outcome::Ok(()), "{}", c.name);
         }
@@ -425,11 +563,16 @@ fn debug_check_stp_panics_on_release_of_a_skipped_segtab() {
 fn kernel_pmap_direct_mapped_va_is_a_kassert_under_diagnostic() {
     each(|c, w| {
         w.segtab_init(0, 0).unwrap().unwrap();
-        let va = c.direct_map[0].0.max(0x1000) ;
+        let va = c.direct_map[0].0.max(0x1000);
         let r = w.pte_lookup(0, va).unwrap();
         if c.diagnostic {
-            let Outcome::Panicked(p) = r else { panic!("{}: {r:?}", c.name) };
-            assert!(matches!(&p.kind, PanicKind::Kassert { expr, .. } if expr.contains("pmap_md_direct_mapped_vaddr_p")), "{p:?}");
+            let Outcome::Panicked(p) = r else {
+                panic!("{}: {r:?}", c.name)
+            };
+            assert!(
+                matches!(&p.kind, PanicKind::Kassert { expr, .. } if expr.contains("pmap_md_direct_mapped_vaddr_p")),
+                "{p:?}"
+            );
         } else {
             assert!(matches!(r, Outcome::Ok(_)), "{}", c.name);
         }
@@ -451,11 +594,19 @@ fn multiprocessor_lose_the_race_paths() {
         if c.lp64 {
             // Our segtab lost (freed to the free list); the racer's page is used.
             let (free, _) = w.free_segtabs();
-            assert!(!free.is_empty(), "{}: the losing segtab is on the free list", c.name);
+            assert!(
+                !free.is_empty(),
+                "{}: the losing segtab is on the free list",
+                c.name
+            );
         } else {
             // Our PTE page lost: freed (or cached under PMAP_PTP_CACHE).
             let freed = ev.iter().any(|e| matches!(e, PoolEvent::Free { .. }));
-            assert!(freed || (c.ptp_cache && w.ptp_cache().0.len() == 1), "{}: {ev:?}", c.name);
+            assert!(
+                freed || (c.ptp_cache && w.ptp_cache().0.len() == 1),
+                "{}: {ev:?}",
+                c.name
+            );
         }
         assert_eq!(w.pte_lookup(1, va).unwrap().unwrap(), loc);
     }
@@ -464,14 +615,26 @@ fn multiprocessor_lose_the_race_paths() {
 #[test]
 fn bad_input_gets_clear_errors() {
     let e = CWorld::open("vax", 16).unwrap_err();
-    assert!(e.to_string().contains("unknown configuration \"vax\""), "{e}");
+    assert!(
+        e.to_string().contains("unknown configuration \"vax\""),
+        "{e}"
+    );
     assert!(e.to_string().contains("mips64-n64-4k"));
     let mut w = CWorld::open("mips64-n64-4k", 16).unwrap();
-    assert!(matches!(CWorld::open("mips64-n64-4k", 16), Err(Error::Busy(_))));
-    assert!(matches!(w.pte_reserve(9, 0, 0), Err(Error::BadIndex { what: "pmap", .. })));
+    assert!(matches!(
+        CWorld::open("mips64-n64-4k", 16),
+        Err(Error::Busy(_))
+    ));
+    assert!(matches!(
+        w.pte_reserve(9, 0, 0),
+        Err(Error::BadIndex { what: "pmap", .. })
+    ));
     assert!(matches!(w.pte_reserve(3, 0, 0), Err(Error::NoSegtab(3))));
     assert!(matches!(w.segtab_activate(3, 0), Err(Error::NoSegtab(3))));
-    assert!(matches!(w.bind_lwp(0, 0, 5), Err(Error::BadIndex { what: "cpu", .. })));
+    assert!(matches!(
+        w.bind_lwp(0, 0, 5),
+        Err(Error::BadIndex { what: "cpu", .. })
+    ));
     // An exhausted arena is an outcome, not a crash.
     let mut pm = 0;
     loop {

@@ -1,1 +1,36 @@
+//! segtab-diff's differential engine: the C reference and the Rust port of
+//! `pmap_segtab.c` run the same operations, and after every step their
+//! return values, tables, PTEs, free lists, PTP caches, counters, cpu_info,
+//! page-pool events and callback traces are compared.
+//!
+//! - [`model`]: the operation model (`arbitrary`), and its resolution to
+//!   concrete addresses;
+//! - [`side`]: what both sides offer, and the C side; [`port_side`]: the port;
+//! - [`callbacks`]: the callbacks a sequence can pass;
+//! - [`compare`], [`run`]: per-step comparison;
+//! - [`shrink`], [`report`], [`corpus`]: minimising, explaining and keeping
+//!   divergences.
 
+#![warn(missing_docs)]
+
+pub mod callbacks;
+pub mod compare;
+pub mod corpus;
+pub mod model;
+pub mod port_side;
+pub mod report;
+pub mod run;
+pub mod shrink;
+pub mod side;
+
+pub use model::{Op, Sequence};
+pub use run::{run, CompareOpts, Divergence, Pair, RunResult};
+
+/// Run `seq` on a fresh pair and panic with the report if the sides
+/// disagree (for regression tests and fuzz targets).
+pub fn assert_agree(seq: &Sequence) {
+    let mut pair = Pair::open(&seq.config, run::DEFAULT_POOL_PAGES).expect("open configuration");
+    if let RunResult::Diverge(d) = run::run(&mut pair, seq, CompareOpts::default()) {
+        panic!("{}", report::text(&d));
+    }
+}

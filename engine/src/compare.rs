@@ -1,0 +1,174 @@
+//! Field-by-field comparison of the two sides after a step.
+
+use crate::side::{Snapshot, StepEnd, StepTrace};
+use serde::{Deserialize, Serialize};
+use std::fmt::Debug;
+
+/// One field on which the sides disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDiff {
+    /// Category (outcome, pool events, table, free list, ...).
+    pub category: String,
+    /// The field within it.
+    pub field: String,
+    /// The C's value.
+    pub c: String,
+    /// The port's value.
+    pub rust: String,
+}
+
+/// Most differing PTE/table fields listed per step (the rest are counted).
+pub const MAX_TABLE_DIFFS: usize = 24;
+
+fn push<T: Debug + PartialEq>(out: &mut Vec<FieldDiff>, category: &str, field: &str, c: &T, r: &T) {
+    if c != r {
+        out.push(FieldDiff {
+            category: category.into(),
+            field: field.into(),
+            c: format!("{c:?}"),
+            rust: format!("{r:?}"),
+        });
+    }
+}
+
+/// What a step returned and did.
+pub fn step(out: &mut Vec<FieldDiff>, ec: &StepEnd, er: &StepEnd, tc: &StepTrace, tr: &StepTrace) {
+    if !ec.agrees(er) {
+        out.push(FieldDiff {
+            category: "outcome".into(),
+            field: "return / panic".into(),
+            c: format!("{ec:?}"),
+            rust: format!("{er:?}"),
+        });
+    }
+    push(
+        out,
+        "pool events",
+        "alloc/free/wait log of this step",
+        &tc.pool,
+        &tr.pool,
+    );
+    push(
+        out,
+        "xtab hooks",
+        "pmap_md_xtab_* calls",
+        &tc.xtab,
+        &tr.xtab,
+    );
+    if tc.callbacks != tr.callbacks {
+        let n = tc.callbacks.len().max(tr.callbacks.len());
+        let mut listed = 0;
+        for i in 0..n {
+            let (c, r) = (tc.callbacks.get(i), tr.callbacks.get(i));
+            if c != r && listed < MAX_TABLE_DIFFS {
+                listed += 1;
+                out.push(FieldDiff {
+                    category: "callbacks".into(),
+                    field: format!("call {i}"),
+                    c: c.map(|x| format!("{x:?}")).unwrap_or_else(|| "-".into()),
+                    rust: r.map(|x| format!("{x:?}")).unwrap_or_else(|| "-".into()),
+                });
+            }
+        }
+    }
+}
+
+/// The state after a step.
+pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
+    for (i, (a, b)) in c.roots.iter().zip(&r.roots).enumerate() {
+        push(out, "pmap", &format!("pmap {i} pm_segtab"), a, b);
+    }
+    for (i, (a, b)) in c.minaddr.iter().zip(&r.minaddr).enumerate() {
+        push(out, "pmap", &format!("pmap {i} pm_minaddr"), a, b);
+    }
+    push(
+        out,
+        "free list",
+        "free segtab list (head first, cut)",
+        &c.free_list,
+        &r.free_list,
+    );
+    push(
+        out,
+        "ptp cache",
+        "PTP cache (head first, cut)",
+        &c.ptp,
+        &r.ptp,
+    );
+    push(
+        out,
+        "counters",
+        "DEBUG (nget, nput, npage)",
+        &c.counters,
+        &r.counters,
+    );
+    push(
+        out,
+        "cpu_info",
+        "ci_pmap_user_segtab",
+        &c.ci_segtab,
+        &r.ci_segtab,
+    );
+    push(
+        out,
+        "cpu_info",
+        "ci_pmap_user_seg0tab",
+        &c.ci_seg0tab,
+        &r.ci_seg0tab,
+    );
+    push(
+        out,
+        "lock",
+        "pmap_segtab_lock held",
+        &c.lock_held,
+        &r.lock_held,
+    );
+    push(
+        out,
+        "lock",
+        "pmap_segtab_lock enters",
+        &c.lock_enters,
+        &r.lock_enters,
+    );
+    push(out, "lwp", "curlwp", &c.curlwp, &r.curlwp);
+    push(out, "lwp", "(cpu, pmap) per lwp", &c.lwps, &r.lwps);
+    push(out, "pool", "pages in use", &c.pool_in_use, &r.pool_in_use);
+    tables(out, c, r);
+}
+
+fn tables(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
+    let ids_c: Vec<u32> = c.tables.iter().map(|t| t.0).collect();
+    let ids_r: Vec<u32> = r.tables.iter().map(|t| t.0).collect();
+    if ids_c != ids_r {
+        push(out, "table", "pmaps with a tree", &ids_c, &ids_r);
+        return;
+    }
+    let mut listed = 0;
+    let mut more = 0;
+    for ((pm, tc), (_, tr)) in c.tables.iter().zip(&r.tables) {
+        for (field, a, b) in tc.diff(tr) {
+            if listed < MAX_TABLE_DIFFS {
+                listed += 1;
+                let show = |v: Option<shim::inspect::Value>| {
+                    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+                };
+                out.push(FieldDiff {
+                    category: "table".into(),
+                    field: format!("pmap {pm} {field}"),
+                    c: show(a),
+                    rust: show(b),
+                });
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        out.push(FieldDiff {
+            category: "table".into(),
+            field: format!("... and {more} more table fields"),
+            c: String::new(),
+            rust: String::new(),
+        });
+    }
+}

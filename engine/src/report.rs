@@ -1,0 +1,74 @@
+//! A divergence, explained: the trace as text, both states side by side,
+//! and a ready-to-paste Rust test.
+
+use crate::run::Divergence;
+use std::fmt::Write;
+
+/// The human report.
+pub fn text(d: &Divergence) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "DIVERGENCE in {} at step {} ({})",
+        d.sequence.config,
+        d.step,
+        d.class()
+    );
+    let _ = writeln!(s, "\noperations:");
+    for (i, t) in d.trace.iter().enumerate() {
+        let mark = if i == d.step { ">>" } else { "  " };
+        let _ = writeln!(s, "{mark} {i:3}  {t}");
+    }
+    let w_field = d
+        .diffs
+        .iter()
+        .map(|f| f.field.len())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 48);
+    let w_c = d
+        .diffs
+        .iter()
+        .map(|f| f.c.len())
+        .max()
+        .unwrap_or(1)
+        .clamp(1, 60);
+    let _ = writeln!(s, "\nstate after step {} (only differing fields):", d.step);
+    let _ = writeln!(
+        s,
+        "  {:<12} {:<w_field$}  {:<w_c$}  | Rust port",
+        "category", "field", "C reference"
+    );
+    for f in &d.diffs {
+        let _ = writeln!(
+            s,
+            "* {:<12} {:<w_field$}  {:<w_c$}  | {}",
+            f.category, f.field, f.c, f.rust
+        );
+    }
+    let _ = writeln!(s, "\nreproduce as a test:\n{}", rust_test(d));
+    s
+}
+
+/// A `#[test]` that replays the sequence.
+pub fn rust_test(d: &Divergence) -> String {
+    let json = serde_json::to_string(&d.sequence).unwrap_or_default();
+    let name: String = d
+        .class()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    format!(
+        "#[test]\nfn divergence_{name}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_agree(&seq);\n}}\n"
+    )
+}

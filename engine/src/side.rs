@@ -1,0 +1,365 @@
+//! What the engine needs of a side, the same for the C reference and the
+//! port: run one [`Action`], report how it ended, and expose its state.
+
+use crate::callbacks::CbCall;
+use crate::model::{Action, CbKind};
+use c_reference::{CWorld, CallbackArgs, Config, Outcome, PanicInfo, PanicKind, XtabEvent};
+use shim::inspect::{Geometry, PteLoc, Ptr, TableShape};
+use shim::pool::{PagePool, PoolEvent};
+
+/// A panic, reduced to what both sides can agree on: the site in rev 1.23.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PanicClass {
+    /// A `KASSERT`/`KASSERTMSG` at this line of rev 1.23.
+    Kassert(u32),
+    /// `pmap_check_stp` (line 161).
+    CheckStp,
+    /// `pmap_check_ptes`: not page aligned (line 178).
+    CheckPtesAlign,
+    /// `pmap_check_ptes`: an entry is not 0 (line 194).
+    CheckPtesNonzero,
+    /// `pmap_pte_reserve`: no page and no `PMAP_CANFAIL` (line 545).
+    ReserveNoPage,
+    /// `uvm_wait` would never return.
+    WaitForever,
+    /// The spin mutex protocol was broken.
+    Lock,
+    /// Anything else (a panic the C does not have, e.g. a Rust bug).
+    Other(String),
+}
+
+/// The KASSERT expressions of rev 1.23 by line: a C panic names its
+/// expression, which survives a patched file's line shifts.
+pub const KASSERTS: &[(u32, &str)] = &[
+    (
+        220,
+        "pmap != pmap_kernel() || !pmap_md_direct_mapped_vaddr_p(va)",
+    ),
+    (280, "stp->seg_seg[i] == NULL"),
+    (285, "vinc == NBSEG"),
+    (432, "pm == l->l_proc->p_vmspace->vm_map.pmap"),
+    (
+        529,
+        "stp == pmap->pm_segtab->seg_seg[(va >> XSEGSHIFT) & (NSEGPG - 1)]",
+    ),
+    (536, "LIST_FIRST(&pmap_segtab_info.ptp_pgflist) != pg"),
+    (
+        574,
+        "pte == stp->seg_tab[(va >> SEGSHIFT) & (PMAP_SEGTABSIZE - 1)]",
+    ),
+];
+
+impl PanicClass {
+    /// Classify a panic of the C.
+    pub fn of_c(p: &PanicInfo) -> PanicClass {
+        match &p.kind {
+            PanicKind::Kassert { line, expr } => PanicClass::Kassert(
+                KASSERTS
+                    .iter()
+                    .find(|(_, e)| e == expr)
+                    .map(|(l, _)| *l)
+                    .unwrap_or(*line),
+            ),
+            PanicKind::WaitForever => PanicClass::WaitForever,
+            PanicKind::Lock => PanicClass::Lock,
+            PanicKind::Call { fmt } => {
+                if fmt.contains("pm_segtab.seg_tab") {
+                    PanicClass::CheckStp
+                } else if fmt.contains("not page aligned") {
+                    PanicClass::CheckPtesAlign
+                } else if fmt.contains("not 0") {
+                    PanicClass::CheckPtesNonzero
+                } else if fmt.contains("cannot allocate page table page") {
+                    PanicClass::ReserveNoPage
+                } else {
+                    PanicClass::Other(fmt.clone())
+                }
+            }
+        }
+    }
+}
+
+/// How a step ended on one side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepEnd {
+    /// Returned; the PTE pointer for lookup/reserve/enter.
+    Ok(Option<PteLoc>),
+    /// Panicked (or would wait forever); the world is dead.
+    Panic(PanicClass, String),
+    /// The harness refused the call (e.g. NULL pm_segtab): nothing ran.
+    Refused(String),
+}
+
+impl StepEnd {
+    /// Compare ignoring panic message text (it prints pointers).
+    pub fn agrees(&self, other: &StepEnd) -> bool {
+        match (self, other) {
+            (StepEnd::Panic(a, _), StepEnd::Panic(b, _)) => a == b,
+            (StepEnd::Refused(_), StepEnd::Refused(_)) => true,
+            (a, b) => a == b,
+        }
+    }
+    /// Whether the world is dead after this.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, StepEnd::Panic(..))
+    }
+}
+
+/// What one step did, besides its end: the observable side effects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepTrace {
+    /// Page pool events, in order.
+    pub pool: Vec<PoolEvent>,
+    /// `pmap_md_xtab_*` calls.
+    pub xtab: Vec<XtabEvent>,
+    /// Callback calls.
+    pub callbacks: Vec<CbCall>,
+}
+
+/// The state a comparison reads after a step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// `pm_segtab` of each pmap.
+    pub roots: Vec<Ptr>,
+    /// `pm_minaddr` of each pmap.
+    pub minaddr: Vec<u64>,
+    /// The free segtab list, head first; and whether the walk was cut.
+    pub free_list: (Vec<Ptr>, bool),
+    /// The PTP cache, head first; and whether the walk was cut.
+    pub ptp: (Vec<u32>, bool),
+    /// DEBUG counters (nget, nput, npage).
+    pub counters: (u32, u32, u32),
+    /// `ci_pmap_user_segtab` per cpu.
+    pub ci_segtab: Vec<Ptr>,
+    /// `ci_pmap_user_seg0tab` per cpu (NULL on 32-bit).
+    pub ci_seg0tab: Vec<Ptr>,
+    /// Is the segtab lock held.
+    pub lock_held: bool,
+    /// Times the segtab lock was taken.
+    pub lock_enters: u32,
+    /// curlwp.
+    pub curlwp: u32,
+    /// (cpu, pmap) of each lwp.
+    pub lwps: Vec<(u32, u32)>,
+    /// Pages in use in the pool.
+    pub pool_in_use: u32,
+    /// The tree of each pmap with a segtab (deep comparison only).
+    pub tables: Vec<(u32, TableShape)>,
+}
+
+/// One side of the comparison.
+pub trait Side {
+    /// "C" or "Rust".
+    fn label(&self) -> &'static str;
+    /// The configuration.
+    fn config(&self) -> &'static Config;
+    /// Layout facts.
+    fn geometry(&self) -> Geometry;
+    /// The pool.
+    fn pool(&self) -> &PagePool;
+    /// The pool, mutably.
+    fn pool_mut(&mut self) -> &mut PagePool;
+    /// Back to the initial state.
+    fn reset(&mut self);
+    /// Run one action; `trace` collects callbacks.
+    fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd;
+    /// Drain the `pmap_md_xtab_*` log.
+    fn take_xtab(&mut self) -> Vec<XtabEvent>;
+    /// Read the state; `deep` walks every table.
+    fn snapshot(&self, deep: bool) -> Snapshot;
+    /// The `pm_segtab` of one pmap (cheap).
+    fn root(&self, pmap: u32) -> Ptr;
+}
+
+/// Apply an action's pool-level part (limits, injection) identically on
+/// both sides; true if the action was one of those.
+pub fn pool_action(pool: &mut PagePool, a: &Action) -> bool {
+    match *a {
+        Action::Limit { headroom } => pool.set_limit(pool.in_use() + headroom),
+        Action::Unlimit => pool.set_limit(u32::MAX),
+        Action::FailNext { n } => pool.fail_next(n),
+        _ => return false,
+    }
+    true
+}
+
+fn end_of<T>(o: Outcome<T>, f: impl FnOnce(T) -> Option<PteLoc>) -> StepEnd {
+    match o {
+        Outcome::Ok(v) => StepEnd::Ok(f(v)),
+        Outcome::Panicked(p) | Outcome::WaitForever(p) => {
+            StepEnd::Panic(PanicClass::of_c(&p), p.msg)
+        }
+    }
+}
+
+/// The C reference as a side.
+pub struct CSide {
+    /// The world.
+    pub world: CWorld,
+}
+
+fn args_of(a: &CallbackArgs) -> crate::callbacks::Args {
+    crate::callbacks::Args {
+        sva: a.sva,
+        eva: a.eva,
+    }
+}
+
+impl Side for CSide {
+    fn label(&self) -> &'static str {
+        "C"
+    }
+    fn config(&self) -> &'static Config {
+        self.world.config()
+    }
+    fn geometry(&self) -> Geometry {
+        *self.world.geometry()
+    }
+    fn pool(&self) -> &PagePool {
+        self.world.pool()
+    }
+    fn pool_mut(&mut self) -> &mut PagePool {
+        self.world.pool_mut()
+    }
+    fn reset(&mut self) {
+        self.world.reset()
+    }
+    fn take_xtab(&mut self) -> Vec<XtabEvent> {
+        self.world.take_xtab()
+    }
+    fn root(&self, pmap: u32) -> Ptr {
+        Ptr::classify(
+            self.world.pool(),
+            self.world.state().pm_segtab[pmap as usize] as u64,
+        )
+    }
+
+    fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
+        if pool_action(self.world.pool_mut(), a) {
+            return StepEnd::Ok(None);
+        }
+        let config = self.config();
+        let geometry = self.geometry();
+        let refused = |e: c_reference::Error| StepEnd::Refused(e.to_string());
+        let mut calls: Vec<CbCall> = Vec::new();
+        let mut cb_for = |kind: CbKind| {
+            let calls = &mut calls as *mut Vec<CbCall>;
+            move |pool: &mut PagePool, args: CallbackArgs| {
+                let loc = PteLoc::classify(pool, args.pte, geometry.pte_bytes);
+                let mut win = crate::callbacks::PoolWindow::new(pool, loc, &geometry);
+                let result = crate::callbacks::apply(kind, &args_of(&args), config, &mut win);
+                // SAFETY: `calls` outlives the C call this closure runs in,
+                // and nothing else touches it meanwhile.
+                unsafe { &mut *calls }.push(CbCall {
+                    pmap: args.pmap,
+                    sva: args.sva,
+                    eva: args.eva,
+                    pte: loc,
+                    flags: args.flags,
+                    result,
+                });
+            }
+        };
+        let w = &mut self.world;
+        let end = match *a {
+            Action::Create { pmap, minaddr } => {
+                w.segtab_init(pmap, minaddr).map(|o| end_of(o, |_| None))
+            }
+            Action::Destroy { pmap, cb, flags } => match cb {
+                None => w
+                    .segtab_destroy(pmap, None::<&mut fn(&mut PagePool, CallbackArgs)>, flags)
+                    .map(|o| end_of(o, |_| None)),
+                Some(kind) => {
+                    let mut f = cb_for(kind);
+                    w.segtab_destroy(pmap, Some(&mut f), flags)
+                        .map(|o| end_of(o, |_| None))
+                }
+            },
+            Action::Reserve { pmap, va, flags } => {
+                w.pte_reserve(pmap, va, flags).map(|o| end_of(o, Some))
+            }
+            Action::Lookup { pmap, va } => w.pte_lookup(pmap, va).map(|o| end_of(o, Some)),
+            Action::Enter {
+                pmap,
+                va,
+                value,
+                flags,
+            } => w.pte_reserve(pmap, va, flags).map(|o| {
+                end_of(o, |loc| {
+                    if let PteLoc::In { pfn, index, rem: 0 } = loc {
+                        if index < geometry.nptepg {
+                            w_write(w.pool_mut(), pfn, index, geometry.pte_bytes, value);
+                        }
+                    }
+                    Some(loc)
+                })
+            }),
+            Action::Process {
+                pmap,
+                sva,
+                eva,
+                cb,
+                flags,
+            } => {
+                let mut f = cb_for(cb);
+                w.pte_process(pmap, sva, eva, flags, &mut f)
+                    .map(|o| end_of(o, |_| None))
+            }
+            Action::Activate { pmap, lwp } => {
+                w.segtab_activate(pmap, lwp).map(|o| end_of(o, |_| None))
+            }
+            Action::Deactivate { pmap } => w.segtab_deactivate(pmap).map(|o| end_of(o, |_| None)),
+            Action::SwitchLwp { lwp } => w.set_curlwp(lwp).map(|_| StepEnd::Ok(None)),
+            Action::BindLwp { lwp, pmap, cpu } => {
+                w.bind_lwp(lwp, pmap, cpu).map(|_| StepEnd::Ok(None))
+            }
+            Action::CasRace { n } => {
+                w.arm_cas_race(n);
+                Ok(StepEnd::Ok(None))
+            }
+            Action::Limit { .. } | Action::Unlimit | Action::FailNext { .. } => unreachable!(),
+        }
+        .unwrap_or_else(refused);
+        trace.callbacks.extend(calls);
+        end
+    }
+
+    fn snapshot(&self, deep: bool) -> Snapshot {
+        let w = &self.world;
+        let s = w.state();
+        let pool = w.pool();
+        let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
+        let mut tables = Vec::new();
+        if deep {
+            for (i, &r) in s.pm_segtab.iter().enumerate() {
+                if !r.is_null() {
+                    tables.push((i as u32, w.table(i as u32)));
+                }
+            }
+        }
+        Snapshot {
+            roots: s.pm_segtab.iter().map(|&p| cls(p)).collect(),
+            minaddr: s.pm_minaddr.to_vec(),
+            free_list: w.free_segtabs(),
+            ptp: w.ptp_cache(),
+            counters: (s.nget, s.nput, s.npage),
+            ci_segtab: s.ci_segtab.iter().map(|&p| cls(p)).collect(),
+            ci_seg0tab: s.ci_seg0tab.iter().map(|&p| cls(p)).collect(),
+            lock_held: s.lock_held != 0,
+            lock_enters: s.lock_enters,
+            curlwp: s.cur_lwp,
+            lwps: s
+                .lwp_cpu
+                .iter()
+                .zip(s.lwp_pmap.iter())
+                .map(|(&c, &p)| (c, p))
+                .collect(),
+            pool_in_use: pool.in_use(),
+            tables,
+        }
+    }
+}
+
+fn w_write(pool: &mut PagePool, pfn: u32, index: u32, bytes: u32, value: u64) {
+    pool.write_word(pfn, index * bytes, bytes, value);
+}
