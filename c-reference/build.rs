@@ -47,7 +47,12 @@ fn main() {
     };
     let source_str = source.to_str().expect("C source path must be UTF-8");
 
-    let fuzzing = env::var_os("CARGO_CFG_FUZZING").is_some();
+    println!("cargo:rerun-if-env-changed=SEGTAB_FUZZ_C_COVERAGE");
+    println!("cargo:rerun-if-env-changed=SEGTAB_FUZZ_CC");
+    // SEGTAB_FUZZ_C_COVERAGE=0 builds the C without SanitizerCoverage even
+    // under cargo fuzz (to measure what the instrumentation costs).
+    let fuzzing = env::var_os("CARGO_CFG_FUZZING").is_some()
+        && env::var("SEGTAB_FUZZ_C_COVERAGE").map_or(true, |v| v != "0");
     let sanitizers = env::var("CARGO_CFG_SANITIZE").unwrap_or_default();
 
     let mut gen = String::new();

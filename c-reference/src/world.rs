@@ -212,6 +212,8 @@ impl CWorld {
             nptepg: cc.nptepg,
             pte_bytes: cc.pte_bytes,
             page_shift: cc.pgshift,
+            segshift: cc.segshift,
+            xsegshift: cc.xsegshift,
         };
         let mut w = CWorld {
             index,
@@ -553,7 +555,9 @@ impl CWorld {
 
 impl Drop for CWorld {
     fn drop(&mut self) {
-        HELD.with(|h| h.borrow_mut().retain(|&i| i != self.index));
+        // try_with: a world kept in a thread-local may be dropped after
+        // HELD itself at thread exit.
+        let _ = HELD.try_with(|h| h.borrow_mut().retain(|&i| i != self.index));
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::side::{Snapshot, StepEnd, StepTrace};
 use serde::{Deserialize, Serialize};
+use shim::inspect::{Field, TableShape, Value};
 use std::fmt::Debug;
 
 /// One field on which the sides disagree.
@@ -27,6 +28,27 @@ fn push<T: Debug + PartialEq>(out: &mut Vec<FieldDiff>, category: &str, field: &
             field: field.into(),
             c: format!("{c:?}"),
             rust: format!("{r:?}"),
+        });
+    }
+}
+
+/// The fields a step touched (from [`shim::inspect::path`] and the pages
+/// its callbacks were given), compared.
+pub fn touched(out: &mut Vec<FieldDiff>, what: &str, c: &[(Field, Value)], r: &[(Field, Value)]) {
+    if c == r {
+        return;
+    }
+    let (a, b) = (
+        TableShape { fields: c.to_vec() },
+        TableShape { fields: r.to_vec() },
+    );
+    for (field, x, y) in a.diff(&b).into_iter().take(MAX_TABLE_DIFFS) {
+        let show = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        out.push(FieldDiff {
+            category: "table".into(),
+            field: format!("{what} {field}"),
+            c: show(x),
+            rust: show(y),
         });
     }
 }

@@ -228,6 +228,7 @@ unsafe impl<M: Machine> Env<M> for PoolEnv<M> {
 /// The port for machine `M`, with its pmaps.
 pub struct PortSide<M: Machine> {
     st: PmapSegtab<M, PoolEnv<M>>,
+    spare: Option<PoolEnv<M>>,
     pmaps: Box<[Pmap<M>]>,
     geometry: Geometry,
 }
@@ -283,9 +284,13 @@ impl<M: Machine> PortSide<M> {
             nptepg: (M::NBPG / std::mem::size_of::<M::Pte>()) as u32,
             pte_bytes: std::mem::size_of::<M::Pte>() as u32,
             page_shift: M::PGSHIFT,
+            segshift: M::SEGSHIFT,
+            xsegshift: if M::LP64 { M::XSEGSHIFT } else { 0 },
         };
+        let spare = Some(dummy_env(&env));
         let mut s = PortSide {
             st: PmapSegtab::new(env),
+            spare,
             pmaps,
             geometry,
         };
@@ -364,10 +369,13 @@ impl<M: Machine> Side for PortSide<M> {
     fn reset(&mut self) {
         // The port keeps what the C keeps in pmap_segtab_info: a fresh
         // instance is its reset.
-        let dummy = dummy_env(&self.st.env);
-        let mut env = std::mem::replace(&mut self.st, PmapSegtab::new(dummy)).env;
+        // instance is its reset. `spare` stands in while the live
+        // environment is moved out, so no pool is mapped per reset.
+        let spare = self.spare.take().expect("spare environment");
+        let mut env = std::mem::replace(&mut self.st, PmapSegtab::new(spare)).env;
         env.reset();
-        self.st = PmapSegtab::new(env);
+        let spare = std::mem::replace(&mut self.st, PmapSegtab::new(env)).env;
+        self.spare = Some(spare);
         for p in self.pmaps.iter_mut() {
             *p = Pmap::new(M::Vaddr::ZERO);
         }
@@ -375,11 +383,8 @@ impl<M: Machine> Side for PortSide<M> {
     fn take_xtab(&mut self) -> Vec<XtabEvent> {
         std::mem::take(&mut self.st.env.xtab)
     }
-    fn root(&self, pmap: u32) -> Ptr {
-        Ptr::classify(
-            &self.st.env.pool,
-            self.pmaps[pmap as usize].pm_segtab as u64,
-        )
+    fn root_raw(&self, pmap: u32) -> u64 {
+        self.pmaps[pmap as usize].pm_segtab as u64
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
@@ -513,26 +518,25 @@ impl<M: Machine> Side for PortSide<M> {
         let per_page = (pool.page_size() as u32 / self.geometry.segtab_bytes()).max(1);
         let limit = (pool.touched() as usize + 1) * per_page as usize + 1;
         let mut tables = Vec::new();
+        let (mut free_list, mut ptp) = Default::default();
         if deep {
             for (i, p) in self.pmaps.iter().enumerate() {
                 if !p.pm_segtab.is_null() {
-                    tables.push((
-                        i as u32,
-                        TableShape::walk(pool, &self.geometry, p.pm_segtab as u64),
-                    ));
+                    let t = TableShape::walk(pool, &self.geometry, p.pm_segtab as u64);
+                    tables.push((i as u32, t));
                 }
             }
+            let head = self.st.free_segtab_head() as u64;
+            free_list = inspect::free_list(pool, &self.geometry, head, limit);
+            ptp = inspect::ptp_list(pool, self.st.ptp_cache_head(), limit);
         }
         Snapshot {
             roots: self.pmaps.iter().map(|p| cls(p.pm_segtab as u64)).collect(),
             minaddr: self.pmaps.iter().map(|p| p.pm_minaddr.to_u64()).collect(),
-            free_list: inspect::free_list(
-                pool,
-                &self.geometry,
-                self.st.free_segtab_head() as u64,
-                limit,
-            ),
-            ptp: inspect::ptp_list(pool, self.st.ptp_cache_head(), limit),
+            free_head: cls(self.st.free_segtab_head() as u64),
+            ptp_head: self.st.ptp_cache_head(),
+            free_list,
+            ptp,
             counters: self.st.counters(),
             ci_segtab: env
                 .cpus
@@ -567,8 +571,8 @@ fn loc_raw(map: &PoolMap, p: Option<u64>, pte_bytes: u32) -> PteLoc {
     }
 }
 
-/// A placeholder environment used only while swapping instances in reset;
-/// it owns a one-page pool and is dropped at once.
+/// A placeholder environment that stands in while `reset` swaps
+/// instances; it owns a one-page pool and never runs anything.
 fn dummy_env<M: Machine>(e: &PoolEnv<M>) -> PoolEnv<M> {
     PoolEnv {
         pool: PagePool::new(e.config.pgshift, 1, false, false).expect("one-page pool"),

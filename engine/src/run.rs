@@ -1,13 +1,25 @@
 //! Running a sequence on both sides, comparing after every step.
+//!
+//! Every step compares, cheaply: how it ended, its pool events, xtab
+//! hooks and callback trace (all proportional to the step's own work), the
+//! fields on the path to the VA it touched and the PTE pages its callbacks
+//! were given, and O(1) summaries (every root, the free-list and PTP-cache
+//! heads, the DEBUG counters, cpu_info, lwps, the lock, pages in use).
+//! Every `deep_every` steps, after a panic and at the end of the sequence
+//! the comparison is deep: every table, every PTE, the whole free list and
+//! PTP cache. `deep_every = 1` deep-compares every step.
 
 use crate::compare::{self, FieldDiff};
 use crate::model::{Action, Resolver, Sequence};
 use crate::side::{CSide, PanicClass, Side, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
+use shim::inspect::{self, Field, PteLoc, Value};
 
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
+/// Deep comparison period unless told otherwise.
+pub const DEFAULT_DEEP_EVERY: u32 = 16;
 
 /// How thoroughly to compare.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +31,15 @@ pub struct CompareOpts {
 
 impl Default for CompareOpts {
     fn default() -> Self {
+        CompareOpts {
+            deep_every: DEFAULT_DEEP_EVERY,
+        }
+    }
+}
+
+impl CompareOpts {
+    /// Deep comparison after every step (for debugging a report).
+    pub fn every_step() -> Self {
         CompareOpts { deep_every: 1 }
     }
 }
@@ -44,6 +65,98 @@ impl Pair {
             c: CSide { world },
             r,
         })
+    }
+
+    /// Both sides back to their initial state.
+    pub fn reset(&mut self) {
+        self.c.reset();
+        self.r.reset();
+    }
+
+    /// Run one action on both sides and compare; `deep` walks everything.
+    /// Returns the C's end and the differing fields.
+    pub fn step(&mut self, a: &Action, deep: bool) -> (StepEnd, Vec<FieldDiff>) {
+        let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
+        self.c.pool_mut().clear_events();
+        self.r.pool_mut().clear_events();
+        let ec = self.c.step(a, &mut tc);
+        let er = self.r.step(a, &mut tr);
+        let mut diffs = Vec::new();
+        // Compare the logs in place; they are moved into the trace only
+        // for a report.
+        if self.c.pool().events() != self.r.pool().events() {
+            tc.pool = self.c.pool_mut().take_events();
+            tr.pool = self.r.pool_mut().take_events();
+        }
+        tc.xtab = self.c.take_xtab();
+        tr.xtab = self.r.take_xtab();
+        compare::step(&mut diffs, &ec, &er, &tc, &tr);
+        let deep = deep || ec.is_panic() || er.is_panic();
+        if !deep {
+            self.touched(a, &tc, &mut diffs);
+        }
+        compare::snapshot(&mut diffs, &self.c.snapshot(deep), &self.r.snapshot(deep));
+        (ec, diffs)
+    }
+
+    /// Whether the C's free list holds a segtab with tables in it.
+    pub fn c_corrupt(&self) -> bool {
+        let w = &self.c.world;
+        let g = w.geometry();
+        let limit = (w.pool().touched() as usize + 1)
+            * (w.pool().page_size() / g.segtab_bytes() as usize).max(1)
+            + 1;
+        inspect::stale_free_segtab(w.pool(), g, w.state().free_segtab as u64, limit)
+    }
+
+    /// Run one action on one side only (benchmarks).
+    pub fn step_one(side: &mut dyn Side, a: &Action) -> StepEnd {
+        let mut t = StepTrace::default();
+        side.pool_mut().clear_events();
+        let e = side.step(a, &mut t);
+        side.take_xtab();
+        e
+    }
+
+    /// The incremental part: the path to the VA the step used, and the
+    /// PTE pages its callbacks were given.
+    fn touched(&self, a: &Action, tc: &StepTrace, diffs: &mut Vec<FieldDiff>) {
+        let path = |s: &dyn Side, pmap: u32, va: u64| {
+            inspect::path(s.pool(), &s.geometry(), s.root_raw(pmap), va)
+        };
+        match *a {
+            Action::Reserve { pmap, va, .. }
+            | Action::Lookup { pmap, va }
+            | Action::Enter { pmap, va, .. } => {
+                let (c, r) = (path(&self.c, pmap, va), path(&*self.r, pmap, va));
+                compare::touched(diffs, &format!("pmap {pmap}"), &c, &r);
+            }
+            _ => {}
+        }
+        // The callbacks agreed (compared above), so their pages have the
+        // same frame numbers on both sides.
+        let mut last = None;
+        for call in &tc.callbacks {
+            if let PteLoc::In { pfn, .. } = call.pte {
+                if last == Some(pfn) {
+                    continue;
+                }
+                last = Some(pfn);
+                let page = |s: &dyn Side| {
+                    let mut v: Vec<(Field, Value)> = Vec::new();
+                    inspect::page_fields(s.pool(), &s.geometry(), pfn, |j, x| {
+                        v.push((Field::Pte(0, 0, j), x))
+                    });
+                    v
+                };
+                compare::touched(
+                    diffs,
+                    &format!("callback page pfn {pfn}"),
+                    &page(&self.c),
+                    &page(&*self.r),
+                );
+            }
+        }
     }
 }
 
@@ -77,15 +190,36 @@ pub struct Divergence {
 impl Divergence {
     /// A class that shrinking must preserve: the operation and what differs.
     pub fn class(&self) -> String {
+        if self.trace.is_empty() {
+            // A crash or hang: no step to name.
+            return self
+                .diffs
+                .first()
+                .map(|d| d.category.clone())
+                .unwrap_or_default();
+        }
         let op = self
             .trace
             .last()
             .map(|t| t.split('(').next().unwrap_or(""))
             .unwrap_or("");
-        let mut cats: Vec<&str> = self.diffs.iter().map(|d| d.category.as_str()).collect();
-        cats.dedup();
-        format!("{op}: {}", cats.first().copied().unwrap_or("?"))
+        let cat = self
+            .diffs
+            .first()
+            .map(|d| d.category.as_str())
+            .unwrap_or("?");
+        format!("{op}: {cat}")
     }
+}
+
+/// The resolved actions of the first `upto + 1` operations, as text.
+pub fn trace_of(config: &'static Config, seq: &Sequence, upto: usize) -> Vec<String> {
+    let mut r = Resolver::new(config);
+    seq.ops
+        .iter()
+        .take(upto + 1)
+        .map(|op| r.action(op).to_string())
+        .collect()
 }
 
 /// Run `seq` on `pair` (reset first).
@@ -100,31 +234,16 @@ pub fn run_observed(
     opts: CompareOpts,
     mut observe: impl FnMut(&Action, &StepEnd),
 ) -> RunResult {
-    pair.c.reset();
-    pair.r.reset();
+    pair.reset();
     let mut resolver = Resolver::new(pair.config);
-    let mut trace: Vec<String> = Vec::new();
     let n = seq.ops.len();
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
-        trace.push(a.to_string());
-        let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
-        pair.c.pool_mut().clear_events();
-        pair.r.pool_mut().clear_events();
-        let ec = pair.c.step(&a, &mut tc);
-        let er = pair.r.step(&a, &mut tr);
+        let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
+        let (ec, diffs) = pair.step(&a, deep);
         observe(&a, &ec);
-        tc.pool = pair.c.pool_mut().take_events();
-        tr.pool = pair.r.pool_mut().take_events();
-        tc.xtab = pair.c.take_xtab();
-        tr.xtab = pair.r.take_xtab();
-        let ends = ec.is_panic() || er.is_panic();
-        let deep =
-            i + 1 == n || ends || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
-        let mut diffs = Vec::new();
-        compare::step(&mut diffs, &ec, &er, &tc, &tr);
-        compare::snapshot(&mut diffs, &pair.c.snapshot(deep), &pair.r.snapshot(deep));
         if !diffs.is_empty() {
+            let trace = trace_of(pair.config, seq, i);
             return RunResult::Diverge(Box::new(Divergence {
                 sequence: seq.clone(),
                 step: i,
@@ -137,6 +256,17 @@ pub fn run_observed(
             return RunResult::Agree {
                 steps: i + 1,
                 panic: Some(class),
+            };
+        }
+        if matches!(a, Action::Destroy { .. }) && pair.c_corrupt() {
+            // A segtab went to the free list with tables still in it (the
+            // release quirk, C lines 270-272). DEBUG's pmap_check_stp
+            // panics here; without DEBUG the kernel runs on with a corrupt
+            // tree and soon dereferences PTE values as pointers, in the C
+            // as in a faithful port. Both sides agreed so far: stop.
+            return RunResult::Agree {
+                steps: i + 1,
+                panic: Some(PanicClass::CheckStp),
             };
         }
     }

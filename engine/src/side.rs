@@ -123,9 +123,14 @@ pub struct Snapshot {
     pub roots: Vec<Ptr>,
     /// `pm_minaddr` of each pmap.
     pub minaddr: Vec<u64>,
-    /// The free segtab list, head first; and whether the walk was cut.
+    /// Head of the free segtab list.
+    pub free_head: Ptr,
+    /// Head of the PTP cache.
+    pub ptp_head: Option<u32>,
+    /// The free segtab list, head first; and whether the walk was cut
+    /// (deep comparison only).
     pub free_list: (Vec<Ptr>, bool),
-    /// The PTP cache, head first; and whether the walk was cut.
+    /// The PTP cache, head first; and whether the walk was cut (deep only).
     pub ptp: (Vec<u32>, bool),
     /// DEBUG counters (nget, nput, npage).
     pub counters: (u32, u32, u32),
@@ -167,8 +172,12 @@ pub trait Side {
     fn take_xtab(&mut self) -> Vec<XtabEvent>;
     /// Read the state; `deep` walks every table.
     fn snapshot(&self, deep: bool) -> Snapshot;
-    /// The `pm_segtab` of one pmap (cheap).
-    fn root(&self, pmap: u32) -> Ptr;
+    /// The `pm_segtab` of one pmap, classified (cheap).
+    fn root(&self, pmap: u32) -> Ptr {
+        Ptr::classify(self.pool(), self.root_raw(pmap))
+    }
+    /// The `pm_segtab` of one pmap, raw.
+    fn root_raw(&self, pmap: u32) -> u64;
 }
 
 /// Apply an action's pool-level part (limits, injection) identically on
@@ -227,11 +236,8 @@ impl Side for CSide {
     fn take_xtab(&mut self) -> Vec<XtabEvent> {
         self.world.take_xtab()
     }
-    fn root(&self, pmap: u32) -> Ptr {
-        Ptr::classify(
-            self.world.pool(),
-            self.world.state().pm_segtab[pmap as usize] as u64,
-        )
+    fn root_raw(&self, pmap: u32) -> u64 {
+        self.world.state().pm_segtab[pmap as usize] as u64
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
@@ -330,18 +336,24 @@ impl Side for CSide {
         let pool = w.pool();
         let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
         let mut tables = Vec::new();
+        let (mut free_list, mut ptp) = Default::default();
         if deep {
             for (i, &r) in s.pm_segtab.iter().enumerate() {
                 if !r.is_null() {
                     tables.push((i as u32, w.table(i as u32)));
                 }
             }
+            free_list = w.free_segtabs();
+            ptp = w.ptp_cache();
         }
         Snapshot {
             roots: s.pm_segtab.iter().map(|&p| cls(p)).collect(),
             minaddr: s.pm_minaddr.to_vec(),
-            free_list: w.free_segtabs(),
-            ptp: w.ptp_cache(),
+            free_head: cls(s.free_segtab),
+            ptp_head: (!s.ptp_first.is_null())
+                .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
+            free_list,
+            ptp,
             counters: (s.nget, s.nput, s.npage),
             ci_segtab: s.ci_segtab.iter().map(|&p| cls(p)).collect(),
             ci_seg0tab: s.ci_seg0tab.iter().map(|&p| cls(p)).collect(),

@@ -23,6 +23,10 @@ pub struct Geometry {
     pub pte_bytes: u32,
     /// `PGSHIFT`.
     pub page_shift: u32,
+    /// `SEGSHIFT`.
+    pub segshift: u32,
+    /// `XSEGSHIFT` (LP64; 0 otherwise).
+    pub xsegshift: u32,
 }
 
 impl Geometry {
@@ -42,9 +46,10 @@ pub struct PageRef {
 }
 
 /// A pointer as the harness sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Ptr {
     /// NULL.
+    #[default]
     Null,
     /// Into a pool frame.
     Page(PageRef),
@@ -207,11 +212,11 @@ impl TableShape {
     }
 
     /// Fields whose values differ, or that only one side has.
-    pub fn diff<'a>(
-        &'a self,
-        other: &'a TableShape,
-    ) -> Vec<(Field, Option<Value>, Option<Value>)> {
-        let (mut a, mut b) = (self.fields.iter().peekable(), other.fields.iter().peekable());
+    pub fn diff<'a>(&'a self, other: &'a TableShape) -> Vec<(Field, Option<Value>, Option<Value>)> {
+        let (mut a, mut b) = (
+            self.fields.iter().peekable(),
+            other.fields.iter().peekable(),
+        );
         let mut out = Vec::new();
         loop {
             match (a.peek(), b.peek()) {
@@ -248,7 +253,9 @@ impl TableShape {
 /// A segtab pointer that can be read as one: inside the pool, whole.
 fn segtab_at(pool: &PagePool, g: &Geometry, p: Ptr) -> Option<PageRef> {
     match p {
-        Ptr::Page(r) if r.off % 8 == 0 && r.off as usize + g.segtab_bytes() as usize <= pool.page_size() => {
+        Ptr::Page(r)
+            if r.off % 8 == 0 && r.off as usize + g.segtab_bytes() as usize <= pool.page_size() =>
+        {
             Some(r)
         }
         _ => None,
@@ -272,12 +279,50 @@ fn walk_segtab(
         if let Ptr::Page(r) = p {
             // PTEs are read from the start of the frame whatever the
             // pointer's offset; a misaligned pointer shows in the Tab value.
-            for j in 0..g.nptepg {
-                let v = pool.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes);
-                if v != 0 {
-                    fields.push((Field::Pte(x, i, j), pte_value(pool, v)));
-                }
-            }
+            page_fields(pool, g, r.pfn, |j, v| fields.push((Field::Pte(x, i, j), v)));
+        }
+    }
+}
+
+/// The fields on the way to `va` in the tree at `root`: what a step on
+/// `va` can have touched (the incremental comparison reads only this).
+/// O(NPTEPG), whatever the tree's size.
+pub fn path(pool: &PagePool, g: &Geometry, root: u64, va: u64) -> Vec<(Field, Value)> {
+    let mut fields = Vec::new();
+    let root_ptr = Ptr::classify(pool, root);
+    fields.push((Field::Root, Value::Ptr(root_ptr)));
+    let Some(top) = segtab_at(pool, g, root_ptr) else {
+        return fields;
+    };
+    let mask = g.segtabsize as u64 - 1;
+    let (x, st) = if g.lp64 {
+        let x = ((va >> g.xsegshift) & mask) as u32;
+        let raw = pool.read_word(top.pfn, top.off + 8 * x, 8);
+        let p = Ptr::classify(pool, raw);
+        fields.push((Field::Seg(x), Value::Ptr(p)));
+        match segtab_at(pool, g, p) {
+            Some(st) => (x, st),
+            None => return fields,
+        }
+    } else {
+        (0, top)
+    };
+    let i = ((va >> g.segshift) & mask) as u32;
+    let raw = pool.read_word(st.pfn, st.off + 8 * i, 8);
+    let p = Ptr::classify(pool, raw);
+    fields.push((Field::Tab(x, i), Value::Ptr(p)));
+    if let Ptr::Page(r) = p {
+        page_fields(pool, g, r.pfn, |j, v| fields.push((Field::Pte(x, i, j), v)));
+    }
+    fields
+}
+
+/// The non-zero PTEs of frame `pfn`, as compared.
+pub fn page_fields(pool: &PagePool, g: &Geometry, pfn: u32, mut f: impl FnMut(u32, Value)) {
+    for j in 0..g.nptepg {
+        let v = pool.read_word(pfn, j * g.pte_bytes, g.pte_bytes);
+        if v != 0 {
+            f(j, pte_value(pool, v));
         }
     }
 }
@@ -314,6 +359,19 @@ pub fn free_list(pool: &PagePool, g: &Geometry, head: u64, limit: usize) -> (Vec
     (out, false)
 }
 
+/// Whether a segtab on the free list still has a table in it (a slot other
+/// than the link in `seg_seg[0]`): the condition `pmap_check_stp` panics on
+/// under DEBUG. Without DEBUG the kernel goes on with a corrupt tree (the
+/// stale table is handed out again, and its pointers are read as PTE pages
+/// and vice versa), so the harness stops the sequence there.
+pub fn stale_free_segtab(pool: &PagePool, g: &Geometry, head: u64, limit: usize) -> bool {
+    let (list, _) = free_list(pool, g, head, limit);
+    list.iter().any(|p| match segtab_at(pool, g, *p) {
+        Some(r) => (1..g.segtabsize).any(|i| pool.read_word(r.pfn, r.off + 8 * i, 8) != 0),
+        None => false,
+    })
+}
+
 /// The PTP cache: frames linked through `vm_page.pageq.list.le_next` from
 /// `first` (a frame number). Stops after `limit` entries and says so.
 pub fn ptp_list(pool: &PagePool, first: Option<u32>, limit: usize) -> (Vec<u32>, bool) {
@@ -324,7 +382,11 @@ pub fn ptp_list(pool: &PagePool, first: Option<u32>, limit: usize) -> (Vec<u32>,
             return (out, true);
         }
         out.push(pfn);
-        cur = if pfn == u32::MAX { None } else { pool.list_next(pfn) };
+        cur = if pfn == u32::MAX {
+            None
+        } else {
+            pool.list_next(pfn)
+        };
     }
     (out, false)
 }

@@ -91,7 +91,8 @@ impl PoolMap {
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
         let off = addr.checked_sub(self.base)?;
         let pfn = off >> self.page_shift;
-        (pfn < self.capacity as u64).then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
+        (pfn < self.capacity as u64)
+            .then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
     }
 }
 
@@ -144,8 +145,7 @@ impl PagePool {
         below_4g: bool,
         identity: bool,
     ) -> Result<Self, PoolError> {
-        if !(10..=16).contains(&page_shift) || capacity == 0 || capacity > u32::MAX as usize / 2
-        {
+        if !(10..=16).contains(&page_shift) || capacity == 0 || capacity > u32::MAX as usize / 2 {
             return Err(PoolError::Geometry(format!(
                 "page shift {page_shift}, {capacity} pages"
             )));
@@ -237,7 +237,10 @@ impl PagePool {
     pub fn alloc(&mut self, flags: i32) -> Option<u32> {
         if self.fail_next > 0 {
             self.fail_next -= 1;
-            self.events.push(PoolEvent::AllocFailed { flags, injected: true });
+            self.events.push(PoolEvent::AllocFailed {
+                flags,
+                injected: true,
+            });
             return None;
         }
         let pfn = if self.in_use >= self.limit {
@@ -251,7 +254,10 @@ impl PagePool {
             None
         };
         let Some(pfn) = pfn else {
-            self.events.push(PoolEvent::AllocFailed { flags, injected: false });
+            self.events.push(PoolEvent::AllocFailed {
+                flags,
+                injected: false,
+            });
             return None;
         };
         self.allocated[pfn as usize] = true;

@@ -45,8 +45,9 @@ enum Cmd {
         /// Seconds without progress after which a worker is declared hung.
         #[arg(long, default_value_t = 20)]
         hang_secs: u64,
-        /// Compare every table every K steps (1 = every step).
-        #[arg(long, default_value_t = 1)]
+        /// Deep-compare every table every K steps (1 = every step; other
+        /// steps compare what they touched plus O(1) summaries).
+        #[arg(long, default_value_t = segtab_diff::run::DEFAULT_DEEP_EVERY)]
         deep_every: u32,
         #[arg(long, hide = true)]
         worker: Option<PathBuf>,
@@ -424,7 +425,7 @@ fn save_inflight(inflight: &std::path::Path, out: &std::path::Path, what: &str) 
     let d = segtab_diff::Divergence {
         sequence: seq,
         step: 0,
-        trace: vec![what.to_string()],
+        trace: Vec::new(),
         diffs: vec![segtab_diff::compare::FieldDiff {
             category: what.split(' ').next().unwrap_or(what).to_string(),
             field: "process".into(),
