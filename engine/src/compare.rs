@@ -1,8 +1,9 @@
 //! Field-by-field comparison of the two sides after a step.
 
+use crate::side::Side;
 use crate::side::{Snapshot, StepEnd, StepTrace};
 use serde::{Deserialize, Serialize};
-use shim::inspect::{Field, TableShape, Value};
+use shim::inspect::{self, Field, TableShape, Value};
 use std::fmt::Debug;
 
 /// One field on which the sides disagree.
@@ -155,25 +156,23 @@ pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
     push(out, "lwp", "curlwp", &c.curlwp, &r.curlwp);
     push(out, "lwp", "(cpu, pmap) per lwp", &c.lwps, &r.lwps);
     push(out, "pool", "pages in use", &c.pool_in_use, &r.pool_in_use);
-    tables(out, c, r);
 }
 
-fn tables(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
-    let ids_c: Vec<u32> = c.tables.iter().map(|t| t.0).collect();
-    let ids_r: Vec<u32> = r.tables.iter().map(|t| t.0).collect();
-    if ids_c != ids_r {
-        push(out, "table", "pmaps with a tree", &ids_c, &ids_r);
-        return;
-    }
+/// Every table of every pmap whose roots agree, walked in lockstep.
+pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side) {
+    let g = c.geometry();
     let mut listed = 0;
     let mut more = 0;
-    for ((pm, tc), (_, tr)) in c.tables.iter().zip(&r.tables) {
-        for (field, a, b) in tc.diff(tr) {
+    for pm in 0..c_reference::NPMAPS {
+        let (rc, rr) = (c.root_raw(pm), r.root_raw(pm));
+        if rc == 0 || rr == 0 {
+            continue; // NULL roots are compared with the summaries
+        }
+        inspect::diff_trees(c.pool(), rc, r.pool(), rr, &g, |field, a, b| {
             if listed < MAX_TABLE_DIFFS {
                 listed += 1;
-                let show = |v: Option<shim::inspect::Value>| {
-                    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
-                };
+                let show =
+                    |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
                 out.push(FieldDiff {
                     category: "table".into(),
                     field: format!("pmap {pm} {field}"),
@@ -183,7 +182,7 @@ fn tables(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
             } else {
                 more += 1;
             }
-        }
+        });
     }
     if more > 0 {
         out.push(FieldDiff {

@@ -7,7 +7,7 @@ use crate::model::{Action, CbKind};
 use crate::side::{pool_action, PanicClass, Side, Snapshot, StepEnd, StepTrace};
 use c_reference::{Config, XtabEvent, NCPUS, NLWPS, NPMAPS};
 use rust_segtab::{CpuInfo, Env, Machine, PanicSite, Pmap, PmapSegtab, PteRef, Word};
-use shim::inspect::{self, Geometry, PteLoc, Ptr, TableShape};
+use shim::inspect::{self, Geometry, PteLoc, Ptr};
 use shim::pool::{PagePool, PoolMap};
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -517,15 +517,8 @@ impl<M: Machine> Side for PortSide<M> {
         let cls = |p: u64| Ptr::classify(pool, p);
         let per_page = (pool.page_size() as u32 / self.geometry.segtab_bytes()).max(1);
         let limit = (pool.touched() as usize + 1) * per_page as usize + 1;
-        let mut tables = Vec::new();
         let (mut free_list, mut ptp) = Default::default();
         if deep {
-            for (i, p) in self.pmaps.iter().enumerate() {
-                if !p.pm_segtab.is_null() {
-                    let t = TableShape::walk(pool, &self.geometry, p.pm_segtab as u64);
-                    tables.push((i as u32, t));
-                }
-            }
             let head = self.st.free_segtab_head() as u64;
             free_list = inspect::free_list(pool, &self.geometry, head, limit);
             ptp = inspect::ptp_list(pool, self.st.ptp_cache_head(), limit);
@@ -559,7 +552,6 @@ impl<M: Machine> Side for PortSide<M> {
             curlwp: env.curlwp,
             lwps: env.lwps.iter().map(|&(c, p)| (c, p)).collect(),
             pool_in_use: pool.in_use(),
-            tables,
         }
     }
 }

@@ -96,6 +96,9 @@ impl Pair {
             self.touched(a, &tc, &mut diffs);
         }
         compare::snapshot(&mut diffs, &self.c.snapshot(deep), &self.r.snapshot(deep));
+        if deep {
+            compare::trees(&mut diffs, &self.c, &*self.r);
+        }
         (ec, diffs)
     }
 

@@ -4,7 +4,7 @@
 use crate::callbacks::CbCall;
 use crate::model::{Action, CbKind};
 use c_reference::{CWorld, CallbackArgs, Config, Outcome, PanicInfo, PanicKind, XtabEvent};
-use shim::inspect::{Geometry, PteLoc, Ptr, TableShape};
+use shim::inspect::{Geometry, PteLoc, Ptr};
 use shim::pool::{PagePool, PoolEvent};
 
 /// A panic, reduced to what both sides can agree on: the site in rev 1.23.
@@ -148,8 +148,6 @@ pub struct Snapshot {
     pub lwps: Vec<(u32, u32)>,
     /// Pages in use in the pool.
     pub pool_in_use: u32,
-    /// The tree of each pmap with a segtab (deep comparison only).
-    pub tables: Vec<(u32, TableShape)>,
 }
 
 /// One side of the comparison.
@@ -335,14 +333,8 @@ impl Side for CSide {
         let s = w.state();
         let pool = w.pool();
         let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
-        let mut tables = Vec::new();
         let (mut free_list, mut ptp) = Default::default();
         if deep {
-            for (i, &r) in s.pm_segtab.iter().enumerate() {
-                if !r.is_null() {
-                    tables.push((i as u32, w.table(i as u32)));
-                }
-            }
             free_list = w.free_segtabs();
             ptp = w.ptp_cache();
         }
@@ -367,7 +359,6 @@ impl Side for CSide {
                 .map(|(&c, &p)| (c, p))
                 .collect(),
             pool_in_use: pool.in_use(),
-            tables,
         }
     }
 }

@@ -390,3 +390,97 @@ pub fn ptp_list(pool: &PagePool, first: Option<u32>, limit: usize) -> (Vec<u32>,
     }
     (out, false)
 }
+
+/// Compare the trees at `root_a` (in `pool_a`) and `root_b` (in `pool_b`)
+/// field by field, calling `diff` for each difference (`None`: the side has
+/// no such field). Walks both in lockstep without allocating; a PTE page
+/// that is the same frame on both sides is compared with one `memcmp`,
+/// word by word only if the bytes differ (stale pointers differ in bytes
+/// but not as frames). Returns the number of differences.
+pub fn diff_trees(
+    pool_a: &PagePool,
+    root_a: u64,
+    pool_b: &PagePool,
+    root_b: u64,
+    g: &Geometry,
+    mut diff: impl FnMut(Field, Option<Value>, Option<Value>),
+) -> usize {
+    let mut n = 0;
+    let mut report = |f: Field, a: Option<Value>, b: Option<Value>| {
+        n += 1;
+        diff(f, a, b);
+    };
+    let (ra, rb) = (Ptr::classify(pool_a, root_a), Ptr::classify(pool_b, root_b));
+    if ra != rb {
+        report(Field::Root, Some(Value::Ptr(ra)), Some(Value::Ptr(rb)));
+        return n;
+    }
+    let (Some(ta), Some(tb)) = (segtab_at(pool_a, g, ra), segtab_at(pool_b, g, rb)) else {
+        return n;
+    };
+    if g.lp64 {
+        for x in 0..g.segtabsize {
+            let (wa, wb) = (
+                pool_a.read_word(ta.pfn, ta.off + 8 * x, 8),
+                pool_b.read_word(tb.pfn, tb.off + 8 * x, 8),
+            );
+            if wa == 0 && wb == 0 {
+                continue;
+            }
+            let (pa, pb) = (Ptr::classify(pool_a, wa), Ptr::classify(pool_b, wb));
+            if pa != pb {
+                report(Field::Seg(x), Some(Value::Ptr(pa)), Some(Value::Ptr(pb)));
+                continue;
+            }
+            if let (Some(sa), Some(sb)) = (segtab_at(pool_a, g, pa), segtab_at(pool_b, g, pb)) {
+                diff_segtabs(pool_a, sa, pool_b, sb, g, x, &mut report);
+            }
+        }
+    } else {
+        diff_segtabs(pool_a, ta, pool_b, tb, g, 0, &mut report);
+    }
+    n
+}
+
+fn diff_segtabs(
+    pool_a: &PagePool,
+    sa: PageRef,
+    pool_b: &PagePool,
+    sb: PageRef,
+    g: &Geometry,
+    x: u32,
+    report: &mut impl FnMut(Field, Option<Value>, Option<Value>),
+) {
+    for i in 0..g.segtabsize {
+        let (wa, wb) = (
+            pool_a.read_word(sa.pfn, sa.off + 8 * i, 8),
+            pool_b.read_word(sb.pfn, sb.off + 8 * i, 8),
+        );
+        if wa == 0 && wb == 0 {
+            continue;
+        }
+        let (pa, pb) = (Ptr::classify(pool_a, wa), Ptr::classify(pool_b, wb));
+        if pa != pb {
+            report(Field::Tab(x, i), Some(Value::Ptr(pa)), Some(Value::Ptr(pb)));
+            continue;
+        }
+        if let Ptr::Page(r) = pa {
+            if pool_a.page_bytes(r.pfn) == pool_b.page_bytes(r.pfn) {
+                continue;
+            }
+            for j in 0..g.nptepg {
+                let (va, vb) = (
+                    pool_a.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes),
+                    pool_b.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes),
+                );
+                let (va, vb) = (
+                    (va != 0).then(|| pte_value(pool_a, va)),
+                    (vb != 0).then(|| pte_value(pool_b, vb)),
+                );
+                if va != vb {
+                    report(Field::Pte(x, i, j), va, vb);
+                }
+            }
+        }
+    }
+}
