@@ -306,13 +306,19 @@ impl CWorld {
 
     /// Whether a panic has left the world dead.
     pub fn is_dead(&self) -> bool {
-        self.state().dead != 0
+        // SAFETY: reads a flag.
+        unsafe { (self.ops.dead.unwrap())() != 0 }
+    }
+
+    /// `pm_segtab` of pmap `pmap` (NULL for an index out of range).
+    pub fn pm_segtab(&self, pmap: u32) -> *mut c_void {
+        // SAFETY: bounds-checked read in the C.
+        unsafe { (self.ops.pm_segtab.unwrap())(pmap) }
     }
 
     fn check_alive(&self) -> Result<(), Error> {
-        let s = self.state();
-        if s.dead != 0 {
-            return Err(Error::Dead(panic_info(&s.panic).msg));
+        if self.is_dead() {
+            return Err(Error::Dead(panic_info(&self.state().panic).msg));
         }
         Ok(())
     }
@@ -330,7 +336,7 @@ impl CWorld {
 
     fn check_segtab(&self, pmap: u32) -> Result<(), Error> {
         self.check_pmap(pmap)?;
-        if self.state().pm_segtab[pmap as usize].is_null() {
+        if self.pm_segtab(pmap).is_null() {
             return Err(Error::NoSegtab(pmap));
         }
         Ok(())

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod callbacks;
 pub mod compare;
 pub mod corpus;

@@ -524,8 +524,8 @@ impl<M: Machine> Side for PortSide<M> {
             ptp = inspect::ptp_list(pool, self.st.ptp_cache_head(), limit);
         }
         Snapshot {
-            roots: self.pmaps.iter().map(|p| cls(p.pm_segtab as u64)).collect(),
-            minaddr: self.pmaps.iter().map(|p| p.pm_minaddr.to_u64()).collect(),
+            roots: std::array::from_fn(|i| cls(self.pmaps[i].pm_segtab as u64)),
+            minaddr: std::array::from_fn(|i| self.pmaps[i].pm_minaddr.to_u64()),
             free_head: cls(self.st.free_segtab_head() as u64),
             ptp_head: self.st.ptp_cache_head(),
             free_list,
@@ -533,24 +533,19 @@ impl<M: Machine> Side for PortSide<M> {
             counters: self.st.counters(),
             ci_segtab: env
                 .cpus
-                .iter()
-                .map(|c| cls(c.ci_pmap_user_segtab as u64))
-                .collect(),
-            ci_seg0tab: env
-                .cpus
-                .iter()
-                .map(|c| {
-                    if M::LP64 {
-                        cls(c.ci_pmap_user_seg0tab as u64)
-                    } else {
-                        Ptr::Null
-                    }
-                })
-                .collect(),
+                .each_ref()
+                .map(|c| cls(c.ci_pmap_user_segtab as u64)),
+            ci_seg0tab: env.cpus.each_ref().map(|c| {
+                if M::LP64 {
+                    cls(c.ci_pmap_user_seg0tab as u64)
+                } else {
+                    Ptr::Null
+                }
+            }),
             lock_held: env.lock_held,
             lock_enters: env.lock_enters,
             curlwp: env.curlwp,
-            lwps: env.lwps.iter().map(|&(c, p)| (c, p)).collect(),
+            lwps: env.lwps,
             pool_in_use: pool.in_use(),
         }
     }

@@ -14,7 +14,7 @@ use crate::model::{Action, Resolver, Sequence};
 use crate::side::{CSide, PanicClass, Side, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
-use shim::inspect::{self, Field, PteLoc, Value};
+use shim::inspect::{self, PteLoc, Value};
 
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
@@ -122,17 +122,38 @@ impl Pair {
     }
 
     /// The incremental part: the path to the VA the step used, and the
-    /// PTE pages its callbacks were given.
+    /// PTE pages its callbacks were given, each walked on both sides in
+    /// lockstep (a `memcmp` per page when they agree).
     fn touched(&self, a: &Action, tc: &StepTrace, diffs: &mut Vec<FieldDiff>) {
-        let path = |s: &dyn Side, pmap: u32, va: u64| {
-            inspect::path(s.pool(), &s.geometry(), s.root_raw(pmap), va)
+        let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
+        let g = c.geometry();
+        let mut listed = 0;
+        let mut push = |what: String, a: Option<Value>, b: Option<Value>| {
+            if listed < compare::MAX_TABLE_DIFFS {
+                listed += 1;
+                let show =
+                    |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                diffs.push(FieldDiff {
+                    category: "table".into(),
+                    field: what,
+                    c: show(a),
+                    rust: show(b),
+                });
+            }
         };
         match *a {
             Action::Reserve { pmap, va, .. }
             | Action::Lookup { pmap, va }
             | Action::Enter { pmap, va, .. } => {
-                let (c, r) = (path(&self.c, pmap, va), path(&*self.r, pmap, va));
-                compare::touched(diffs, &format!("pmap {pmap}"), &c, &r);
+                inspect::diff_path(
+                    c.pool(),
+                    c.root_raw(pmap),
+                    r.pool(),
+                    r.root_raw(pmap),
+                    &g,
+                    va,
+                    |f, x, y| push(format!("pmap {pmap} {f}"), x, y),
+                );
             }
             _ => {}
         }
@@ -141,23 +162,12 @@ impl Pair {
         let mut last = None;
         for call in &tc.callbacks {
             if let PteLoc::In { pfn, .. } = call.pte {
-                if last == Some(pfn) {
-                    continue;
-                }
-                last = Some(pfn);
-                let page = |s: &dyn Side| {
-                    let mut v: Vec<(Field, Value)> = Vec::new();
-                    inspect::page_fields(s.pool(), &s.geometry(), pfn, |j, x| {
-                        v.push((Field::Pte(0, 0, j), x))
+                if last != Some(pfn) {
+                    last = Some(pfn);
+                    inspect::diff_page(c.pool(), r.pool(), &g, pfn, |j, x, y| {
+                        push(format!("callback page pfn {pfn} pte[{j}]"), x, y)
                     });
-                    v
-                };
-                compare::touched(
-                    diffs,
-                    &format!("callback page pfn {pfn}"),
-                    &page(&self.c),
-                    &page(&*self.r),
-                );
+                }
             }
         }
     }

@@ -3,7 +3,9 @@
 
 use crate::callbacks::CbCall;
 use crate::model::{Action, CbKind};
-use c_reference::{CWorld, CallbackArgs, Config, Outcome, PanicInfo, PanicKind, XtabEvent};
+use c_reference::{
+    CWorld, CallbackArgs, Config, Outcome, PanicInfo, PanicKind, XtabEvent, NCPUS, NLWPS, NPMAPS,
+};
 use shim::inspect::{Geometry, PteLoc, Ptr};
 use shim::pool::{PagePool, PoolEvent};
 
@@ -120,9 +122,9 @@ pub struct StepTrace {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// `pm_segtab` of each pmap.
-    pub roots: Vec<Ptr>,
+    pub roots: [Ptr; NPMAPS as usize],
     /// `pm_minaddr` of each pmap.
-    pub minaddr: Vec<u64>,
+    pub minaddr: [u64; NPMAPS as usize],
     /// Head of the free segtab list.
     pub free_head: Ptr,
     /// Head of the PTP cache.
@@ -135,9 +137,9 @@ pub struct Snapshot {
     /// DEBUG counters (nget, nput, npage).
     pub counters: (u32, u32, u32),
     /// `ci_pmap_user_segtab` per cpu.
-    pub ci_segtab: Vec<Ptr>,
+    pub ci_segtab: [Ptr; NCPUS as usize],
     /// `ci_pmap_user_seg0tab` per cpu (NULL on 32-bit).
-    pub ci_seg0tab: Vec<Ptr>,
+    pub ci_seg0tab: [Ptr; NCPUS as usize],
     /// Is the segtab lock held.
     pub lock_held: bool,
     /// Times the segtab lock was taken.
@@ -145,7 +147,7 @@ pub struct Snapshot {
     /// curlwp.
     pub curlwp: u32,
     /// (cpu, pmap) of each lwp.
-    pub lwps: Vec<(u32, u32)>,
+    pub lwps: [(u32, u32); NLWPS as usize],
     /// Pages in use in the pool.
     pub pool_in_use: u32,
 }
@@ -235,7 +237,7 @@ impl Side for CSide {
         self.world.take_xtab()
     }
     fn root_raw(&self, pmap: u32) -> u64 {
-        self.world.state().pm_segtab[pmap as usize] as u64
+        self.world.pm_segtab(pmap) as u64
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
@@ -339,25 +341,20 @@ impl Side for CSide {
             ptp = w.ptp_cache();
         }
         Snapshot {
-            roots: s.pm_segtab.iter().map(|&p| cls(p)).collect(),
-            minaddr: s.pm_minaddr.to_vec(),
+            roots: s.pm_segtab.map(cls),
+            minaddr: s.pm_minaddr,
             free_head: cls(s.free_segtab),
             ptp_head: (!s.ptp_first.is_null())
                 .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
             free_list,
             ptp,
             counters: (s.nget, s.nput, s.npage),
-            ci_segtab: s.ci_segtab.iter().map(|&p| cls(p)).collect(),
-            ci_seg0tab: s.ci_seg0tab.iter().map(|&p| cls(p)).collect(),
+            ci_segtab: s.ci_segtab.map(cls),
+            ci_seg0tab: s.ci_seg0tab.map(cls),
             lock_held: s.lock_held != 0,
             lock_enters: s.lock_enters,
             curlwp: s.cur_lwp,
-            lwps: s
-                .lwp_cpu
-                .iter()
-                .zip(s.lwp_pmap.iter())
-                .map(|(&c, &p)| (c, p))
-                .collect(),
+            lwps: std::array::from_fn(|i| (s.lwp_cpu[i], s.lwp_pmap[i])),
             pool_in_use: pool.in_use(),
         }
     }

@@ -514,6 +514,18 @@ api_snapshot(struct segtab_shim_state *s)
 	s->panic = world.panic;
 }
 
+static void *
+api_pm_segtab(uint32_t pmap)
+{
+	return pmap < SEGTAB_SHIM_NPMAPS ? world.pmaps[pmap].pm_segtab : NULL;
+}
+
+static uint32_t
+api_dead(void)
+{
+	return world.dead;
+}
+
 const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.config = &config,
 	.reset = reset,
@@ -529,4 +541,6 @@ const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.arm_cas_race = api_arm_cas_race,
 	.direct_mapped_p = api_direct_mapped_p,
 	.snapshot = api_snapshot,
+	.pm_segtab = api_pm_segtab,
+	.dead = api_dead,
 };

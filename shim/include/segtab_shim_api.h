@@ -138,6 +138,10 @@ struct segtab_shim_ops {
 	/* pmap_md_direct_mapped_vaddr_p(va) */
 	bool (*direct_mapped_p)(uint64_t va);
 	void (*snapshot)(struct segtab_shim_state *out);
+	/* pmaps[pmap].pm_segtab, and whether the world is dead: the checks
+	 * every call makes, without a whole snapshot */
+	void *(*pm_segtab)(uint32_t pmap);
+	uint32_t (*dead)(void);
 };
 
 #endif /* _SEGTAB_SHIM_API_H_ */

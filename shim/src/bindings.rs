@@ -380,10 +380,13 @@ pub struct segtab_shim_ops {
     pub arm_cas_race: ::core::option::Option<unsafe extern "C" fn(n: u32)>,
     pub direct_mapped_p: ::core::option::Option<unsafe extern "C" fn(va: u64) -> bool>,
     pub snapshot: ::core::option::Option<unsafe extern "C" fn(out: *mut segtab_shim_state)>,
+    pub pm_segtab:
+        ::core::option::Option<unsafe extern "C" fn(pmap: u32) -> *mut ::core::ffi::c_void>,
+    pub dead: ::core::option::Option<unsafe extern "C" fn() -> u32>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 112usize];
+    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 128usize];
     ["Alignment of segtab_shim_ops"][::core::mem::align_of::<segtab_shim_ops>() - 8usize];
     ["Offset of field: segtab_shim_ops::config"]
         [::core::mem::offset_of!(segtab_shim_ops, config) - 0usize];
@@ -413,6 +416,10 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_ops, direct_mapped_p) - 96usize];
     ["Offset of field: segtab_shim_ops::snapshot"]
         [::core::mem::offset_of!(segtab_shim_ops, snapshot) - 104usize];
+    ["Offset of field: segtab_shim_ops::pm_segtab"]
+        [::core::mem::offset_of!(segtab_shim_ops, pm_segtab) - 112usize];
+    ["Offset of field: segtab_shim_ops::dead"]
+        [::core::mem::offset_of!(segtab_shim_ops, dead) - 120usize];
 };
 impl Default for segtab_shim_ops {
     fn default() -> Self {

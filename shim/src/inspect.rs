@@ -465,22 +465,85 @@ fn diff_segtabs(
             continue;
         }
         if let Ptr::Page(r) = pa {
-            if pool_a.page_bytes(r.pfn) == pool_b.page_bytes(r.pfn) {
-                continue;
-            }
-            for j in 0..g.nptepg {
-                let (va, vb) = (
-                    pool_a.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes),
-                    pool_b.read_word(r.pfn, j * g.pte_bytes, g.pte_bytes),
-                );
-                let (va, vb) = (
-                    (va != 0).then(|| pte_value(pool_a, va)),
-                    (vb != 0).then(|| pte_value(pool_b, vb)),
-                );
-                if va != vb {
-                    report(Field::Pte(x, i, j), va, vb);
-                }
-            }
+            diff_page(pool_a, pool_b, g, r.pfn, |j, a, b| {
+                report(Field::Pte(x, i, j), a, b)
+            });
+        }
+    }
+}
+
+/// [`diff_trees`] restricted to the path to `va`: the root, the slots
+/// indexing `va`, and the PTE page they lead to (one `memcmp` when equal).
+pub fn diff_path(
+    pool_a: &PagePool,
+    root_a: u64,
+    pool_b: &PagePool,
+    root_b: u64,
+    g: &Geometry,
+    va: u64,
+    mut report: impl FnMut(Field, Option<Value>, Option<Value>),
+) {
+    let (ra, rb) = (Ptr::classify(pool_a, root_a), Ptr::classify(pool_b, root_b));
+    if ra != rb {
+        return report(Field::Root, Some(Value::Ptr(ra)), Some(Value::Ptr(rb)));
+    }
+    let (Some(mut sa), Some(mut sb)) = (segtab_at(pool_a, g, ra), segtab_at(pool_b, g, rb)) else {
+        return;
+    };
+    let mask = g.segtabsize as u64 - 1;
+    let mut x = 0;
+    if g.lp64 {
+        x = ((va >> g.xsegshift) & mask) as u32;
+        let (pa, pb) = (
+            Ptr::classify(pool_a, pool_a.read_word(sa.pfn, sa.off + 8 * x, 8)),
+            Ptr::classify(pool_b, pool_b.read_word(sb.pfn, sb.off + 8 * x, 8)),
+        );
+        if pa != pb {
+            return report(Field::Seg(x), Some(Value::Ptr(pa)), Some(Value::Ptr(pb)));
+        }
+        match (segtab_at(pool_a, g, pa), segtab_at(pool_b, g, pb)) {
+            (Some(a), Some(b)) => (sa, sb) = (a, b),
+            _ => return,
+        }
+    }
+    let i = ((va >> g.segshift) & mask) as u32;
+    let (pa, pb) = (
+        Ptr::classify(pool_a, pool_a.read_word(sa.pfn, sa.off + 8 * i, 8)),
+        Ptr::classify(pool_b, pool_b.read_word(sb.pfn, sb.off + 8 * i, 8)),
+    );
+    if pa != pb {
+        return report(Field::Tab(x, i), Some(Value::Ptr(pa)), Some(Value::Ptr(pb)));
+    }
+    if let Ptr::Page(r) = pa {
+        diff_page(pool_a, pool_b, g, r.pfn, |j, a, b| {
+            report(Field::Pte(x, i, j), a, b)
+        });
+    }
+}
+
+/// Compare frame `pfn` of both pools as PTE pages: one `memcmp`, then word
+/// by word (pointers normalised) only if the bytes differ.
+pub fn diff_page(
+    pool_a: &PagePool,
+    pool_b: &PagePool,
+    g: &Geometry,
+    pfn: u32,
+    mut report: impl FnMut(u32, Option<Value>, Option<Value>),
+) {
+    if pool_a.page_bytes(pfn) == pool_b.page_bytes(pfn) {
+        return;
+    }
+    for j in 0..g.nptepg {
+        let (va, vb) = (
+            pool_a.read_word(pfn, j * g.pte_bytes, g.pte_bytes),
+            pool_b.read_word(pfn, j * g.pte_bytes, g.pte_bytes),
+        );
+        let (va, vb) = (
+            (va != 0).then(|| pte_value(pool_a, va)),
+            (vb != 0).then(|| pte_value(pool_b, vb)),
+        );
+        if va != vb {
+            report(j, va, vb);
         }
     }
 }

@@ -69,6 +69,21 @@ enum Cmd {
         #[arg(long, default_value_t = 5000)]
         budget: usize,
     },
+    /// Measure throughput with and without per-step comparison, and reset cost.
+    Bench {
+        /// A configuration name, a comma-separated list, or "all".
+        #[arg(long, default_value = "all")]
+        config: String,
+        /// Workloads: any of small, medium, large.
+        #[arg(long, default_value = "small,medium,large")]
+        workloads: String,
+        /// Measured operations per workload.
+        #[arg(long, default_value_t = 100_000)]
+        ops: u64,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// List the machine configurations and the C file they were built from.
     Configs,
     /// Write a seed corpus of raw fuzzer inputs that together reach every
@@ -140,6 +155,12 @@ fn main() -> ExitCode {
             candidates,
             seed,
         } => seed_corpus(&out, candidates, seed),
+        Cmd::Bench {
+            config,
+            workloads,
+            ops,
+            json,
+        } => bench(&config, &workloads, ops, json.as_deref()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -591,5 +612,43 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
         seen.len(),
         out.display()
     );
+    Ok(0)
+}
+
+fn bench(config: &str, workloads: &str, ops: u64, json: Option<&std::path::Path>) -> Result<u8> {
+    use segtab_diff::bench;
+    let configs = select(config)?;
+    let mut rows = Vec::new();
+    for w in workloads.split(',') {
+        let want = match w {
+            "small" => 10,
+            "medium" => 1_000,
+            "large" => 100_000,
+            other => bail!("unknown workload {other:?}; known: small, medium, large"),
+        };
+        for c in &configs {
+            eprint!("bench {} {w} ...\r", c.name);
+            rows.push(bench::measure(c, w, want, ops)?);
+        }
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); single thread");
+    print!("{}", bench::table(&rows));
+    if let Some(path) = json {
+        let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
     Ok(0)
 }

@@ -1,0 +1,259 @@
+//! `segtab-diff bench`: what per-step comparison costs.
+//!
+//! For each configuration and a small, medium and large footprint (about
+//! 10, 1,000 and 100,000 PTE pages in use, fewer where the 32-bit tree has
+//! fewer segments), a fixed seeded mix of lookups, pmap_enter-style writes,
+//! one-segment pmap_pte_process calls and reserves in mapped segments is
+//! timed: the port alone, the C alone, both without comparison, both with
+//! the per-step incremental comparison (deep at the end), with a deep
+//! comparison every 16 steps, and with a deep comparison every step. Reset
+//! cost is timed after the run, and for an empty world, to show it follows
+//! the pages used.
+
+use crate::model::{Action, CbKind};
+use crate::run::Pair;
+use crate::side::Side;
+use anyhow::Result;
+use c_reference::Config;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One row of figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Configuration.
+    pub config: String,
+    /// small / medium / large.
+    pub workload: String,
+    /// PTE pages in use during the measured operations.
+    pub footprint_pages: u64,
+    /// Measured operations.
+    pub ops: u64,
+    /// Port alone, operations per second.
+    pub rust_ops_s: f64,
+    /// C alone.
+    pub c_ops_s: f64,
+    /// Both, no comparison.
+    pub both_ops_s: f64,
+    /// Both, incremental comparison every step (deep at the end).
+    pub compared_ops_s: f64,
+    /// Both, incremental every step and deep every 16 steps.
+    pub deep16_ops_s: f64,
+    /// Both, deep comparison every step (small and medium only).
+    pub deep_every_step_ops_s: Option<f64>,
+    /// compared / both.
+    pub compared_ratio: f64,
+    /// Resetting both worlds after the run, microseconds.
+    pub reset_us: f64,
+    /// Pages the run had touched (both sides).
+    pub reset_pages: u64,
+    /// Resetting both worlds when nothing was used, microseconds.
+    pub reset_empty_us: f64,
+}
+
+/// splitmix64.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The segments a workload maps: (pmap, segment base VA).
+fn segments(c: &Config, want: u64) -> Vec<(u32, u64)> {
+    let seg = 1u64 << c.segshift;
+    if c.lp64 {
+        (1..=want).map(|k| (1, k * seg)).collect()
+    } else {
+        // One 32-bit tree has PMAP_SEGTABSIZE segments: spread over pmaps
+        // 1..7, skipping segment 0.
+        let per = c.segtabsize as u64 - 1;
+        (0..want.min(7 * per))
+            .map(|k| (1 + (k / per) as u32, (1 + k % per) * seg))
+            .collect()
+    }
+}
+
+/// Setup and measured actions.
+pub fn workload(c: &Config, want: u64, ops: u64, seed: u64) -> (Vec<Action>, Vec<Action>, u64) {
+    let segs = segments(c, want);
+    let mut setup: Vec<Action> = (1..=7)
+        .map(|pmap| Action::Create { pmap, minaddr: 0 })
+        .collect();
+    setup.extend(
+        segs.iter()
+            .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
+    );
+    let pages_per_seg = 1u64 << (c.segshift - c.pgshift);
+    let mut rng = Rng(seed);
+    let measured = (0..ops)
+        .map(|_| {
+            let (pmap, base) = segs[(rng.next() % segs.len() as u64) as usize];
+            let va = base + (rng.next() % pages_per_seg << c.pgshift);
+            match rng.next() % 20 {
+                0..=7 => Action::Lookup { pmap, va },
+                8..=13 => Action::Enter {
+                    pmap,
+                    va,
+                    value: 0x8000_0000 | (rng.next() & 0x7fff_fff0) | 1,
+                    flags: 0,
+                },
+                14..=16 => Action::Process {
+                    pmap,
+                    sva: va,
+                    eva: base + (1 << c.segshift),
+                    cb: CbKind::Count,
+                    flags: 0,
+                },
+                _ => Action::Reserve { pmap, va, flags: 0 },
+            }
+        })
+        .collect();
+    (setup, measured, segs.len() as u64)
+}
+
+fn rate(ops: usize, t: Instant) -> f64 {
+    ops as f64 / t.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// Measure one configuration and footprint.
+pub fn measure(c: &'static Config, name: &str, want: u64, ops: u64) -> Result<Row> {
+    let (setup, measured, footprint) = workload(c, want, ops, 0x5e97ab);
+    let pool_pages = (footprint + footprint / 32 + 256) as usize;
+    let mut pair = Pair::open(c.name, pool_pages)?;
+
+    let side_alone = |which: u8, pair: &mut Pair| {
+        pair.reset();
+        let side: &mut dyn crate::side::Side = if which == 0 {
+            &mut *pair.r
+        } else {
+            &mut pair.c
+        };
+        for a in &setup {
+            Pair::step_one(side, a);
+        }
+        let t = Instant::now();
+        for a in &measured {
+            Pair::step_one(side, a);
+        }
+        rate(measured.len(), t)
+    };
+    let rust_ops_s = side_alone(0, &mut pair);
+    let c_ops_s = side_alone(1, &mut pair);
+
+    pair.reset();
+    for a in &setup {
+        Pair::step_one(&mut pair.c, a);
+        Pair::step_one(&mut *pair.r, a);
+    }
+    let t = Instant::now();
+    for a in &measured {
+        Pair::step_one(&mut pair.c, a);
+        Pair::step_one(&mut *pair.r, a);
+    }
+    let both_ops_s = rate(measured.len(), t);
+
+    let compared = |pair: &mut Pair, deep_every: usize, limit: usize| -> Result<f64> {
+        pair.reset();
+        for a in &setup {
+            let (_, d) = pair.step(a, false);
+            anyhow::ensure!(
+                d.is_empty(),
+                "{}: the sides diverge in the benchmark setup: {d:?}",
+                c.name
+            );
+        }
+        let run = &measured[..limit.min(measured.len())];
+        let t = Instant::now();
+        for (i, a) in run.iter().enumerate() {
+            let deep = i + 1 == run.len() || (deep_every != 0 && (i + 1) % deep_every == 0);
+            let (_, d) = pair.step(a, deep);
+            anyhow::ensure!(
+                d.is_empty(),
+                "{}: the sides diverge in the benchmark: {d:?}",
+                c.name
+            );
+        }
+        Ok(rate(run.len(), t))
+    };
+    let deep_every_step_ops_s = if footprint <= 2000 {
+        Some(compared(&mut pair, 1, 2000)?)
+    } else {
+        None
+    };
+    let deep16_ops_s = compared(
+        &mut pair,
+        16,
+        if footprint <= 2000 { usize::MAX } else { 2000 },
+    )?;
+    let compared_ops_s = compared(&mut pair, 0, usize::MAX)?;
+
+    let reset_pages = (pair.c.pool().touched() + pair.r.pool().touched()) as u64;
+    let t = Instant::now();
+    pair.reset();
+    let reset_us = t.elapsed().as_secs_f64() * 1e6;
+    let t = Instant::now();
+    pair.reset();
+    let reset_empty_us = t.elapsed().as_secs_f64() * 1e6;
+
+    Ok(Row {
+        config: c.name.into(),
+        workload: name.into(),
+        footprint_pages: footprint,
+        ops: measured.len() as u64,
+        rust_ops_s,
+        c_ops_s,
+        both_ops_s,
+        compared_ops_s,
+        deep16_ops_s,
+        deep_every_step_ops_s,
+        compared_ratio: compared_ops_s / both_ops_s,
+        reset_us,
+        reset_pages,
+        reset_empty_us,
+    })
+}
+
+/// The table.
+pub fn table(rows: &[Row]) -> String {
+    let k = |x: f64| format!("{:.0}k", x / 1e3);
+    let mut s = format!(
+        "{:<20} {:<7} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>6} {:>8} {:>9} {:>10} {:>9}\n",
+        "config",
+        "load",
+        "PTEpages",
+        "ops",
+        "rust/s",
+        "C/s",
+        "both/s",
+        "compared",
+        "ratio",
+        "deep16",
+        "deepEvery",
+        "reset(us)",
+        "pages"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<20} {:<7} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>6.2} {:>8} {:>9} {:>10.1} {:>9}\n",
+            r.config,
+            r.workload,
+            r.footprint_pages,
+            r.ops,
+            k(r.rust_ops_s),
+            k(r.c_ops_s),
+            k(r.both_ops_s),
+            k(r.compared_ops_s),
+            r.compared_ratio,
+            k(r.deep16_ops_s),
+            r.deep_every_step_ops_s.map(k).unwrap_or_else(|| "-".into()),
+            r.reset_us,
+            r.reset_pages
+        );
+    }
+    s
+}
