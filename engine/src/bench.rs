@@ -93,7 +93,7 @@ pub fn workload(c: &Config, want: u64, ops: u64, seed: u64) -> (Vec<Action>, Vec
     let measured = (0..ops)
         .map(|_| {
             let (pmap, base) = segs[(rng.next() % segs.len() as u64) as usize];
-            let va = base + (rng.next() % pages_per_seg << c.pgshift);
+            let va = base + ((rng.next() % pages_per_seg) << c.pgshift);
             match rng.next() % 20 {
                 0..=7 => Action::Lookup { pmap, va },
                 8..=13 => Action::Enter {
