@@ -283,6 +283,7 @@ impl CWorld {
             free_page: Some(hook_free),
             wait: Some(hook_wait),
             callback: Some(hook_callback),
+            map_event: Some(hook_map_event),
             xtab: Some(hook_xtab),
         };
         let arena = segtab_shim_arena {
@@ -652,6 +653,12 @@ unsafe extern "C" fn hook_callback(
         // and point to a closure that outlives the C call.
         unsafe { call(c.cb_data, &mut c.pool, args) };
     }
+}
+
+unsafe extern "C" fn hook_map_event(ctx: *mut c_void, map: i32, pa: u64) {
+    // SAFETY: as hook_alloc.
+    let c = unsafe { hook_ctx(ctx) };
+    c.pool.note_map(map != 0, pa);
 }
 
 unsafe extern "C" fn hook_xtab(ctx: *mut c_void, activate: i32, pmap: u32, lwp: i32) {

@@ -103,6 +103,7 @@ unsafe impl<M: Machine> Env<M> for PoolEnv<M> {
         self.pool.pfn_of_pa(pa).unwrap_or(u32::MAX)
     }
     fn map_poolpage(&mut self, pa: u64) -> *mut u8 {
+        self.pool.note_map(true, pa);
         match self.pool.pfn_of_pa(pa) {
             Some(pfn) => self.pool.kva(pfn),
             None => self.die(
@@ -113,7 +114,11 @@ unsafe impl<M: Machine> Env<M> for PoolEnv<M> {
     }
     fn unmap_poolpage(&mut self, kva: *mut u8) -> u64 {
         match self.pool.locate(kva as u64) {
-            Some((pfn, off)) => self.pool.pa(pfn) + off as u64,
+            Some((pfn, off)) => {
+                let pa = self.pool.pa(pfn) + off as u64;
+                self.pool.note_map(false, pa);
+                pa
+            }
             None => self.die(
                 PanicClass::Other("PMAP_UNMAP_POOLPAGE of a non-pool VA".into()),
                 format!("va {kva:p}"),

@@ -136,6 +136,8 @@ pmap_md_map_poolpage(paddr_t pa)
 	uintptr_t kva = (uintptr_t)world.arena.base
 	    + (uintptr_t)(pa - world.arena.phys_base);
 
+	world.hooks.map_event(world.hooks.ctx, 1, pa);
+
 	/* On a 32-bit configuration the arena lies below 4 GiB, so a KVA fits
 	 * vaddr_t exactly as on the target (the pool guarantees it). */
 	return (vaddr_t)kva;
@@ -144,8 +146,11 @@ pmap_md_map_poolpage(paddr_t pa)
 paddr_t
 pmap_md_unmap_poolpage(vaddr_t va)
 {
-	return world.arena.phys_base
+	paddr_t pa = world.arena.phys_base
 	    + (paddr_t)((uintptr_t)va - (uintptr_t)world.arena.base);
+
+	world.hooks.map_event(world.hooks.ctx, 0, pa);
+	return pa;
 }
 
 struct vm_page *
@@ -182,9 +187,11 @@ shim_atomic_cas_ptr(volatile void *p, void *old, void *new)
 		world.cas_race--;
 		struct vm_page *pg = world.hooks.alloc_page(world.hooks.ctx,
 		    UVM_PGA_ZERO | UVM_PGA_USERESERVE);
+		/* The other CPU's own mapping: not one of this file's calls,
+		 * so not logged. */
 		if (pg != NULL && *slot == NULL)
-			*slot = (void *)(uintptr_t)
-			    pmap_md_map_poolpage(VM_PAGE_TO_PHYS(pg));
+			*slot = (char *)world.arena.base
+			    + (VM_PAGE_TO_PHYS(pg) - world.arena.phys_base);
 	}
 	void *cur = *slot;
 	if (cur == old)

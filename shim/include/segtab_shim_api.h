@@ -87,6 +87,10 @@ struct segtab_shim_hooks {
 	/* the pte_callback_t given to pmap_pte_process / pmap_segtab_destroy */
 	void (*callback)(void *ctx, uint32_t pmap, uint64_t sva, uint64_t eva,
 	    void *pte, uint64_t flags);
+	/* PMAP_MAP_POOLPAGE (map=1) / PMAP_UNMAP_POOLPAGE (map=0) of pa: no
+	 * effect here, but on mips they manage cache colours, so the calls are
+	 * logged and compared */
+	void (*map_event)(void *ctx, int32_t map, uint64_t pa);
 	/* pmap_md_xtab_activate (activate=1, lwp) / _deactivate (0, lwp=-1) */
 	void (*xtab)(void *ctx, int32_t activate, uint32_t pmap, int32_t lwp);
 };

@@ -221,13 +221,16 @@ pub struct segtab_shim_hooks {
             flags: u64,
         ),
     >,
+    pub map_event: ::core::option::Option<
+        unsafe extern "C" fn(ctx: *mut ::core::ffi::c_void, map: i32, pa: u64),
+    >,
     pub xtab: ::core::option::Option<
         unsafe extern "C" fn(ctx: *mut ::core::ffi::c_void, activate: i32, pmap: u32, lwp: i32),
     >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_hooks"][::core::mem::size_of::<segtab_shim_hooks>() - 48usize];
+    ["Size of segtab_shim_hooks"][::core::mem::size_of::<segtab_shim_hooks>() - 56usize];
     ["Alignment of segtab_shim_hooks"][::core::mem::align_of::<segtab_shim_hooks>() - 8usize];
     ["Offset of field: segtab_shim_hooks::ctx"]
         [::core::mem::offset_of!(segtab_shim_hooks, ctx) - 0usize];
@@ -239,8 +242,10 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_hooks, wait) - 24usize];
     ["Offset of field: segtab_shim_hooks::callback"]
         [::core::mem::offset_of!(segtab_shim_hooks, callback) - 32usize];
+    ["Offset of field: segtab_shim_hooks::map_event"]
+        [::core::mem::offset_of!(segtab_shim_hooks, map_event) - 40usize];
     ["Offset of field: segtab_shim_hooks::xtab"]
-        [::core::mem::offset_of!(segtab_shim_hooks, xtab) - 40usize];
+        [::core::mem::offset_of!(segtab_shim_hooks, xtab) - 48usize];
 };
 impl Default for segtab_shim_hooks {
     fn default() -> Self {

@@ -42,6 +42,16 @@ pub enum PoolEvent {
         /// Frame number (or `u32::MAX` when the page was not in the pool).
         pfn: u32,
     },
+    /// `PMAP_MAP_POOLPAGE` of this frame.
+    Map {
+        /// Frame number (`u32::MAX`: not a pool frame).
+        pfn: u32,
+    },
+    /// `PMAP_UNMAP_POOLPAGE` of this frame.
+    Unmap {
+        /// Frame number (`u32::MAX`: not a pool frame).
+        pfn: u32,
+    },
     /// `uvm_wait` was called.
     Wait {
         /// Whether a retry can succeed; if not the caller would sleep forever.
@@ -297,6 +307,18 @@ impl PagePool {
                     && (!self.free.is_empty() || self.next_fresh < self.capacity)));
         self.events.push(PoolEvent::Wait { retry });
         retry
+    }
+
+    /// Log a `PMAP_MAP_POOLPAGE` (`map`) or `PMAP_UNMAP_POOLPAGE` of `pa`.
+    pub fn note_map(&mut self, map: bool, pa: u64) {
+        let pfn = self
+            .pfn_of_pa(pa & !(self.page_size() as u64 - 1))
+            .unwrap_or(u32::MAX);
+        self.events.push(if map {
+            PoolEvent::Map { pfn }
+        } else {
+            PoolEvent::Unmap { pfn }
+        });
     }
 
     /// Start of a harness call: the wait budget applies per call.
