@@ -25,11 +25,22 @@ pub struct Reproducer {
 
 /// Load a reproducer or a raw fuzzer input.
 pub fn load(path: &Path) -> Result<Sequence> {
+    load_with_class(path).map(|(s, _)| s)
+}
+
+/// Whether a finding's class is one that cannot be re-run in process.
+pub fn out_of_process(class: &str) -> bool {
+    class.starts_with("hang") || class.starts_with("crash")
+}
+
+/// Load a reproducer (with the class it was saved with, if any) or a raw
+/// fuzzer input.
+pub fn load_with_class(path: &Path) -> Result<(Sequence, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
         if let Ok(r) = serde_json::from_slice::<Reproducer>(&bytes) {
-            return check(r.sequence, path);
+            return Ok((check(r.sequence, path)?, r.class));
         }
         let seq: Sequence = serde_json::from_slice(&bytes).with_context(|| {
             format!(
@@ -37,9 +48,9 @@ pub fn load(path: &Path) -> Result<Sequence> {
                 path.display()
             )
         })?;
-        return check(seq, path);
+        return Ok((check(seq, path)?, String::new()));
     }
-    Ok(Sequence::from_bytes(&bytes, None))
+    Ok((Sequence::from_bytes(&bytes, None), String::new()))
 }
 
 fn check(seq: Sequence, path: &Path) -> Result<Sequence> {

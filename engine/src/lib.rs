@@ -19,6 +19,7 @@ pub mod compare;
 pub mod corpus;
 pub mod model;
 pub mod port_side;
+pub mod probe;
 pub mod report;
 pub mod run;
 pub mod shrink;

@@ -1,4 +1,8 @@
-//! Shrinking a divergence to a minimal sequence with the same class.
+//! Shrinking a finding to a minimal sequence with the same class.
+//!
+//! A divergence is re-run in process. A crash or a hang cannot be: the
+//! caller runs each candidate in a child process (`segtab-diff probe`)
+//! under a timeout and passes [`reduce`] that test instead.
 //!
 //! Delta debugging over the operation list (drop chunks, halving the chunk
 //! size), then simplification of each operation's arguments towards small
@@ -14,26 +18,46 @@ pub fn shrink(pair: &mut Pair, d: &Divergence, budget: usize) -> Divergence {
     let mut best = d.clone();
     // Everything after the diverging step is irrelevant.
     best.sequence.ops.truncate(best.step + 1);
-    let mut runs = 0;
-    let test = |pair: &mut Pair, seq: &Sequence, runs: &mut usize| -> Option<Divergence> {
-        *runs += 1;
-        match run(pair, seq, CompareOpts::default()) {
-            RunResult::Diverge(nd) if nd.class() == class => Some(*nd),
+    let start = best.sequence.clone();
+    let seq = reduce(&start, budget, |cand| {
+        match run(pair, cand, CompareOpts::default()) {
+            // Keep only up to the step that now diverges.
+            RunResult::Diverge(nd) if nd.class() == class => Some(nd.step + 1),
             _ => None,
         }
-    };
-    let mut chunk = best.sequence.ops.len().div_ceil(2).max(1);
-    while chunk >= 1 && runs < budget {
+    });
+    // Re-run the result for its report.
+    match run(pair, &seq, CompareOpts::default()) {
+        RunResult::Diverge(nd) if nd.class() == class => *nd,
+        _ => best,
+    }
+}
+
+/// Delta debugging over a sequence: drop chunks of operations (halving
+/// the chunk size), then simplify each operation's arguments. `test`
+/// returns `Some(len)` when a candidate still shows the finding (and how
+/// many leading operations matter), `None` otherwise. At most `budget`
+/// tests.
+pub fn reduce(
+    seq: &Sequence,
+    budget: usize,
+    mut test: impl FnMut(&Sequence) -> Option<usize>,
+) -> Sequence {
+    let mut best = seq.clone();
+    let mut runs = 0;
+    let mut chunk = best.ops.len().div_ceil(2).max(1);
+    while runs < budget {
         let mut i = 0;
         let mut progressed = false;
-        while i < best.sequence.ops.len() && runs < budget {
-            let mut cand = best.sequence.clone();
+        while i < best.ops.len() && runs < budget {
+            let mut cand = best.clone();
             let end = (i + chunk).min(cand.ops.len());
             cand.ops.drain(i..end);
             if !cand.ops.is_empty() {
-                if let Some(nd) = test(pair, &cand, &mut runs) {
-                    best = nd;
-                    best.sequence.ops.truncate(best.step + 1);
+                runs += 1;
+                if let Some(keep) = test(&cand) {
+                    cand.ops.truncate(keep);
+                    best = cand;
                     progressed = true;
                     continue;
                 }
@@ -47,17 +71,17 @@ pub fn shrink(pair: &mut Pair, d: &Divergence, budget: usize) -> Divergence {
             chunk /= 2;
         }
     }
-    // Simpler arguments.
-    for i in 0..best.sequence.ops.len() {
-        for simpler in simplify(&best.sequence.ops[i]) {
-            if runs >= budget {
+    for i in 0..best.ops.len() {
+        for simpler in simplify(&best.ops[i]) {
+            if runs >= budget || i >= best.ops.len() {
                 break;
             }
-            let mut cand = best.sequence.clone();
+            let mut cand = best.clone();
             cand.ops[i] = simpler;
-            if let Some(nd) = test(pair, &cand, &mut runs) {
-                best = nd;
-                best.sequence.ops.truncate(best.step + 1);
+            runs += 1;
+            if let Some(keep) = test(&cand) {
+                cand.ops.truncate(keep);
+                best = cand;
                 break;
             }
         }

@@ -84,6 +84,13 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Run one file and exit 0 (agree) or 1 (diverge); used in a child
+    /// process to minimize and replay crashes and hangs.
+    #[command(hide = true)]
+    Probe {
+        /// The file.
+        file: PathBuf,
+    },
     /// List the machine configurations and the C file they were built from.
     Configs,
     /// Write a seed corpus of raw fuzzer inputs that together reach every
@@ -155,6 +162,14 @@ fn main() -> ExitCode {
             candidates,
             seed,
         } => seed_corpus(&out, candidates, seed),
+        Cmd::Probe { file } => (|| {
+            let seq = corpus::load(&file)?;
+            let mut pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES)?;
+            Ok(match run(&mut pair, &seq, CompareOpts::default()) {
+                RunResult::Agree { .. } => 0,
+                RunResult::Diverge(_) => 1,
+            })
+        })(),
         Cmd::Bench {
             config,
             workloads,
@@ -439,16 +454,42 @@ fn campaign(
     Ok(exit)
 }
 
+/// Save the sequence a dead or hung worker was running, minimized in
+/// child processes so the crash or hang itself cannot take us down.
 fn save_inflight(inflight: &std::path::Path, out: &std::path::Path, what: &str) -> Result<PathBuf> {
+    use segtab_diff::probe::{self, Probe};
     let bytes = std::fs::read(inflight).unwrap_or_default();
     let seq: Sequence =
         serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
+    let exe = std::env::current_exe()?;
+    let timeout = Duration::from_secs(2);
+    let seq = match probe::probe(&exe, &seq, timeout)? {
+        p @ (Probe::Crash(_) | Probe::Hang) => {
+            eprintln!(
+                "segtab-diff: minimizing the {what} in child processes ({} operations)...",
+                seq.ops.len()
+            );
+            let small = probe::minimize(&exe, &seq, &p, 150, timeout);
+            eprintln!(
+                "segtab-diff: {} -> {} operations",
+                seq.ops.len(),
+                small.ops.len()
+            );
+            small
+        }
+        // Not reproducible in isolation: keep it as it was.
+        _ => seq,
+    };
     let d = segtab_diff::Divergence {
         sequence: seq,
         step: 0,
         trace: Vec::new(),
         diffs: vec![segtab_diff::compare::FieldDiff {
-            category: what.split(' ').next().unwrap_or(what).to_string(),
+            category: if what.starts_with("hang") {
+                "hang".into()
+            } else {
+                "crash".into()
+            },
             field: "process".into(),
             c: what.into(),
             rust: String::new(),
@@ -487,8 +528,23 @@ fn replay(files: &[PathBuf]) -> Result<u8> {
     let mut bad = 0;
     let mut pairs: std::collections::HashMap<String, Pair> = Default::default();
     for f in expand(files)? {
-        let seq = match corpus::load(&f) {
-            Ok(s) => s,
+        let seq = match corpus::load_with_class(&f) {
+            Ok((s, class)) if corpus::out_of_process(&class) => {
+                // A crash or hang is replayed in a child process.
+                let exe = std::env::current_exe()?;
+                let p = segtab_diff::probe::probe(&exe, &s, Duration::from_secs(5))?;
+                match p {
+                    segtab_diff::probe::Probe::Agree => {
+                        println!("{}: agree (was a {class})", f.display())
+                    }
+                    other => {
+                        bad += 1;
+                        println!("{}: still a {class}: {other:?}", f.display());
+                    }
+                }
+                continue;
+            }
+            Ok((s, _)) => s,
             Err(e) => {
                 eprintln!("{}: skipped: {e:#}", f.display());
                 bad += 1;
@@ -540,7 +596,44 @@ fn replay(files: &[PathBuf]) -> Result<u8> {
 }
 
 fn minimize(file: &std::path::Path, out: &std::path::Path, budget: usize) -> Result<u8> {
+    use segtab_diff::probe::{self, Probe};
     let seq = corpus::load(file)?;
+    // A crash or hang would take this process down: shrink it in children.
+    let exe = std::env::current_exe()?;
+    let timeout = Duration::from_secs(5);
+    if let p @ (Probe::Crash(_) | Probe::Hang) = probe::probe(&exe, &seq, timeout)? {
+        let what = if p == Probe::Hang { "hang" } else { "crash" };
+        let small = probe::minimize(&exe, &seq, &p, budget.min(300), Duration::from_secs(2));
+        let d = segtab_diff::Divergence {
+            sequence: small.clone(),
+            step: 0,
+            trace: Vec::new(),
+            diffs: vec![segtab_diff::compare::FieldDiff {
+                category: what.into(),
+                field: "process".into(),
+                c: format!("{p:?}"),
+                rust: String::new(),
+            }],
+        };
+        let path = corpus::save(out, &d, &format!("minimized from {}", file.display()))?;
+        println!(
+            "{what}: {} -> {} operations; written to {}",
+            seq.ops.len(),
+            small.ops.len(),
+            path.display()
+        );
+        for (i, t) in segtab_diff::run::trace_of(
+            c_reference::configs::find(&small.config).unwrap(),
+            &small,
+            small.ops.len().saturating_sub(1),
+        )
+        .iter()
+        .enumerate()
+        {
+            println!("  {i:3}  {t}");
+        }
+        return Ok(1);
+    }
     let mut pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES)?;
     match run(&mut pair, &seq, CompareOpts::default()) {
         RunResult::Agree { .. } => {
