@@ -98,11 +98,16 @@ pub fn step(out: &mut Vec<FieldDiff>, ec: &StepEnd, er: &StepEnd, tc: &StepTrace
 
 /// The state after a step.
 pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
-    for (i, (a, b)) in c.roots.iter().zip(&r.roots).enumerate() {
-        push(out, "pmap", &format!("pmap {i} pm_segtab"), a, b);
+    // Field names are formatted only for a difference: this runs every step.
+    if c.roots != r.roots {
+        for (i, (a, b)) in c.roots.iter().zip(&r.roots).enumerate() {
+            push(out, "pmap", &format!("pmap {i} pm_segtab"), a, b);
+        }
     }
-    for (i, (a, b)) in c.minaddr.iter().zip(&r.minaddr).enumerate() {
-        push(out, "pmap", &format!("pmap {i} pm_minaddr"), a, b);
+    if c.minaddr != r.minaddr {
+        for (i, (a, b)) in c.minaddr.iter().zip(&r.minaddr).enumerate() {
+            push(out, "pmap", &format!("pmap {i} pm_minaddr"), a, b);
+        }
     }
     push(
         out,

@@ -477,13 +477,27 @@ impl PagePool {
         // SAFETY: as page_bytes, and &mut self makes this the only live view.
         unsafe { std::slice::from_raw_parts_mut(p, self.page_size()) }
     }
-    /// Read a little-endian (host-order) word of `width` bytes at `off` in frame `pfn`.
+    /// Read a host-order word of `width` (4 or 8) bytes at `off` in frame `pfn`.
+    #[inline]
     pub fn read_word(&self, pfn: u32, off: u32, width: u32) -> u64 {
-        let b = &self.page_bytes(pfn)[off as usize..(off + width) as usize];
-        match width {
-            4 => u32::from_ne_bytes(b.try_into().unwrap()) as u64,
-            8 => u64::from_ne_bytes(b.try_into().unwrap()),
-            _ => panic!("word width {width}"),
+        assert!(
+            pfn < self.capacity
+                && (width == 4 || width == 8)
+                && off as usize + width as usize <= self.page_size(),
+            "read_word({pfn}, {off}, {width}) outside the pool"
+        );
+        // SAFETY: the assertion keeps [off, off + width) inside frame pfn of
+        // the mapping; unaligned reads are allowed by read_unaligned.
+        unsafe {
+            let p = self
+                .base
+                .as_ptr()
+                .add(((pfn as usize) << self.page_shift) + off as usize);
+            if width == 8 {
+                p.cast::<u64>().read_unaligned()
+            } else {
+                p.cast::<u32>().read_unaligned() as u64
+            }
         }
     }
     /// Write a word of `width` bytes at `off` in frame `pfn`.
