@@ -164,6 +164,9 @@ fn main() {
                 b.flag(f);
             }
         }
+        // One directory per configuration: every copy compiles the same
+        // world.c, and coverage data (.gcno/.gcda) is named after the object.
+        b.out_dir(out.join(c.ident));
         b.compile(&format!("segtab_{}", c.ident));
     }
 

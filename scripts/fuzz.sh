@@ -177,10 +177,10 @@ else
 fi
 if [ -n "$CONFIG" ]; then
     cat >&2 <<EOF
-Re-run a finding under the fuzz build (pinned: the file has no configuration byte):
+Replay a finding (pinned: the file has no configuration byte, so name it):
+    cargo run --release -p segtab-diff -- replay --config $CONFIG <file>
+Re-run it under the fuzz build:
     SEGTAB_FUZZ_CONFIG=$CONFIG cargo +$TOOLCHAIN fuzz run -O -s $SANITIZER diff <file>
-(segtab-diff replay decodes raw files with their first byte as the configuration, so a
- pinned finding must be replayed with SEGTAB_FUZZ_CONFIG as above.)
 EOF
 else
     cat >&2 <<EOF

@@ -305,6 +305,14 @@ impl CWorld {
         s
     }
 
+    /// The C's record of the last panic.
+    pub fn panic_record(&self) -> segtab_shim_panic {
+        let mut p = segtab_shim_panic::default();
+        // SAFETY: only writes *p.
+        unsafe { (self.ops.panic_info.unwrap())(&mut p) };
+        p
+    }
+
     /// Whether a panic has left the world dead.
     pub fn is_dead(&self) -> bool {
         // SAFETY: reads a flag.
@@ -319,7 +327,7 @@ impl CWorld {
 
     fn check_alive(&self) -> Result<(), Error> {
         if self.is_dead() {
-            return Err(Error::Dead(panic_info(&self.state().panic).msg));
+            return Err(Error::Dead(panic_info(&self.panic_record()).msg));
         }
         Ok(())
     }
@@ -348,7 +356,7 @@ impl CWorld {
         if code == shim::bindings::segtab_shim_outcome_SEGTAB_SHIM_OK {
             return Outcome::Ok(v);
         }
-        let p = panic_info(&self.state().panic);
+        let p = panic_info(&self.panic_record());
         if code == shim::bindings::segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER {
             Outcome::WaitForever(p)
         } else {

@@ -1,7 +1,7 @@
 //! Field-by-field comparison of the two sides after a step.
 
 use crate::side::Side;
-use crate::side::{Snapshot, StepEnd, StepTrace};
+use crate::side::{Snapshot, StepEnd, StepTrace, Summary};
 use serde::{Deserialize, Serialize};
 use shim::inspect::{self, Field, TableShape, Value};
 use std::fmt::Debug;
@@ -94,6 +94,41 @@ pub fn step(out: &mut Vec<FieldDiff>, ec: &StepEnd, er: &StepEnd, tc: &StepTrace
             }
         }
     }
+}
+
+/// The O(1) summary after a step.
+pub fn summary(out: &mut Vec<FieldDiff>, c: &Summary, r: &Summary) {
+    if c == r {
+        return;
+    }
+    if c.roots != r.roots {
+        for (i, (a, b)) in c.roots.iter().zip(&r.roots).enumerate() {
+            push(out, "pmap", &format!("pmap {i} pm_segtab"), a, b);
+        }
+    }
+    push(
+        out,
+        "free list",
+        "free segtab list head",
+        &c.free_head,
+        &r.free_head,
+    );
+    push(out, "ptp cache", "PTP cache head", &c.ptp_head, &r.ptp_head);
+    push(
+        out,
+        "counters",
+        "DEBUG (nget, nput, npage)",
+        &c.counters,
+        &r.counters,
+    );
+    push(
+        out,
+        "lock",
+        "pmap_segtab_lock (held, enters)",
+        &c.lock,
+        &r.lock,
+    );
+    push(out, "pool", "pages in use", &c.pool_in_use, &r.pool_in_use);
 }
 
 /// The state after a step.

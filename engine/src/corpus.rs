@@ -36,6 +36,16 @@ pub fn out_of_process(class: &str) -> bool {
 /// Load a reproducer (with the class it was saved with, if any) or a raw
 /// fuzzer input.
 pub fn load_with_class(path: &Path) -> Result<(Sequence, String)> {
+    load_as(path, None)
+}
+
+/// As [`load_with_class`]; a raw input found by a fuzzer pinned to one
+/// configuration (`SEGTAB_FUZZ_CONFIG`) has no configuration byte, so it is
+/// decoded for `pinned`.
+pub fn load_as(
+    path: &Path,
+    pinned: Option<&'static c_reference::Config>,
+) -> Result<(Sequence, String)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
@@ -50,7 +60,7 @@ pub fn load_with_class(path: &Path) -> Result<(Sequence, String)> {
         })?;
         return Ok((check(seq, path)?, String::new()));
     }
-    Ok((Sequence::from_bytes(&bytes, None), String::new()))
+    Ok((Sequence::from_bytes(&bytes, pinned), String::new()))
 }
 
 fn check(seq: Sequence, path: &Path) -> Result<Sequence> {

@@ -4,7 +4,7 @@
 
 use crate::callbacks::{self, CbCall, PteWindow};
 use crate::model::{Action, CbKind};
-use crate::side::{pool_action, PanicClass, Side, Snapshot, StepEnd, StepTrace};
+use crate::side::{pool_action, PanicClass, Side, Snapshot, StepEnd, StepTrace, Summary};
 use c_reference::{Config, XtabEvent, NCPUS, NLWPS, NPMAPS};
 use rust_segtab::{CpuInfo, Env, Machine, PanicSite, Pmap, PmapSegtab, PteRef, Word};
 use shim::inspect::{self, Geometry, PteLoc, Ptr};
@@ -514,6 +514,20 @@ impl<M: Machine> Side for PortSide<M> {
             Action::Limit { .. } | Action::Unlimit | Action::FailNext { .. } => unreachable!(),
         })();
         r.unwrap_or_else(|e| e)
+    }
+
+    fn summary(&self) -> Summary {
+        let env = &self.st.env;
+        let map = env.pool.map();
+        let cls = |p: u64| Ptr::classify_in(&map, p);
+        Summary {
+            roots: std::array::from_fn(|i| cls(self.pmaps[i].pm_segtab as u64)),
+            free_head: cls(self.st.free_segtab_head() as u64),
+            ptp_head: self.st.ptp_cache_head(),
+            counters: self.st.counters(),
+            lock: (env.lock_held, env.lock_enters),
+            pool_in_use: env.pool.in_use(),
+        }
     }
 
     fn snapshot(&self, deep: bool) -> Snapshot {

@@ -95,7 +95,19 @@ impl Pair {
         if !deep {
             self.touched(a, &tc, &mut diffs);
         }
-        compare::snapshot(&mut diffs, &self.c.snapshot(deep), &self.r.snapshot(deep));
+        let lwp_state = matches!(
+            a,
+            Action::Activate { .. }
+                | Action::Deactivate { .. }
+                | Action::SwitchLwp { .. }
+                | Action::BindLwp { .. }
+                | Action::Create { .. }
+        );
+        if deep || lwp_state {
+            compare::snapshot(&mut diffs, &self.c.snapshot(deep), &self.r.snapshot(deep));
+        } else {
+            compare::summary(&mut diffs, &self.c.summary(), &self.r.summary());
+        }
         if deep {
             compare::trees(&mut diffs, &self.c, &*self.r);
         }
@@ -158,16 +170,24 @@ impl Pair {
             _ => {}
         }
         // The callbacks agreed (compared above), so their pages have the
-        // same frame numbers on both sides.
-        let mut last = None;
+        // same frame numbers on both sides; compare the entries each call
+        // was given for [sva, eva).
         for call in &tc.callbacks {
-            if let PteLoc::In { pfn, .. } = call.pte {
-                if last != Some(pfn) {
-                    last = Some(pfn);
-                    inspect::diff_page(c.pool(), r.pool(), &g, pfn, |j, x, y| {
-                        push(format!("callback page pfn {pfn} pte[{j}]"), x, y)
-                    });
-                }
+            if let PteLoc::In { pfn, index, rem: 0 } = call.pte {
+                let args = crate::callbacks::Args {
+                    sva: call.sva,
+                    eva: call.eva,
+                };
+                let n = crate::callbacks::pages_in(&args, self.config).min(g.nptepg as u64) as u32;
+                inspect::diff_page_range(
+                    c.pool(),
+                    r.pool(),
+                    &g,
+                    pfn,
+                    index,
+                    index.saturating_add(n),
+                    |j, x, y| push(format!("callback page pfn {pfn} pte[{j}]"), x, y),
+                );
             }
         }
     }
@@ -237,15 +257,16 @@ pub fn trace_of(config: &'static Config, seq: &Sequence, upto: usize) -> Vec<Str
 
 /// Run `seq` on `pair` (reset first).
 pub fn run(pair: &mut Pair, seq: &Sequence, opts: CompareOpts) -> RunResult {
-    run_observed(pair, seq, opts, |_, _| {})
+    run_observed(pair, seq, opts, |_, _, _| {})
 }
 
-/// [`run`], calling `observe` with each step's action and the C's end.
+/// [`run`], calling `observe` with each step's action, the C's end and the
+/// C's pool events of the step (what the seed selection calls coverage).
 pub fn run_observed(
     pair: &mut Pair,
     seq: &Sequence,
     opts: CompareOpts,
-    mut observe: impl FnMut(&Action, &StepEnd),
+    mut observe: impl FnMut(&Action, &StepEnd, &[shim::PoolEvent]),
 ) -> RunResult {
     pair.reset();
     let mut resolver = Resolver::new(pair.config);
@@ -254,7 +275,7 @@ pub fn run_observed(
         let a: Action = resolver.action(op);
         let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
         let (ec, diffs) = pair.step(&a, deep);
-        observe(&a, &ec);
+        observe(&a, &ec, pair.c.pool().events());
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);
             return RunResult::Diverge(Box::new(Divergence {

@@ -118,6 +118,25 @@ pub struct StepTrace {
     pub callbacks: Vec<CbCall>,
 }
 
+/// The O(1) summary every step compares: what any step can change.
+/// (`cpu_info` and the lwps change only through activate, deactivate and
+/// the lwp operations, which compare the whole [`Snapshot`].)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// `pm_segtab` of each pmap.
+    pub roots: [Ptr; NPMAPS as usize],
+    /// Head of the free segtab list.
+    pub free_head: Ptr,
+    /// Head of the PTP cache.
+    pub ptp_head: Option<u32>,
+    /// DEBUG counters (nget, nput, npage).
+    pub counters: (u32, u32, u32),
+    /// Is the segtab lock held; times it was taken.
+    pub lock: (bool, u32),
+    /// Pages in use in the pool.
+    pub pool_in_use: u32,
+}
+
 /// The state a comparison reads after a step.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -170,8 +189,10 @@ pub trait Side {
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd;
     /// Drain the `pmap_md_xtab_*` log.
     fn take_xtab(&mut self) -> Vec<XtabEvent>;
-    /// Read the state; `deep` walks every table.
+    /// Read the state; `deep` walks the free list and the PTP cache.
     fn snapshot(&self, deep: bool) -> Snapshot;
+    /// Read the O(1) summary.
+    fn summary(&self) -> Summary;
     /// The `pm_segtab` of one pmap, classified (cheap).
     fn root(&self, pmap: u32) -> Ptr {
         Ptr::classify(self.pool(), self.root_raw(pmap))
@@ -328,6 +349,22 @@ impl Side for CSide {
         .unwrap_or_else(refused);
         trace.callbacks.extend(calls);
         end
+    }
+
+    fn summary(&self) -> Summary {
+        let w = &self.world;
+        let s = w.state();
+        let pool = w.pool();
+        let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
+        Summary {
+            roots: s.pm_segtab.map(cls),
+            free_head: cls(s.free_segtab),
+            ptp_head: (!s.ptp_first.is_null())
+                .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
+            counters: (s.nget, s.nput, s.npage),
+            lock: (s.lock_held != 0, s.lock_enters),
+            pool_in_use: pool.in_use(),
+        }
     }
 
     fn snapshot(&self, deep: bool) -> Snapshot {

@@ -518,7 +518,12 @@ api_snapshot(struct segtab_shim_state *s)
 		s->lwp_cpu[i] = world.lwps[i].l_cpu->ci_index;
 		s->lwp_pmap[i] = world.vmspaces[i].vm_map.pmap->pm_index;
 	}
-	s->panic = world.panic;
+}
+
+static void
+api_panic_info(struct segtab_shim_panic *out)
+{
+	*out = world.panic;
 }
 
 static void *
@@ -550,4 +555,5 @@ const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.snapshot = api_snapshot,
 	.pm_segtab = api_pm_segtab,
 	.dead = api_dead,
+	.panic_info = api_panic_info,
 };

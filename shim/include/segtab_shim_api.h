@@ -118,7 +118,6 @@ struct segtab_shim_state {
 	void *ci_seg0tab[SEGTAB_SHIM_NCPUS];	/* NULL on 32-bit */
 	uint32_t lwp_cpu[SEGTAB_SHIM_NLWPS];
 	uint32_t lwp_pmap[SEGTAB_SHIM_NLWPS];
-	struct segtab_shim_panic panic;
 };
 
 struct segtab_shim_ops {
@@ -146,6 +145,9 @@ struct segtab_shim_ops {
 	 * every call makes, without a whole snapshot */
 	void *(*pm_segtab)(uint32_t pmap);
 	uint32_t (*dead)(void);
+	/* how the last panic came about (kept out of the snapshot, which every
+	 * step reads) */
+	void (*panic_info)(struct segtab_shim_panic *out);
 };
 
 #endif /* _SEGTAB_SHIM_API_H_ */

@@ -304,11 +304,10 @@ pub struct segtab_shim_state {
     pub ci_seg0tab: [*mut ::core::ffi::c_void; 2usize],
     pub lwp_cpu: [u32; 4usize],
     pub lwp_pmap: [u32; 4usize],
-    pub panic: segtab_shim_panic,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 1080usize];
+    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 240usize];
     ["Alignment of segtab_shim_state"][::core::mem::align_of::<segtab_shim_state>() - 8usize];
     ["Offset of field: segtab_shim_state::free_segtab"]
         [::core::mem::offset_of!(segtab_shim_state, free_segtab) - 0usize];
@@ -340,8 +339,6 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 208usize];
     ["Offset of field: segtab_shim_state::lwp_pmap"]
         [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 224usize];
-    ["Offset of field: segtab_shim_state::panic"]
-        [::core::mem::offset_of!(segtab_shim_state, panic) - 240usize];
 };
 impl Default for segtab_shim_state {
     fn default() -> Self {
@@ -388,10 +385,11 @@ pub struct segtab_shim_ops {
     pub pm_segtab:
         ::core::option::Option<unsafe extern "C" fn(pmap: u32) -> *mut ::core::ffi::c_void>,
     pub dead: ::core::option::Option<unsafe extern "C" fn() -> u32>,
+    pub panic_info: ::core::option::Option<unsafe extern "C" fn(out: *mut segtab_shim_panic)>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 128usize];
+    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 136usize];
     ["Alignment of segtab_shim_ops"][::core::mem::align_of::<segtab_shim_ops>() - 8usize];
     ["Offset of field: segtab_shim_ops::config"]
         [::core::mem::offset_of!(segtab_shim_ops, config) - 0usize];
@@ -425,6 +423,8 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_ops, pm_segtab) - 112usize];
     ["Offset of field: segtab_shim_ops::dead"]
         [::core::mem::offset_of!(segtab_shim_ops, dead) - 120usize];
+    ["Offset of field: segtab_shim_ops::panic_info"]
+        [::core::mem::offset_of!(segtab_shim_ops, panic_info) - 128usize];
 };
 impl Default for segtab_shim_ops {
     fn default() -> Self {

@@ -473,7 +473,9 @@ fn diff_segtabs(
 }
 
 /// [`diff_trees`] restricted to the path to `va`: the root, the slots
-/// indexing `va`, and the PTE page they lead to (one `memcmp` when equal).
+/// indexing `va`, and the PTE of `va` in the page they lead to (the only
+/// entry a step on `va` can have written; the rest of the page is left to
+/// the deep comparison).
 pub fn diff_path(
     pool_a: &PagePool,
     root_a: u64,
@@ -515,25 +517,45 @@ pub fn diff_path(
         return report(Field::Tab(x, i), Some(Value::Ptr(pa)), Some(Value::Ptr(pb)));
     }
     if let Ptr::Page(r) = pa {
-        diff_page(pool_a, pool_b, g, r.pfn, |j, a, b| {
+        let j = ((va >> g.page_shift) & (g.nptepg as u64 - 1)) as u32;
+        diff_page_range(pool_a, pool_b, g, r.pfn, j, j + 1, |j, a, b| {
             report(Field::Pte(x, i, j), a, b)
         });
     }
 }
 
-/// Compare frame `pfn` of both pools as PTE pages: one `memcmp`, then word
-/// by word (pointers normalised) only if the bytes differ.
+/// Compare frame `pfn` of both pools as PTE pages.
 pub fn diff_page(
     pool_a: &PagePool,
     pool_b: &PagePool,
     g: &Geometry,
     pfn: u32,
+    report: impl FnMut(u32, Option<Value>, Option<Value>),
+) {
+    diff_page_range(pool_a, pool_b, g, pfn, 0, g.nptepg, report)
+}
+
+/// Compare entries `from..to` of frame `pfn` of both pools as PTEs: one
+/// `memcmp` of the range, then entry by entry (pointers normalised) only if
+/// the bytes differ.
+pub fn diff_page_range(
+    pool_a: &PagePool,
+    pool_b: &PagePool,
+    g: &Geometry,
+    pfn: u32,
+    from: u32,
+    to: u32,
     mut report: impl FnMut(u32, Option<Value>, Option<Value>),
 ) {
-    if pool_a.page_bytes(pfn) == pool_b.page_bytes(pfn) {
+    let to = to.min(g.nptepg);
+    if from >= to {
         return;
     }
-    for j in 0..g.nptepg {
+    let bytes = (from * g.pte_bytes) as usize..(to * g.pte_bytes) as usize;
+    if pool_a.page_bytes(pfn)[bytes.clone()] == pool_b.page_bytes(pfn)[bytes] {
+        return;
+    }
+    for j in from..to {
         let (va, vb) = (
             pool_a.read_word(pfn, j * g.pte_bytes, g.pte_bytes),
             pool_b.read_word(pfn, j * g.pte_bytes, g.pte_bytes),

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use segtab_diff::corpus;
-use segtab_diff::model::Sequence;
+use segtab_diff::model::{Action, Sequence};
 use segtab_diff::run::{run, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
 use segtab_diff::{report, shrink};
 use std::io::{BufRead, BufReader, Write};
@@ -57,6 +57,10 @@ enum Cmd {
         /// Files or directories.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Decode raw inputs for this configuration (inputs found by a
+        /// fuzzer pinned with SEGTAB_FUZZ_CONFIG have no configuration byte).
+        #[arg(long)]
+        config: Option<String>,
     },
     /// Shrink a reproducer to a minimal sequence with the same divergence.
     Minimize {
@@ -145,7 +149,7 @@ fn main() -> ExitCode {
                 ),
             }
         }
-        Cmd::Replay { files } => replay(&files),
+        Cmd::Replay { files, config } => replay(&files, config.as_deref()),
         Cmd::Minimize { file, out, budget } => minimize(&file, &out, budget),
         Cmd::Configs => {
             for c in c_reference::CONFIGS {
@@ -523,12 +527,21 @@ fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn replay(files: &[PathBuf]) -> Result<u8> {
+fn replay(files: &[PathBuf], config: Option<&str>) -> Result<u8> {
+    let pinned = match config {
+        Some(name) => Some(
+            select(name)?
+                .into_iter()
+                .next()
+                .context("no configuration")?,
+        ),
+        None => None,
+    };
     let ledger = corpus::ledger(&corpus::default_dir())?;
     let mut bad = 0;
     let mut pairs: std::collections::HashMap<String, Pair> = Default::default();
     for f in expand(files)? {
-        let seq = match corpus::load_with_class(&f) {
+        let seq = match corpus::load_as(&f, pinned) {
             Ok((s, class)) if corpus::out_of_process(&class) => {
                 // A crash or hang is replayed in a child process.
                 let exe = std::env::current_exe()?;
@@ -677,15 +690,28 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
             }
         };
         let mut feats = BTreeSet::new();
-        let r = segtab_diff::run::run_observed(pair, &seq, CompareOpts::default(), |a, e| {
-            let end = match e {
-                StepEnd::Ok(Some(shim::inspect::PteLoc::Null)) => "null".to_string(),
-                StepEnd::Ok(_) => "ok".to_string(),
-                StepEnd::Panic(c, _) => format!("{c:?}"),
-                StepEnd::Refused(_) => "refused".to_string(),
-            };
-            feats.insert(format!("{} {} {end}", config.name, a.name()));
-        });
+        let r =
+            segtab_diff::run::run_observed(pair, &seq, CompareOpts::default(), |a, e, events| {
+                let end = match e {
+                    StepEnd::Ok(Some(shim::inspect::PteLoc::Null)) => "null".to_string(),
+                    StepEnd::Ok(_) => "ok".to_string(),
+                    StepEnd::Panic(c, _) => format!("{c:?}"),
+                    StepEnd::Refused(_) => "refused".to_string(),
+                };
+                let op = match a {
+                    Action::Destroy { cb: Some(_), .. } => "destroy-cb",
+                    Action::Activate { .. } => "activate",
+                    other => other.name(),
+                };
+                feats.insert(format!("{} {op} {end}", config.name));
+                // What the step made the allocator do: page allocations, frees,
+                // waits, maps and unmaps reach different lines of the C.
+                for ev in events {
+                    let kind = format!("{ev:?}");
+                    let kind = kind.split([' ', '{']).next().unwrap_or("");
+                    feats.insert(format!("{} {op} {end} {kind}", config.name));
+                }
+            });
         if let RunResult::Diverge(d) = r {
             eprintln!("{}", report::text(&d));
             bail!("the sides diverge; fix that before seeding");
