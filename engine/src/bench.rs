@@ -220,7 +220,13 @@ pub fn measure(c: &'static Config, name: &str, want: u64, ops: u64) -> Result<Ro
 
 /// The table.
 pub fn table(rows: &[Row]) -> String {
-    let k = |x: f64| format!("{:.0}k", x / 1e3);
+    let k = |x: f64| {
+        if x >= 10e3 {
+            format!("{:.0}k", x / 1e3)
+        } else {
+            format!("{:.2}k", x / 1e3)
+        }
+    };
     let mut s = format!(
         "{:<20} {:<7} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>6} {:>8} {:>9} {:>10} {:>9}\n",
         "config",
