@@ -11,6 +11,7 @@
 //! the pages used.
 
 use crate::model::{Action, CbKind};
+use crate::rng::SplitMix64;
 use crate::run::Pair;
 use crate::side::Side;
 use anyhow::Result;
@@ -51,18 +52,6 @@ pub struct Row {
     pub reset_empty_us: f64,
 }
 
-/// splitmix64.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// The segments a workload maps: (pmap, segment base VA).
 fn segments(c: &Config, want: u64) -> Vec<(u32, u64)> {
     let seg = 1u64 << c.segshift;
@@ -89,17 +78,17 @@ pub fn workload(c: &Config, want: u64, ops: u64, seed: u64) -> (Vec<Action>, Vec
             .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
     );
     let pages_per_seg = 1u64 << (c.segshift - c.pgshift);
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let measured = (0..ops)
         .map(|_| {
-            let (pmap, base) = segs[(rng.next() % segs.len() as u64) as usize];
-            let va = base + ((rng.next() % pages_per_seg) << c.pgshift);
-            match rng.next() % 20 {
+            let (pmap, base) = segs[(rng.next_u64() % segs.len() as u64) as usize];
+            let va = base + ((rng.next_u64() % pages_per_seg) << c.pgshift);
+            match rng.next_u64() % 20 {
                 0..=7 => Action::Lookup { pmap, va },
                 8..=13 => Action::Enter {
                     pmap,
                     va,
-                    value: 0x8000_0000 | (rng.next() & 0x7fff_fff0) | 1,
+                    value: 0x8000_0000 | (rng.next_u64() & 0x7fff_fff0) | 1,
                     flags: 0,
                 },
                 14..=16 => Action::Process {

@@ -3,7 +3,7 @@
 use crate::side::Side;
 use crate::side::{Snapshot, StepEnd, StepTrace, Summary};
 use serde::{Deserialize, Serialize};
-use shim::inspect::{self, Field, TableShape, Value};
+use shim::inspect::{self, Value};
 use std::fmt::Debug;
 
 /// One field on which the sides disagree.
@@ -33,24 +33,51 @@ fn push<T: Debug + PartialEq>(out: &mut Vec<FieldDiff>, category: &str, field: &
     }
 }
 
-/// The fields a step touched (from [`shim::inspect::path`] and the pages
-/// its callbacks were given), compared.
-pub fn touched(out: &mut Vec<FieldDiff>, what: &str, c: &[(Field, Value)], r: &[(Field, Value)]) {
-    if c == r {
-        return;
+/// Table differences of one step: lists the first [`MAX_TABLE_DIFFS`] and
+/// counts the rest (a broken tree can differ in thousands of PTEs).
+pub struct TableDiffs<'a> {
+    out: &'a mut Vec<FieldDiff>,
+    listed: usize,
+    more: usize,
+}
+
+impl<'a> TableDiffs<'a> {
+    /// Collect into `out`.
+    pub fn new(out: &'a mut Vec<FieldDiff>) -> Self {
+        TableDiffs {
+            out,
+            listed: 0,
+            more: 0,
+        }
     }
-    let (a, b) = (
-        TableShape { fields: c.to_vec() },
-        TableShape { fields: r.to_vec() },
-    );
-    for (field, x, y) in a.diff(&b).into_iter().take(MAX_TABLE_DIFFS) {
+
+    /// One differing field (`None`: that side has no such field).
+    pub fn add(&mut self, field: impl std::fmt::Display, c: Option<Value>, r: Option<Value>) {
+        if self.listed == MAX_TABLE_DIFFS {
+            self.more += 1;
+            return;
+        }
+        self.listed += 1;
         let show = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-        out.push(FieldDiff {
+        self.out.push(FieldDiff {
             category: "table".into(),
-            field: format!("{what} {field}"),
-            c: show(x),
-            rust: show(y),
+            field: field.to_string(),
+            c: show(c),
+            rust: show(r),
         });
+    }
+}
+
+impl Drop for TableDiffs<'_> {
+    fn drop(&mut self) {
+        if self.more > 0 {
+            self.out.push(FieldDiff {
+                category: "table".into(),
+                field: format!("... and {} more table fields", self.more),
+                c: String::new(),
+                rust: String::new(),
+            });
+        }
     }
 }
 
@@ -133,12 +160,7 @@ pub fn summary(out: &mut Vec<FieldDiff>, c: &Summary, r: &Summary) {
 
 /// The state after a step.
 pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
-    // Field names are formatted only for a difference: this runs every step.
-    if c.roots != r.roots {
-        for (i, (a, b)) in c.roots.iter().zip(&r.roots).enumerate() {
-            push(out, "pmap", &format!("pmap {i} pm_segtab"), a, b);
-        }
-    }
+    summary(out, &c.summary, &r.summary);
     if c.minaddr != r.minaddr {
         for (i, (a, b)) in c.minaddr.iter().zip(&r.minaddr).enumerate() {
             push(out, "pmap", &format!("pmap {i} pm_minaddr"), a, b);
@@ -160,13 +182,6 @@ pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
     );
     push(
         out,
-        "counters",
-        "DEBUG (nget, nput, npage)",
-        &c.counters,
-        &r.counters,
-    );
-    push(
-        out,
         "cpu_info",
         "ci_pmap_user_segtab",
         &c.ci_segtab,
@@ -179,57 +194,21 @@ pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
         &c.ci_seg0tab,
         &r.ci_seg0tab,
     );
-    push(
-        out,
-        "lock",
-        "pmap_segtab_lock held",
-        &c.lock_held,
-        &r.lock_held,
-    );
-    push(
-        out,
-        "lock",
-        "pmap_segtab_lock enters",
-        &c.lock_enters,
-        &r.lock_enters,
-    );
     push(out, "lwp", "curlwp", &c.curlwp, &r.curlwp);
     push(out, "lwp", "(cpu, pmap) per lwp", &c.lwps, &r.lwps);
-    push(out, "pool", "pages in use", &c.pool_in_use, &r.pool_in_use);
 }
 
 /// Every table of every pmap whose roots agree, walked in lockstep.
 pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side) {
     let g = c.geometry();
-    let mut listed = 0;
-    let mut more = 0;
+    let mut diffs = TableDiffs::new(out);
     for pm in 0..c_reference::NPMAPS {
         let (rc, rr) = (c.root_raw(pm), r.root_raw(pm));
         if rc == 0 || rr == 0 {
             continue; // NULL roots are compared with the summaries
         }
         inspect::diff_trees(c.pool(), rc, r.pool(), rr, &g, |field, a, b| {
-            if listed < MAX_TABLE_DIFFS {
-                listed += 1;
-                let show =
-                    |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                out.push(FieldDiff {
-                    category: "table".into(),
-                    field: format!("pmap {pm} {field}"),
-                    c: show(a),
-                    rust: show(b),
-                });
-            } else {
-                more += 1;
-            }
-        });
-    }
-    if more > 0 {
-        out.push(FieldDiff {
-            category: "table".into(),
-            field: format!("... and {more} more table fields"),
-            c: String::new(),
-            rust: String::new(),
+            diffs.add(format_args!("pmap {pm} {field}"), a, b)
         });
     }
 }

@@ -88,26 +88,23 @@ pub fn save(dir: &Path, d: &Divergence, found: &str) -> Result<PathBuf> {
         found: found.into(),
     };
     let json = serde_json::to_string_pretty(&r)?;
-    let hash = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    let slug: String = d
-        .class()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{}-{hash:016x}.json", slug.trim_matches('-')));
+    let path = dir.join(format!(
+        "{}-{:016x}.json",
+        d.slug('-'),
+        fnv1a(json.as_bytes())
+    ));
     // Write then rename, so an interrupted run never leaves half a file.
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, json)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// FNV-1a: a stable content hash for file names.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// An intended difference between the port and the C.

@@ -21,6 +21,7 @@ pub mod model;
 pub mod port_side;
 pub mod probe;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod shrink;
 pub mod side;

@@ -543,13 +543,10 @@ impl<M: Machine> Side for PortSide<M> {
             ptp = inspect::ptp_list(pool, self.st.ptp_cache_head(), limit);
         }
         Snapshot {
-            roots: std::array::from_fn(|i| cls(self.pmaps[i].pm_segtab as u64)),
+            summary: self.summary(),
             minaddr: std::array::from_fn(|i| self.pmaps[i].pm_minaddr.to_u64()),
-            free_head: cls(self.st.free_segtab_head() as u64),
-            ptp_head: self.st.ptp_cache_head(),
             free_list,
             ptp,
-            counters: self.st.counters(),
             ci_segtab: env
                 .cpus
                 .each_ref()
@@ -561,11 +558,8 @@ impl<M: Machine> Side for PortSide<M> {
                     Ptr::Null
                 }
             }),
-            lock_held: env.lock_held,
-            lock_enters: env.lock_enters,
             curlwp: env.curlwp,
             lwps: env.lwps,
-            pool_in_use: pool.in_use(),
         }
     }
 }

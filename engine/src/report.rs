@@ -53,21 +53,7 @@ pub fn text(d: &Divergence) -> String {
 /// A `#[test]` that replays the sequence.
 pub fn rust_test(d: &Divergence) -> String {
     let json = serde_json::to_string(&d.sequence).unwrap_or_default();
-    let name: String = d
-        .class()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect::<String>()
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("_");
+    let name = d.slug('_');
     format!(
         "#[test]\nfn divergence_{name}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_agree(&seq);\n}}\n"
     )

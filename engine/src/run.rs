@@ -14,7 +14,7 @@ use crate::model::{Action, Resolver, Sequence};
 use crate::side::{CSide, PanicClass, Side, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
-use shim::inspect::{self, PteLoc, Value};
+use shim::inspect::{self, PteLoc};
 
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
@@ -139,20 +139,7 @@ impl Pair {
     fn touched(&self, a: &Action, tc: &StepTrace, diffs: &mut Vec<FieldDiff>) {
         let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
         let g = c.geometry();
-        let mut listed = 0;
-        let mut push = |what: String, a: Option<Value>, b: Option<Value>| {
-            if listed < compare::MAX_TABLE_DIFFS {
-                listed += 1;
-                let show =
-                    |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-                diffs.push(FieldDiff {
-                    category: "table".into(),
-                    field: what,
-                    c: show(a),
-                    rust: show(b),
-                });
-            }
-        };
+        let mut table = compare::TableDiffs::new(diffs);
         match *a {
             Action::Reserve { pmap, va, .. }
             | Action::Lookup { pmap, va }
@@ -164,7 +151,7 @@ impl Pair {
                     r.root_raw(pmap),
                     &g,
                     va,
-                    |f, x, y| push(format!("pmap {pmap} {f}"), x, y),
+                    |f, x, y| table.add(format_args!("pmap {pmap} {f}"), x, y),
                 );
             }
             _ => {}
@@ -186,7 +173,7 @@ impl Pair {
                     pfn,
                     index,
                     index.saturating_add(n),
-                    |j, x, y| push(format!("callback page pfn {pfn} pte[{j}]"), x, y),
+                    |j, x, y| table.add(format_args!("callback page pfn {pfn} pte[{j}]"), x, y),
                 );
             }
         }
@@ -221,6 +208,16 @@ pub struct Divergence {
 }
 
 impl Divergence {
+    /// The class as lowercase words joined by `sep` (file and test names).
+    pub fn slug(&self, sep: char) -> String {
+        let class = self.class().to_ascii_lowercase();
+        let words: Vec<&str> = class
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        words.join(&sep.to_string())
+    }
+
     /// A class that shrinking must preserve: the operation and what differs.
     pub fn class(&self) -> String {
         if self.trace.is_empty() {

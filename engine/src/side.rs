@@ -140,35 +140,23 @@ pub struct Summary {
 /// The state a comparison reads after a step.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// `pm_segtab` of each pmap.
-    pub roots: [Ptr; NPMAPS as usize],
+    /// What every step compares.
+    pub summary: Summary,
     /// `pm_minaddr` of each pmap.
     pub minaddr: [u64; NPMAPS as usize],
-    /// Head of the free segtab list.
-    pub free_head: Ptr,
-    /// Head of the PTP cache.
-    pub ptp_head: Option<u32>,
     /// The free segtab list, head first; and whether the walk was cut
     /// (deep comparison only).
     pub free_list: (Vec<Ptr>, bool),
     /// The PTP cache, head first; and whether the walk was cut (deep only).
     pub ptp: (Vec<u32>, bool),
-    /// DEBUG counters (nget, nput, npage).
-    pub counters: (u32, u32, u32),
     /// `ci_pmap_user_segtab` per cpu.
     pub ci_segtab: [Ptr; NCPUS as usize],
     /// `ci_pmap_user_seg0tab` per cpu (NULL on 32-bit).
     pub ci_seg0tab: [Ptr; NCPUS as usize],
-    /// Is the segtab lock held.
-    pub lock_held: bool,
-    /// Times the segtab lock was taken.
-    pub lock_enters: u32,
     /// curlwp.
     pub curlwp: u32,
     /// (cpu, pmap) of each lwp.
     pub lwps: [(u32, u32); NLWPS as usize],
-    /// Pages in use in the pool.
-    pub pool_in_use: u32,
 }
 
 /// One side of the comparison.
@@ -378,21 +366,14 @@ impl Side for CSide {
             ptp = w.ptp_cache();
         }
         Snapshot {
-            roots: s.pm_segtab.map(cls),
+            summary: self.summary(),
             minaddr: s.pm_minaddr,
-            free_head: cls(s.free_segtab),
-            ptp_head: (!s.ptp_first.is_null())
-                .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
             free_list,
             ptp,
-            counters: (s.nget, s.nput, s.npage),
             ci_segtab: s.ci_segtab.map(cls),
             ci_seg0tab: s.ci_seg0tab.map(cls),
-            lock_held: s.lock_held != 0,
-            lock_enters: s.lock_enters,
             curlwp: s.cur_lwp,
             lwps: std::array::from_fn(|i| (s.lwp_cpu[i], s.lwp_pmap[i])),
-            pool_in_use: pool.in_use(),
         }
     }
 }

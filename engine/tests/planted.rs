@@ -167,7 +167,7 @@ fn a_truncated_free_list_is_caught() {
     each(
         |pair, _| {
             let g = pair.r.geometry();
-            let head = pair.r.snapshot(false).free_head;
+            let head = pair.r.summary().free_head;
             let Ptr::Page(h) = head else { return false };
             let pool = pair.r.pool_mut();
             if pool.read_word(h.pfn, h.off, 8) == 0 {
@@ -185,7 +185,7 @@ fn a_truncated_free_list_is_caught() {
 fn a_broken_ptp_cache_is_caught() {
     each(
         |pair, _| {
-            let Some(head) = pair.r.snapshot(false).ptp_head else {
+            let Some(head) = pair.r.summary().ptp_head else {
                 return false;
             };
             let pool = pair.r.pool_mut();

@@ -14,7 +14,9 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Generated: kept exactly as bindgen writes it, so the CI check can compare.
 #[allow(missing_docs)]
+#[rustfmt::skip]
 pub mod bindings;
 pub mod inspect;
 pub mod pool;

@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use segtab_diff::corpus;
 use segtab_diff::model::{Action, Sequence};
+use segtab_diff::rng::SplitMix64;
 use segtab_diff::run::{run, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
 use segtab_diff::{report, shrink};
 use std::io::{BufRead, BufReader, Write};
@@ -212,21 +213,6 @@ fn select(name: &str) -> Result<Vec<&'static c_reference::Config>> {
         .collect()
 }
 
-/// splitmix64: a small, seedable source of fuzz bytes.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// One worker process: runs sequences, prints a JSON progress line about
 /// every 250 ms, writes the sequence in flight to `inflight` so the parent
 /// can report it if this process dies or hangs.
@@ -242,7 +228,7 @@ fn worker_main(
         .iter()
         .map(|c| Pair::open(c.name, DEFAULT_POOL_PAGES))
         .collect::<Result<_>>()?;
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut last = Instant::now();
     let (mut seqs, mut ops) = (0u64, 0u64);
@@ -251,7 +237,7 @@ fn worker_main(
     let stdout = std::io::stdout();
     while Instant::now() < deadline {
         let k = (seqs % pairs.len() as u64) as usize;
-        let len = 16 + (rng.next() % 700) as usize;
+        let len = 16 + (rng.next_u64() % 700) as usize;
         let seq = Sequence::from_bytes(&rng.bytes(len), Some(pairs[k].config));
         {
             use std::io::Seek;
@@ -676,10 +662,10 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
     std::fs::create_dir_all(out)?;
     let mut pairs: HashMap<&str, Pair> = HashMap::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let mut kept = 0;
     for _ in 0..candidates {
-        let len = 24 + (rng.next() % 400) as usize;
+        let len = 24 + (rng.next_u64() % 400) as usize;
         let bytes = rng.bytes(len);
         let seq = Sequence::from_bytes(&bytes, None);
         let config = c_reference::configs::find(&seq.config).unwrap();
@@ -719,9 +705,7 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
         let new: Vec<String> = feats.difference(&seen).cloned().collect();
         if !new.is_empty() {
             seen.extend(new);
-            let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-                (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-            });
+            let hash = corpus::fnv1a(&bytes);
             std::fs::write(out.join(format!("seed-{hash:016x}")), &bytes)?;
             kept += 1;
         }
