@@ -256,25 +256,7 @@ impl Side for CSide {
         let config = self.config();
         let geometry = self.geometry();
         let refused = |e: c_reference::Error| StepEnd::Refused(e.to_string());
-        let mut calls: Vec<CbCall> = Vec::new();
-        let mut cb_for = |kind: CbKind| {
-            let calls = &mut calls as *mut Vec<CbCall>;
-            move |pool: &mut PagePool, args: CallbackArgs| {
-                let loc = PteLoc::classify(pool, args.pte, geometry.pte_bytes);
-                let mut win = crate::callbacks::PoolWindow::new(pool, loc, &geometry);
-                let result = crate::callbacks::apply(kind, &args_of(&args), config, &mut win);
-                // SAFETY: `calls` outlives the C call this closure runs in,
-                // and nothing else touches it meanwhile.
-                unsafe { &mut *calls }.push(CbCall {
-                    pmap: args.pmap,
-                    sva: args.sva,
-                    eva: args.eva,
-                    pte: loc,
-                    flags: args.flags,
-                    result,
-                });
-            }
-        };
+        let calls = &mut trace.callbacks;
         let w = &mut self.world;
         let end = match *a {
             Action::Create { pmap, minaddr } => {
@@ -285,7 +267,7 @@ impl Side for CSide {
                     .segtab_destroy(pmap, None::<&mut fn(&mut PagePool, CallbackArgs)>, flags)
                     .map(|o| end_of(o, |_| None)),
                 Some(kind) => {
-                    let mut f = cb_for(kind);
+                    let mut f = harness_callback(kind, config, geometry, calls);
                     w.segtab_destroy(pmap, Some(&mut f), flags)
                         .map(|o| end_of(o, |_| None))
                 }
@@ -316,7 +298,7 @@ impl Side for CSide {
                 cb,
                 flags,
             } => {
-                let mut f = cb_for(cb);
+                let mut f = harness_callback(cb, config, geometry, calls);
                 w.pte_process(pmap, sva, eva, flags, &mut f)
                     .map(|o| end_of(o, |_| None))
             }
@@ -335,7 +317,6 @@ impl Side for CSide {
             Action::Limit { .. } | Action::Unlimit | Action::FailNext { .. } => unreachable!(),
         }
         .unwrap_or_else(refused);
-        trace.callbacks.extend(calls);
         end
     }
 
@@ -375,6 +356,29 @@ impl Side for CSide {
             curlwp: s.cur_lwp,
             lwps: std::array::from_fn(|i| (s.lwp_cpu[i], s.lwp_pmap[i])),
         }
+    }
+}
+
+/// The C side's `pte_callback_t` sink for callback `kind`: runs it on the
+/// PTEs through the pool and records the call.
+fn harness_callback<'a>(
+    kind: CbKind,
+    config: &'static Config,
+    geometry: Geometry,
+    calls: &'a mut Vec<CbCall>,
+) -> impl FnMut(&mut PagePool, CallbackArgs) + 'a {
+    move |pool, args| {
+        let loc = PteLoc::classify(pool, args.pte, geometry.pte_bytes);
+        let mut win = crate::callbacks::PoolWindow::new(pool, loc, &geometry);
+        let result = crate::callbacks::apply(kind, &args_of(&args), config, &mut win);
+        calls.push(CbCall {
+            pmap: args.pmap,
+            sva: args.sva,
+            eva: args.eva,
+            pte: loc,
+            flags: args.flags,
+            result,
+        });
     }
 }
 
