@@ -488,22 +488,35 @@ fn save_inflight(inflight: &std::path::Path, out: &std::path::Path, what: &str) 
     corpus::save(out, &d, what)
 }
 
+/// Files named, and the files under directories named (recursively, in
+/// name order), leaving out hidden files and the ledger.
 fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.starts_with('.') || name == "known-divergences.json" {
+                continue;
+            }
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
     let mut out = Vec::new();
     for f in files {
         if f.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(f)
-                .with_context(|| format!("reading {}", f.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && !p
-                            .file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
-                .collect();
-            v.sort();
-            out.extend(v);
+            walk(f, &mut out)?;
         } else if f.exists() {
             out.push(f.clone());
         } else {
@@ -525,6 +538,7 @@ fn replay(files: &[PathBuf], config: Option<&str>) -> Result<u8> {
     };
     let ledger = corpus::ledger(&corpus::default_dir())?;
     let mut bad = 0;
+    let mut unreadable = 0;
     let mut pairs: std::collections::HashMap<String, Pair> = Default::default();
     for f in expand(files)? {
         let seq = match corpus::load_as(&f, pinned) {
@@ -546,7 +560,7 @@ fn replay(files: &[PathBuf], config: Option<&str>) -> Result<u8> {
             Ok((s, _)) => s,
             Err(e) => {
                 eprintln!("{}: skipped: {e:#}", f.display());
-                bad += 1;
+                unreadable += 1;
                 continue;
             }
         };
@@ -591,7 +605,15 @@ fn replay(files: &[PathBuf], config: Option<&str>) -> Result<u8> {
             }
         }
     }
-    Ok(if bad > 0 { 1 } else { 0 })
+    // 1 if anything diverged (or a ledger entry went stale), else 2 if a
+    // file could not be read, else 0.
+    Ok(if bad > 0 {
+        1
+    } else if unreadable > 0 {
+        2
+    } else {
+        0
+    })
 }
 
 fn minimize(file: &std::path::Path, out: &std::path::Path, budget: usize) -> Result<u8> {
