@@ -69,6 +69,15 @@ pub enum VaSpec {
     },
     /// Any address (masked to `vaddr_t`).
     Raw(u64),
+    /// A VA reserved or entered before, moved by `pages`, in the pmap it
+    /// was reserved in (the operation's own pmap is ignored): lookups,
+    /// reserves and walks of segments in use.
+    Mapped {
+        /// Which one (from the most recent).
+        k: u8,
+        /// Offset in pages.
+        pages: i16,
+    },
 }
 
 /// The length of a `pmap_pte_process` range.
@@ -381,6 +390,7 @@ impl fmt::Display for Action {
 pub struct Resolver {
     config: &'static Config,
     used: Vec<u64>,
+    mapped: Vec<(u32, u64)>,
 }
 
 impl Resolver {
@@ -389,6 +399,7 @@ impl Resolver {
         Resolver {
             config,
             used: Vec::new(),
+            mapped: Vec::new(),
         }
     }
 
@@ -453,6 +464,8 @@ impl Resolver {
                 }
             }
             VaSpec::Raw(r) => r,
+            // Resolved with its pmap by `target`; alone it is the first page.
+            VaSpec::Mapped { .. } => 0,
         } & m;
         self.used.push(va);
         if self.used.len() > 64 {
@@ -487,6 +500,28 @@ impl Resolver {
         }) & m
     }
 
+    /// Resolve a pmap and a VA together ([`VaSpec::Mapped`] picks both).
+    fn target(&mut self, pmap: u8, va: VaSpec) -> (u32, u64) {
+        if let VaSpec::Mapped { k, pages } = va {
+            if !self.mapped.is_empty() {
+                let (p, base) =
+                    self.mapped[self.mapped.len() - 1 - (k as usize % self.mapped.len())];
+                let v = base.wrapping_add((pages as i64 as u64).wrapping_mul(self.nbpg()))
+                    & self.mask();
+                self.used.push(v);
+                return (p, v);
+            }
+        }
+        (pmap as u32 % c_reference::NPMAPS, self.va(va))
+    }
+
+    fn remember(&mut self, pmap: u32, va: u64) {
+        self.mapped.push((pmap, va));
+        if self.mapped.len() > 64 {
+            self.mapped.remove(0);
+        }
+    }
+
     /// Resolve one operation.
     pub fn action(&mut self, op: &Op) -> Action {
         let pm = |p: u8| p as u32 % c_reference::NPMAPS;
@@ -505,15 +540,19 @@ impl Resolver {
                 pmap,
                 va,
                 canfail: c,
-            } => Action::Reserve {
-                pmap: pm(pmap),
-                va: self.va(va),
-                flags: canfail(c),
-            },
-            Op::Lookup { pmap, va } => Action::Lookup {
-                pmap: pm(pmap),
-                va: self.va(va),
-            },
+            } => {
+                let (pmap, va) = self.target(pmap, va);
+                self.remember(pmap, va);
+                Action::Reserve {
+                    pmap,
+                    va,
+                    flags: canfail(c),
+                }
+            }
+            Op::Lookup { pmap, va } => {
+                let (pmap, va) = self.target(pmap, va);
+                Action::Lookup { pmap, va }
+            }
             Op::Enter {
                 pmap,
                 va,
@@ -525,9 +564,11 @@ impl Resolver {
                 // The top bit keeps a PTE value from looking like a pool
                 // address (pools lie below 4 GiB; see shim::inspect::pte_value).
                 let value = value | 1 | (1 << (width - 1));
+                let (pmap, va) = self.target(pmap, va);
+                self.remember(pmap, va);
                 Action::Enter {
-                    pmap: pm(pmap),
-                    va: self.va(va),
+                    pmap,
+                    va,
                     value,
                     flags: canfail(c),
                 }
@@ -539,7 +580,7 @@ impl Resolver {
                 cb,
                 flags,
             } => {
-                let mut sva = self.va(sva);
+                let (pmap, mut sva) = self.target(pmap, sva);
                 let eva = self.eva(sva, len);
                 // Keep the per-segment loop short: start at most
                 // MAX_PROCESS_SEGS segments below the end.
@@ -548,7 +589,7 @@ impl Resolver {
                     sva = eva - span;
                 }
                 Action::Process {
-                    pmap: pm(pmap),
+                    pmap,
                     sva,
                     eva,
                     cb,

@@ -52,6 +52,9 @@ pub struct Pair {
     pub c: CSide,
     /// The port side.
     pub r: Box<dyn Side>,
+    /// What the C did in the last step (callbacks, xtab hooks; pool events
+    /// only when they differed).
+    pub last_c: StepTrace,
 }
 
 impl Pair {
@@ -64,6 +67,7 @@ impl Pair {
             config,
             c: CSide { world },
             r,
+            last_c: StepTrace::default(),
         })
     }
 
@@ -111,6 +115,7 @@ impl Pair {
         if deep {
             compare::trees(&mut diffs, &self.c, &*self.r);
         }
+        self.last_c = tc;
         (ec, diffs)
     }
 
@@ -254,7 +259,7 @@ pub fn trace_of(config: &'static Config, seq: &Sequence, upto: usize) -> Vec<Str
 
 /// Run `seq` on `pair` (reset first).
 pub fn run(pair: &mut Pair, seq: &Sequence, opts: CompareOpts) -> RunResult {
-    run_observed(pair, seq, opts, |_, _, _| {})
+    run_observed(pair, seq, opts, |_, _, _, _| {})
 }
 
 /// [`run`], calling `observe` with each step's action, the C's end and the
@@ -263,7 +268,7 @@ pub fn run_observed(
     pair: &mut Pair,
     seq: &Sequence,
     opts: CompareOpts,
-    mut observe: impl FnMut(&Action, &StepEnd, &[shim::PoolEvent]),
+    mut observe: impl FnMut(&Action, &StepEnd, &[shim::PoolEvent], &StepTrace),
 ) -> RunResult {
     pair.reset();
     let mut resolver = Resolver::new(pair.config);
@@ -272,7 +277,7 @@ pub fn run_observed(
         let a: Action = resolver.action(op);
         let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
         let (ec, diffs) = pair.step(&a, deep);
-        observe(&a, &ec, pair.c.pool().events());
+        observe(&a, &ec, pair.c.pool().events(), &pair.last_c);
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);
             return RunResult::Diverge(Box::new(Divergence {

@@ -93,6 +93,7 @@ fn simpler_va(v: VaSpec) -> Vec<VaSpec> {
     match v {
         VaSpec::Raw(_)
         | VaSpec::Used { .. }
+        | VaSpec::Mapped { .. }
         | VaSpec::Top { .. }
         | VaSpec::XsegEdge { .. }
         | VaSpec::SegEdge { .. } => {

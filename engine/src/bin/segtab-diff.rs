@@ -698,8 +698,11 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
             }
         };
         let mut feats = BTreeSet::new();
-        let r =
-            segtab_diff::run::run_observed(pair, &seq, CompareOpts::default(), |a, e, events| {
+        let r = segtab_diff::run::run_observed(
+            pair,
+            &seq,
+            CompareOpts::default(),
+            |a, e, events, trace| {
                 let end = match e {
                     StepEnd::Ok(Some(shim::inspect::PteLoc::Null)) => "null".to_string(),
                     StepEnd::Ok(_) => "ok".to_string(),
@@ -708,7 +711,11 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
                 };
                 let op = match a {
                     Action::Destroy { cb: Some(_), .. } => "destroy-cb",
-                    Action::Activate { .. } => "activate",
+                    // Only activating curlwp does anything (line 429); the
+                    // kernel pmap takes its own branch (line 433).
+                    Action::Activate { pmap: 0, .. } if !trace.xtab.is_empty() => "activate-kernel",
+                    Action::Activate { .. } if !trace.xtab.is_empty() => "activate-curlwp",
+                    Action::Process { .. } if !trace.callbacks.is_empty() => "process-cb",
                     other => other.name(),
                 };
                 feats.insert(format!("{} {op} {end}", config.name));
@@ -719,7 +726,8 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
                     let kind = kind.split([' ', '{']).next().unwrap_or("");
                     feats.insert(format!("{} {op} {end} {kind}", config.name));
                 }
-            });
+            },
+        );
         if let RunResult::Diverge(d) = r {
             eprintln!("{}", report::text(&d));
             bail!("the sides diverge; fix that before seeding");
