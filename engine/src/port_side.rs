@@ -63,6 +63,23 @@ impl<M: Machine> fmt::Debug for PoolEnv<M> {
 }
 
 impl<M: Machine> PoolEnv<M> {
+    /// An environment over `pool` for the pmaps at `pmaps` (call `reset`
+    /// before use).
+    fn new(pool: PagePool, config: &'static Config, pmaps: *const Pmap<M>) -> Self {
+        PoolEnv {
+            pool,
+            config,
+            cpus: std::array::from_fn(|_| CpuInfo::new()),
+            lwps: [(0, 0); NLWPS as usize],
+            curlwp: 0,
+            lock_held: false,
+            lock_enters: 0,
+            cas_race: 0,
+            pmaps,
+            xtab: Vec::new(),
+        }
+    }
+
     fn die(&self, class: PanicClass, msg: String) -> ! {
         std::panic::panic_any(PortPanic { class, msg })
     }
@@ -271,18 +288,7 @@ impl<M: Machine> PortSide<M> {
             config.identity_map,
         )?;
         let pmaps: Box<[Pmap<M>]> = (0..NPMAPS).map(|_| Pmap::new(M::Vaddr::ZERO)).collect();
-        let env = PoolEnv {
-            pool,
-            config,
-            cpus: std::array::from_fn(|_| CpuInfo::new()),
-            lwps: [(0, 0); NLWPS as usize],
-            curlwp: 0,
-            lock_held: false,
-            lock_enters: 0,
-            cas_race: 0,
-            pmaps: pmaps.as_ptr(),
-            xtab: Vec::new(),
-        };
+        let env = PoolEnv::new(pool, config, pmaps.as_ptr());
         let geometry = Geometry {
             lp64: M::LP64,
             segtabsize: <M::Segtab as rust_segtab::SegtabLayout>::LEN as u32,
@@ -574,18 +580,8 @@ fn loc_raw(map: &PoolMap, p: Option<u64>, pte_bytes: u32) -> PteLoc {
 /// A placeholder environment that stands in while `reset` swaps
 /// instances; it owns a one-page pool and never runs anything.
 fn dummy_env<M: Machine>(e: &PoolEnv<M>) -> PoolEnv<M> {
-    PoolEnv {
-        pool: PagePool::new(e.config.pgshift, 1, false, false).expect("one-page pool"),
-        config: e.config,
-        cpus: std::array::from_fn(|_| CpuInfo::new()),
-        lwps: [(0, 0); NLWPS as usize],
-        curlwp: 0,
-        lock_held: false,
-        lock_enters: 0,
-        cas_race: 0,
-        pmaps: e.pmaps,
-        xtab: Vec::new(),
-    }
+    let pool = PagePool::new(e.config.pgshift, 1, false, false).expect("one-page pool");
+    PoolEnv::new(pool, e.config, e.pmaps)
 }
 
 rust_segtab::define_machine! {
