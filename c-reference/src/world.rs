@@ -558,8 +558,7 @@ impl CWorld {
     }
 
     fn list_limit(&self) -> usize {
-        let per_page = (self.ctx.pool.page_size() as u32 / self.geometry.segtab_bytes()).max(1);
-        (self.ctx.pool.touched() as usize + 1) * per_page as usize + 1
+        inspect::list_limit(&self.ctx.pool, &self.geometry)
     }
 
     /// Which compiled configuration this is (index into CONFIGS).

@@ -540,8 +540,7 @@ impl<M: Machine> Side for PortSide<M> {
         let env = &self.st.env;
         let pool = &env.pool;
         let cls = |p: u64| Ptr::classify(pool, p);
-        let per_page = (pool.page_size() as u32 / self.geometry.segtab_bytes()).max(1);
-        let limit = (pool.touched() as usize + 1) * per_page as usize + 1;
+        let limit = inspect::list_limit(pool, &self.geometry);
         let (mut free_list, mut ptp) = Default::default();
         if deep {
             let head = self.st.free_segtab_head() as u64;

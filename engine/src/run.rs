@@ -37,13 +37,6 @@ impl Default for CompareOpts {
     }
 }
 
-impl CompareOpts {
-    /// Deep comparison after every step (for debugging a report).
-    pub fn every_step() -> Self {
-        CompareOpts { deep_every: 1 }
-    }
-}
-
 /// The C reference and the port for one configuration.
 pub struct Pair {
     /// The configuration.
@@ -123,9 +116,7 @@ impl Pair {
     pub fn c_corrupt(&self) -> bool {
         let w = &self.c.world;
         let g = w.geometry();
-        let limit = (w.pool().touched() as usize + 1)
-            * (w.pool().page_size() / g.segtab_bytes() as usize).max(1)
-            + 1;
+        let limit = inspect::list_limit(w.pool(), g);
         inspect::stale_free_segtab(w.pool(), g, w.state().free_segtab as u64, limit)
     }
 

@@ -210,44 +210,6 @@ impl TableShape {
         }
         TableShape { fields }
     }
-
-    /// Fields whose values differ, or that only one side has.
-    pub fn diff<'a>(&'a self, other: &'a TableShape) -> Vec<(Field, Option<Value>, Option<Value>)> {
-        let (mut a, mut b) = (
-            self.fields.iter().peekable(),
-            other.fields.iter().peekable(),
-        );
-        let mut out = Vec::new();
-        loop {
-            match (a.peek(), b.peek()) {
-                (None, None) => break,
-                (Some(&&(fa, va)), None) => {
-                    out.push((fa, Some(va), None));
-                    a.next();
-                }
-                (None, Some(&&(fb, vb))) => {
-                    out.push((fb, None, Some(vb)));
-                    b.next();
-                }
-                (Some(&&(fa, va)), Some(&&(fb, vb))) => {
-                    if fa == fb {
-                        if va != vb {
-                            out.push((fa, Some(va), Some(vb)));
-                        }
-                        a.next();
-                        b.next();
-                    } else if fa < fb {
-                        out.push((fa, Some(va), None));
-                        a.next();
-                    } else {
-                        out.push((fb, None, Some(vb)));
-                        b.next();
-                    }
-                }
-            }
-        }
-        out
-    }
 }
 
 /// A segtab pointer that can be read as one: inside the pool, whole.
@@ -284,39 +246,6 @@ fn walk_segtab(
     }
 }
 
-/// The fields on the way to `va` in the tree at `root`: what a step on
-/// `va` can have touched (the incremental comparison reads only this).
-/// O(NPTEPG), whatever the tree's size.
-pub fn path(pool: &PagePool, g: &Geometry, root: u64, va: u64) -> Vec<(Field, Value)> {
-    let mut fields = Vec::new();
-    let root_ptr = Ptr::classify(pool, root);
-    fields.push((Field::Root, Value::Ptr(root_ptr)));
-    let Some(top) = segtab_at(pool, g, root_ptr) else {
-        return fields;
-    };
-    let mask = g.segtabsize as u64 - 1;
-    let (x, st) = if g.lp64 {
-        let x = ((va >> g.xsegshift) & mask) as u32;
-        let raw = pool.read_word(top.pfn, top.off + 8 * x, 8);
-        let p = Ptr::classify(pool, raw);
-        fields.push((Field::Seg(x), Value::Ptr(p)));
-        match segtab_at(pool, g, p) {
-            Some(st) => (x, st),
-            None => return fields,
-        }
-    } else {
-        (0, top)
-    };
-    let i = ((va >> g.segshift) & mask) as u32;
-    let raw = pool.read_word(st.pfn, st.off + 8 * i, 8);
-    let p = Ptr::classify(pool, raw);
-    fields.push((Field::Tab(x, i), Value::Ptr(p)));
-    if let Ptr::Page(r) = p {
-        page_fields(pool, g, r.pfn, |j, v| fields.push((Field::Pte(x, i, j), v)));
-    }
-    fields
-}
-
 /// The non-zero PTEs of frame `pfn`, as compared.
 pub fn page_fields(pool: &PagePool, g: &Geometry, pfn: u32, mut f: impl FnMut(u32, Value)) {
     for j in 0..g.nptepg {
@@ -338,6 +267,13 @@ pub fn pte_value(pool: &PagePool, v: u64) -> Value {
         Some((pfn, off)) => Value::Ptr(Ptr::Page(PageRef { pfn, off })),
         None => Value::Word(v),
     }
+}
+
+/// How far to follow the free list or the PTP cache before calling it a
+/// cycle: one more entry than the segtabs the pages used so far can hold.
+pub fn list_limit(pool: &PagePool, g: &Geometry) -> usize {
+    let per_page = (pool.page_size() / g.segtab_bytes() as usize).max(1);
+    (pool.touched() as usize + 1) * per_page + 1
 }
 
 /// The free segtab list, following `seg_seg[0]` from `head`. Stops after

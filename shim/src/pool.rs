@@ -410,11 +410,6 @@ impl PagePool {
         // SAFETY: pfn < capacity, so the offset stays inside the mapping.
         unsafe { self.base.as_ptr().add((pfn as usize) << self.page_shift) }
     }
-    /// Whether the frames lie below 4 GiB.
-    pub fn is_below_4g(&self) -> bool {
-        (self.base.as_ptr() as u64) + ((self.capacity as u64) << self.page_shift) <= u32::MAX as u64
-    }
-
     /// Which frame, and where in it, a host address points; None outside the pool.
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
         self.map().locate(addr)
