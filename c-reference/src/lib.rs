@@ -11,6 +11,11 @@
 //! the world lives; opening it twice from one thread is an error, not a
 //! deadlock. Resetting is cheap instead ([`CWorld::reset`]: proportional to
 //! the pages the last run used).
+//!
+//! [`CWorld::run_concurrent`] runs two calls at once on two simulated CPUs
+//! of one world, each on its own thread, one at a time under the
+//! deterministic [`shim::sched::Scheduler`], which may switch CPUs at every
+//! call out of the file.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -21,7 +26,8 @@ mod world;
 
 pub use configs::{Config, Port, CONFIGS};
 pub use world::{
-    CWorld, CallbackArgs, Error, Outcome, PanicInfo, PanicKind, XtabEvent, NCPUS, NLWPS, NPMAPS,
+    CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PanicInfo, PanicKind, XtabEvent,
+    NCPUS, NLWPS, NPMAPS,
 };
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));

@@ -8,6 +8,7 @@ use shim::bindings::{
 };
 use shim::inspect::{self, Geometry, PteLoc, Ptr, TableShape};
 use shim::pool::{PagePool, PoolError};
+use shim::sched::{self, Abandon, Call, RunReport, Scheduler};
 use std::cell::RefCell;
 use std::ffi::{c_void, CStr};
 use std::sync::{Mutex, MutexGuard};
@@ -48,6 +49,9 @@ pub enum Error {
     /// The page pool could not be made.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// A concurrent step would run one lwp on two CPUs.
+    #[error("lwp {0} is already curlwp of CPU 0; two CPUs cannot run one lwp")]
+    SameLwp(u32),
 }
 
 /// How a panic came about.
@@ -148,7 +152,145 @@ pub enum XtabEvent {
     },
 }
 
+/// One harness call, run on one CPU of a concurrent step
+/// ([`CWorld::run_concurrent`]); the arguments are those of the single-CPU
+/// method of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CCall {
+    /// [`CWorld::segtab_init`].
+    Init {
+        /// pmap index.
+        pmap: u32,
+        /// `pm_minaddr`.
+        minaddr: u64,
+    },
+    /// [`CWorld::segtab_destroy`]; the callback is the step's.
+    Destroy {
+        /// pmap index.
+        pmap: u32,
+        /// Pass the callback (else NULL).
+        with_callback: bool,
+        /// `flags`.
+        flags: u64,
+    },
+    /// [`CWorld::pte_lookup`].
+    Lookup {
+        /// pmap index.
+        pmap: u32,
+        /// VA.
+        va: u64,
+    },
+    /// [`CWorld::pte_reserve`].
+    Reserve {
+        /// pmap index.
+        pmap: u32,
+        /// VA.
+        va: u64,
+        /// `flags` (`PMAP_CANFAIL`).
+        flags: i32,
+    },
+    /// [`CWorld::pte_process`]; the callback is the step's.
+    Process {
+        /// pmap index.
+        pmap: u32,
+        /// Start VA.
+        sva: u64,
+        /// End VA.
+        eva: u64,
+        /// `flags`.
+        flags: u64,
+    },
+    /// [`CWorld::segtab_activate`] (`l == curlwp` compares with this CPU's).
+    Activate {
+        /// pmap index.
+        pmap: u32,
+        /// lwp index.
+        lwp: u32,
+    },
+    /// [`CWorld::segtab_deactivate`] (of this CPU's `curcpu()`).
+    Deactivate {
+        /// pmap index.
+        pmap: u32,
+    },
+}
+
+/// How one CPU's call of a concurrent step ended.
+#[derive(Debug)]
+pub enum CpuOutcome {
+    /// The call ran: returned (with the PTE pointer for `Lookup` and
+    /// `Reserve`, `None` otherwise), panicked (the world is dead; this CPU
+    /// panicked first) or would have waited forever.
+    Done(Outcome<Option<PteLoc>>),
+    /// The call was cut short at a call out of the file, or never started,
+    /// because another CPU panicked ([`Abandon::Dead`]) or in a deadlock.
+    Abandoned(Abandon),
+    /// The call was refused before the CPUs started, as the single-CPU
+    /// method would refuse it; the C was not entered on this CPU.
+    Refused(Error),
+}
+
+impl CpuOutcome {
+    /// The outcome, if the call ran to its end (or panic).
+    pub fn done(self) -> Option<Outcome<Option<PteLoc>>> {
+        match self {
+            CpuOutcome::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
 type Trampoline = unsafe fn(*mut c_void, &mut PagePool, CallbackArgs);
+
+/// The ops table, shareable with the CPU threads of a concurrent step.
+#[derive(Clone, Copy)]
+struct SharedOps(&'static segtab_shim_ops);
+
+// SAFETY: the table is a `const` struct in the C, never written; its
+// pointers are to functions and to another const struct.
+unsafe impl Sync for SharedOps {}
+unsafe impl Send for SharedOps {}
+
+impl SharedOps {
+    fn get(self) -> &'static segtab_shim_ops {
+        self.0
+    }
+}
+
+/// What a CPU thread of a concurrent step brings back.
+struct RawCpu {
+    rc: i32,
+    out: u64,
+    abandon: Option<Abandon>,
+}
+
+/// Enter the C for `call` on the calling thread's CPU.
+///
+/// # Safety
+/// The call passed [`CWorld::check_call`] and the world's hooks are live.
+unsafe fn call_c(ops: &segtab_shim_ops, call: &CCall, out: &mut *mut c_void) -> i32 {
+    // SAFETY: the caller's contract (the same checks as the single-CPU
+    // methods).
+    unsafe {
+        match *call {
+            CCall::Init { pmap, minaddr } => (ops.segtab_init.unwrap())(pmap, minaddr),
+            CCall::Destroy {
+                pmap,
+                with_callback,
+                flags,
+            } => (ops.segtab_destroy.unwrap())(pmap, with_callback, flags),
+            CCall::Lookup { pmap, va } => (ops.pte_lookup.unwrap())(pmap, va, out),
+            CCall::Reserve { pmap, va, flags } => (ops.pte_reserve.unwrap())(pmap, va, flags, out),
+            CCall::Process {
+                pmap,
+                sva,
+                eva,
+                flags,
+            } => (ops.pte_process.unwrap())(pmap, sva, eva, flags),
+            CCall::Activate { pmap, lwp } => (ops.segtab_activate.unwrap())(pmap, lwp),
+            CCall::Deactivate { pmap } => (ops.segtab_deactivate.unwrap())(pmap),
+        }
+    }
+}
 
 /// What the C's hooks reach through `hooks.ctx`. Boxed so its address is
 /// stable for as long as the world lives.
@@ -285,6 +427,7 @@ impl CWorld {
             callback: Some(hook_callback),
             map_event: Some(hook_map_event),
             xtab: Some(hook_xtab),
+            sched: Some(hook_sched),
         };
         let arena = segtab_shim_arena {
             base: self.ctx.pool.base() as *mut c_void,
@@ -531,6 +674,151 @@ impl CWorld {
         unsafe { (self.ops.arm_cas_race.unwrap())(n) };
     }
 
+    /// The checks the single-CPU method for `call` makes before entering
+    /// the C.
+    fn check_call(&self, call: &CCall) -> Result<(), Error> {
+        match *call {
+            CCall::Init { pmap, .. } | CCall::Destroy { pmap, .. } | CCall::Deactivate { pmap } => {
+                self.check_pmap(pmap)
+            }
+            CCall::Lookup { pmap, .. }
+            | CCall::Reserve { pmap, .. }
+            | CCall::Process { pmap, .. } => self.check_segtab(pmap),
+            CCall::Activate { pmap, lwp } => {
+                self.check_segtab(pmap)?;
+                if lwp >= NLWPS {
+                    return Err(Error::BadIndex {
+                        what: "lwp",
+                        index: lwp,
+                        limit: NLWPS,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One concurrent step: `calls[0]` on CPU 0 (running as curlwp) and
+    /// `calls[1]` on CPU 1 (running as lwp `lwp1`), at once, in this one
+    /// world, each CPU on its own thread, interleaved by `sched` (which
+    /// must have 2 CPUs) at every call out of pmap_segtab.c.
+    ///
+    /// Each call is first checked against the state at the start, as its
+    /// single-CPU method would check it; a refused call does not run (the
+    /// other runs alone). `callback(cpu, pool, args)` is the pte callback
+    /// of `Process` and of `Destroy { with_callback: true }`, told which CPU
+    /// called. Allocator, map and xtab events go to the shared pool and
+    /// xtab log, in the order they happened; `report.log` says which CPU
+    /// reached which call when.
+    ///
+    /// A CPU that panics ends with `Done(Panicked)` / `Done(WaitForever)`
+    /// and the world is dead; the other CPU is then `Abandoned(Dead)` at
+    /// its next call out of the file (or before it starts). `lwp1` stays
+    /// CPU 1's lwp afterwards (single-CPU calls run on CPU 0).
+    ///
+    /// `Err` (and nothing run) if `lwp1` is out of range or is curlwp.
+    ///
+    /// # Panics
+    /// If `sched` does not have 2 CPUs, or if a body thread panics.
+    pub fn run_concurrent<F>(
+        &mut self,
+        sched: &Scheduler,
+        calls: [CCall; 2],
+        lwp1: u32,
+        callback: &F,
+    ) -> Result<RunReport<CpuOutcome>, Error>
+    where
+        F: Fn(usize, &mut PagePool, CallbackArgs) + Sync,
+    {
+        assert_eq!(sched.ncpus(), 2, "a concurrent step runs on 2 CPUs");
+        if lwp1 >= NLWPS {
+            return Err(Error::BadIndex {
+                what: "lwp",
+                index: lwp1,
+                limit: NLWPS,
+            });
+        }
+        if lwp1 == self.state().cur_lwp {
+            return Err(Error::SameLwp(lwp1));
+        }
+        let mut refused = calls.map(|c| self.check_call(&c).err());
+        let skip = [refused[0].is_some(), refused[1].is_some()];
+
+        unsafe fn trampoline<F: Fn(usize, &mut PagePool, CallbackArgs)>(
+            data: *mut c_void,
+            pool: &mut PagePool,
+            a: CallbackArgs,
+        ) {
+            // SAFETY: data is the &F installed below, live for the step.
+            let f = unsafe { &*(data as *const F) };
+            f(sched::this_cpu().unwrap_or(0), pool, a)
+        }
+        // SAFETY: index checked.
+        unsafe { (self.ops.set_cpu_lwp.unwrap())(1, lwp1) };
+        self.ctx.pool.begin_call();
+        self.ctx.cb_data = callback as *const F as *mut c_void;
+        self.ctx.cb_call = Some(trampoline::<F>);
+
+        let ops = SharedOps(self.ops);
+        let calls = &calls;
+        // The CPU threads reach the HookCtx only through the C's hooks.ctx
+        // (one at a time, handed over by the scheduler); nothing here
+        // touches self until `run` has joined them.
+        let raw = sched.run(|cpu| {
+            if skip[cpu] {
+                return None;
+            }
+            let ops = ops.get();
+            let mut out: *mut c_void = std::ptr::null_mut();
+            // SAFETY: cpu < 2 = SEGTAB_SHIM_NCPUS; the call was checked
+            // and the hooks are live (the HookCtx is boxed in self).
+            let rc = unsafe {
+                (ops.set_this_cpu.unwrap())(cpu as u32);
+                call_c(ops, &calls[cpu], &mut out)
+            };
+            let code = rc as u32;
+            use shim::bindings::*;
+            if code == segtab_shim_outcome_SEGTAB_SHIM_PANICKED
+                || code == segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER
+            {
+                sched::died();
+            }
+            let abandon = (code == segtab_shim_outcome_SEGTAB_SHIM_ABANDONED
+                || code == segtab_shim_outcome_SEGTAB_SHIM_DEAD)
+                .then(|| sched::check().err().unwrap_or(Abandon::Dead));
+            Some(RawCpu {
+                rc,
+                out: out as u64,
+                abandon,
+            })
+        });
+        self.ctx.cb_data = std::ptr::null_mut();
+        self.ctx.cb_call = None;
+
+        let results = raw
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(cpu, r)| match r {
+                None => CpuOutcome::Refused(refused[cpu].take().expect("refused")),
+                Some(RawCpu {
+                    abandon: Some(a), ..
+                }) => CpuOutcome::Abandoned(a),
+                Some(RawCpu { rc, out, .. }) => {
+                    let loc = matches!(calls[cpu], CCall::Lookup { .. } | CCall::Reserve { .. })
+                        .then(|| PteLoc::classify(&self.ctx.pool, out, self.geometry.pte_bytes));
+                    CpuOutcome::Done(self.outcome(rc, loc))
+                }
+            })
+            .collect();
+        Ok(RunReport {
+            results,
+            log: raw.log,
+            deadlock: raw.deadlock,
+            decisions: raw.decisions,
+        })
+    }
+
     /// `pmap_md_direct_mapped_vaddr_p(va)` as the C sees it.
     pub fn direct_mapped_p(&self, va: u64) -> bool {
         // SAFETY: pure function.
@@ -666,6 +954,22 @@ unsafe extern "C" fn hook_map_event(ctx: *mut c_void, map: i32, pa: u64) {
     // SAFETY: as hook_alloc.
     let c = unsafe { hook_ctx(ctx) };
     c.pool.note_map(map != 0, pa);
+}
+
+/// The scheduler's hook: a no-op (one thread-local read) outside
+/// `Scheduler::run`. Touches no HookCtx: another CPU may run before it
+/// returns.
+unsafe extern "C" fn hook_sched(_ctx: *mut c_void, call: i32) -> i32 {
+    if sched::this_cpu().is_none() {
+        return 0;
+    }
+    let r = match Call::from_code(call) {
+        Some(Call::SpinEnter) => sched::lock_enter(),
+        Some(Call::SpinExit) => sched::lock_exit(),
+        Some(c) => sched::point(c),
+        None => Ok(()),
+    };
+    i32::from(r.is_err())
 }
 
 unsafe extern "C" fn hook_xtab(ctx: *mut c_void, activate: i32, pmap: u32, lwp: i32) {

@@ -4,7 +4,9 @@
  * aligned buffer per configuration and calls these functions.
  *
  * Control only ever jumps between C frames: the Rust hooks called from the
- * C (allocation, callbacks) always return normally before any panic.
+ * C (allocation, callbacks, the scheduler) always return normally before any
+ * panic or abandon.  Each simulated CPU runs on its own thread with its own
+ * guard, so a longjmp never crosses threads.
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -24,10 +26,11 @@ int32_t
 segtab_shim_guarded(void *gp, segtab_shim_body_t body, void *arg)
 {
 	struct guard *g = gp;
+	int code;
 
-	if (setjmp(g->jb) != 0) {
+	if ((code = setjmp(g->jb)) != 0) {
 		g->armed = 0;
-		return 1;
+		return code;
 	}
 	g->armed = 1;
 	body(arg);
@@ -36,7 +39,7 @@ segtab_shim_guarded(void *gp, segtab_shim_body_t body, void *arg)
 }
 
 void
-segtab_shim_unwind(void *gp)
+segtab_shim_unwind(void *gp, int32_t code)
 {
 	struct guard *g = gp;
 
@@ -45,7 +48,7 @@ segtab_shim_unwind(void *gp)
 		fputs("segtab shim: panic outside a guarded call\n", stderr);
 		abort();
 	}
-	longjmp(g->jb, 1);
+	longjmp(g->jb, code != 0 ? code : SEGTAB_SHIM_UNWIND_PANIC);
 }
 
 int32_t

@@ -14,10 +14,19 @@
 
 typedef void (*segtab_shim_body_t)(void *);
 
-/* Run body(arg); 0 if it returned, 1 if it left through segtab_shim_unwind. */
+/* Why a guarded call left early (segtab_shim_unwind's code, never 0). */
+#define SEGTAB_SHIM_UNWIND_PANIC	1
+#define SEGTAB_SHIM_UNWIND_ABANDON	2
+
+/*
+ * Run body(arg); 0 if it returned, the code given to segtab_shim_unwind if it
+ * left through it.  A guard belongs to one thread (one simulated CPU): it is
+ * only ever unwound from the thread that armed it.
+ */
 int32_t segtab_shim_guarded(void *guard, segtab_shim_body_t body, void *arg);
-/* Leave the innermost segtab_shim_guarded of this guard (a longjmp). */
-void segtab_shim_unwind(void *guard) __attribute__((__noreturn__));
+/* Leave the innermost segtab_shim_guarded of this guard (a longjmp); code
+ * is nonzero. */
+void segtab_shim_unwind(void *guard, int32_t code) __attribute__((__noreturn__));
 /* vsnprintf */
 int32_t segtab_shim_vformat(char *buf, size_t len, const char *fmt, va_list ap);
 

@@ -11,6 +11,13 @@
  * The file is #included rather than linked so that its translation unit
  * is exactly the kernel's (same statics, same inlining decisions) while
  * the harness can still read pmap_segtab_info, which it defines.
+ *
+ * Several CPUs: the globals are one kernel's, shared by its CPUs.  Each
+ * simulated CPU runs on its own host thread, which says which CPU it is
+ * (set_this_cpu, a thread-local); a CPU has its own curlwp and its own panic
+ * guard.  Only one CPU runs at a time: at every call out of pmap_segtab.c
+ * the shim first calls hooks.sched, where the Rust scheduler may let another
+ * CPU run (shim/src/sched.rs), or tell this one to abandon its call.
  */
 #include SEGTAB_C_FILE
 
@@ -28,12 +35,31 @@ static struct {
 	struct lwp lwps[SEGTAB_SHIM_NLWPS];
 	struct proc procs[SEGTAB_SHIM_NLWPS];
 	struct vmspace vmspaces[SEGTAB_SHIM_NLWPS];
-	uint32_t cur_lwp;
+	uint32_t cpu_lwp[SEGTAB_SHIM_NCPUS];	/* curlwp of each CPU */
 	uint32_t cas_race;		/* upcoming atomic_cas_ptr calls to lose */
 	uint32_t dead;
-	struct segtab_shim_panic panic;
-	_Alignas(16) unsigned char guard[SEGTAB_SHIM_GUARD_BYTES];
+	struct segtab_shim_panic panic;	/* the first panic's */
+	/* one panic guard per CPU: each is armed and unwound by its CPU's
+	 * thread only */
+	_Alignas(16) unsigned char guard[SEGTAB_SHIM_NCPUS][SEGTAB_SHIM_GUARD_BYTES];
 } world;
+
+/*
+ * The CPU the calling thread runs as (every thread starts as CPU 0), and
+ * whether it said so (set_this_cpu): only such a thread may be one of
+ * several CPUs, so only there is hooks.sched called; the single-CPU path
+ * pays one thread-local load per call out.  The C is always linked into an
+ * executable, so the initial-exec model (a plain load) is safe.
+ */
+#define SHIM_TLS _Thread_local __attribute__((__tls_model__("initial-exec")))
+static SHIM_TLS uint32_t shim_this_cpu;
+static SHIM_TLS uint32_t shim_scheduled;
+
+static void *
+my_guard(void)
+{
+	return world.guard[shim_this_cpu];
+}
 
 /* ---------------------------------------------------------------- panics */
 
@@ -52,7 +78,47 @@ static void __dead
 die(void)
 {
 	world.dead = 1;
-	segtab_shim_unwind(world.guard);
+	segtab_shim_unwind(my_guard(), SEGTAB_SHIM_UNWIND_PANIC);
+}
+
+/*
+ * About to record a panic: the first one wins.  (Once a CPU has panicked the
+ * others are abandoned at their next call out, so a second panic cannot
+ * happen; this only makes sure the record stays the first one's.)
+ */
+static void
+panic_begin(void)
+{
+	if (world.dead)
+		die();
+}
+
+static void __dead
+lock_panic(const char *msg)
+{
+	panic_begin();
+	world.panic.kind = SEGTAB_SHIM_PANIC_LOCK;
+	copy_str(world.panic.msg, sizeof(world.panic.msg), msg);
+	die();
+}
+
+/*
+ * A call out of pmap_segtab.c: let the scheduler run another CPU first, or
+ * leave this call at once if it says so (the panic record untouched).
+ */
+static void __attribute__((__noinline__, __cold__))
+sched_hook(int32_t call)
+{
+	if (world.hooks.sched != NULL
+	    && world.hooks.sched(world.hooks.ctx, call) != 0)
+		segtab_shim_unwind(my_guard(), SEGTAB_SHIM_UNWIND_ABANDON);
+}
+
+static inline void
+sched_point(int32_t call)
+{
+	if (__predict_false(shim_scheduled))
+		sched_hook(call);
 }
 
 void
@@ -60,6 +126,7 @@ panic(const char *fmt, ...)
 {
 	va_list ap;
 
+	panic_begin();
 	world.panic.kind = SEGTAB_SHIM_PANIC_CALL;
 	copy_str(world.panic.fmt, sizeof(world.panic.fmt), fmt);
 	va_start(ap, fmt);
@@ -74,6 +141,7 @@ kern_assert(const char *fmt, ...)
 {
 	va_list ap;
 
+	panic_begin();
 	world.panic.kind = SEGTAB_SHIM_PANIC_KASSERT;
 	copy_str(world.panic.fmt, sizeof(world.panic.fmt), fmt);
 	va_start(ap, fmt);
@@ -99,40 +167,48 @@ printf(const char *fmt, ...)
 
 /* --------------------------------------------------------- kernel services */
 
+/*
+ * The spin mutex.  The scheduler hook comes first: on enter it returns once
+ * no other CPU owns the lock (the scheduler's record of the owner mirrors
+ * mtx_owner); on exit it is a point taken while the lock is still held, so
+ * another CPU may run, and find the lock held, before it is released.
+ */
 void
 shim_mutex_spin_enter(kmutex_t *mtx)
 {
-	if (mtx->mtx_locked) {
-		world.panic.kind = SEGTAB_SHIM_PANIC_LOCK;
-		copy_str(world.panic.msg, sizeof(world.panic.msg),
-		    "mutex_spin_enter: locking against myself");
-		die();
-	}
+	sched_point(SEGTAB_SHIM_CALL_SPIN_ENTER);
+	if (mtx->mtx_locked)
+		lock_panic(mtx->mtx_owner == shim_this_cpu
+		    ? "mutex_spin_enter: locking against myself"
+		    : "mutex_spin_enter: held by another cpu");
 	mtx->mtx_locked = 1;
+	mtx->mtx_owner = shim_this_cpu;
 	mtx->mtx_enters++;
 }
 
 void
 shim_mutex_spin_exit(kmutex_t *mtx)
 {
-	if (!mtx->mtx_locked) {
-		world.panic.kind = SEGTAB_SHIM_PANIC_LOCK;
-		copy_str(world.panic.msg, sizeof(world.panic.msg),
-		    "mutex_spin_exit: mutex not held");
-		die();
-	}
+	sched_point(SEGTAB_SHIM_CALL_SPIN_EXIT);
+	if (!mtx->mtx_locked)
+		lock_panic("mutex_spin_exit: mutex not held");
+	if (mtx->mtx_owner != shim_this_cpu)
+		lock_panic("mutex_spin_exit: held by another cpu");
 	mtx->mtx_locked = 0;
 }
 
 struct vm_page *
 pmap_md_alloc_poolpage(int flags)
 {
+	sched_point(SEGTAB_SHIM_CALL_ALLOC);
 	return world.hooks.alloc_page(world.hooks.ctx, flags);
 }
 
 vaddr_t
 pmap_md_map_poolpage(paddr_t pa)
 {
+	sched_point(SEGTAB_SHIM_CALL_MAP);
+
 	uintptr_t kva = (uintptr_t)world.arena.base
 	    + (uintptr_t)(pa - world.arena.phys_base);
 
@@ -146,6 +222,8 @@ pmap_md_map_poolpage(paddr_t pa)
 paddr_t
 pmap_md_unmap_poolpage(vaddr_t va)
 {
+	sched_point(SEGTAB_SHIM_CALL_UNMAP);
+
 	paddr_t pa = world.arena.phys_base
 	    + (paddr_t)((uintptr_t)va - (uintptr_t)world.arena.base);
 
@@ -162,13 +240,16 @@ shim_phys_to_vm_page(paddr_t pa)
 void
 uvm_pagefree(struct vm_page *pg)
 {
+	sched_point(SEGTAB_SHIM_CALL_FREE);
 	world.hooks.free_page(world.hooks.ctx, pg);
 }
 
 void
 uvm_wait(const char *wmsg)
 {
+	sched_point(SEGTAB_SHIM_CALL_WAIT);
 	if (world.hooks.wait(world.hooks.ctx, wmsg) != 0) {
+		panic_begin();
 		world.panic.kind = SEGTAB_SHIM_PANIC_WAIT;
 		copy_str(world.panic.fmt, sizeof(world.panic.fmt), wmsg);
 		copy_str(world.panic.msg, sizeof(world.panic.msg),
@@ -182,8 +263,10 @@ shim_atomic_cas_ptr(volatile void *p, void *old, void *new)
 {
 	void * volatile *slot = (void * volatile *)p;
 
+	sched_point(SEGTAB_SHIM_CALL_CAS);
 	if (world.cas_race > 0) {
-		/* Another CPU got there first with a page of its own. */
+		/* Another CPU got there first with a page of its own (an
+		 * imagined one: not one of the simulated CPUs, so no point). */
 		world.cas_race--;
 		struct vm_page *pg = world.hooks.alloc_page(world.hooks.ctx,
 		    UVM_PGA_ZERO | UVM_PGA_USERESERVE);
@@ -202,7 +285,7 @@ shim_atomic_cas_ptr(volatile void *p, void *old, void *new)
 struct lwp *
 shim_curlwp(void)
 {
-	return &world.lwps[world.cur_lwp];
+	return &world.lwps[world.cpu_lwp[shim_this_cpu]];
 }
 
 struct pmap *
@@ -214,12 +297,14 @@ shim_pmap_kernel(void)
 void
 pmap_md_xtab_activate(struct pmap *pm, struct lwp *l)
 {
+	sched_point(SEGTAB_SHIM_CALL_XTAB);
 	world.hooks.xtab(world.hooks.ctx, 1, pm->pm_index, (int32_t)l->l_index);
 }
 
 void
 pmap_md_xtab_deactivate(struct pmap *pm)
 {
+	sched_point(SEGTAB_SHIM_CALL_XTAB);
 	world.hooks.xtab(world.hooks.ctx, 0, pm->pm_index, -1);
 }
 
@@ -237,6 +322,7 @@ static bool
 shim_pte_callback(struct pmap *pm, vaddr_t sva, vaddr_t eva, pt_entry_t *pte,
     uintptr_t flags)
 {
+	sched_point(SEGTAB_SHIM_CALL_CALLBACK);
 	world.hooks.callback(world.hooks.ctx, pm->pm_index, sva, eva, pte,
 	    flags);
 	return true;
@@ -286,7 +372,10 @@ reset(const struct segtab_shim_hooks *hooks,
 {
 	world.hooks = *hooks;
 	world.arena = *arena;
-	world.cur_lwp = 0;
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++)
+		world.cpu_lwp[i] = i % SEGTAB_SHIM_NLWPS;
+	shim_this_cpu = 0;
+	shim_scheduled = 0;
 	world.cas_race = 0;
 	world.dead = 0;
 	world.panic = (struct segtab_shim_panic){ 0 };
@@ -326,10 +415,15 @@ guarded(segtab_shim_body_t body, struct call *c)
 		return SEGTAB_SHIM_DEAD;
 	if (c->pmap >= SEGTAB_SHIM_NPMAPS)
 		return SEGTAB_SHIM_BADARG;
-	if (segtab_shim_guarded(world.guard, body, c) == 0)
+	switch (segtab_shim_guarded(my_guard(), body, c)) {
+	case 0:
 		return SEGTAB_SHIM_OK;
-	return world.panic.kind == SEGTAB_SHIM_PANIC_WAIT
-	    ? SEGTAB_SHIM_WAIT_FOREVER : SEGTAB_SHIM_PANICKED;
+	case SEGTAB_SHIM_UNWIND_ABANDON:
+		return SEGTAB_SHIM_ABANDONED;
+	default:
+		return world.panic.kind == SEGTAB_SHIM_PANIC_WAIT
+		    ? SEGTAB_SHIM_WAIT_FOREVER : SEGTAB_SHIM_PANICKED;
+	}
 }
 
 static void
@@ -452,11 +546,27 @@ api_segtab_deactivate(uint32_t pmap)
 }
 
 static int32_t
+api_set_cpu_lwp(uint32_t cpu, uint32_t lwp)
+{
+	if (cpu >= SEGTAB_SHIM_NCPUS || lwp >= SEGTAB_SHIM_NLWPS)
+		return SEGTAB_SHIM_BADARG;
+	world.cpu_lwp[cpu] = lwp;
+	return SEGTAB_SHIM_OK;
+}
+
+static int32_t
 api_set_curlwp(uint32_t lwp)
 {
-	if (lwp >= SEGTAB_SHIM_NLWPS)
+	return api_set_cpu_lwp(0, lwp);
+}
+
+static int32_t
+api_set_this_cpu(uint32_t cpu)
+{
+	if (cpu >= SEGTAB_SHIM_NCPUS)
 		return SEGTAB_SHIM_BADARG;
-	world.cur_lwp = lwp;
+	shim_this_cpu = cpu;
+	shim_scheduled = 1;
 	return SEGTAB_SHIM_OK;
 }
 
@@ -501,10 +611,11 @@ api_snapshot(struct segtab_shim_state *s)
 	s->lock_held = pmap_segtab_lock.mtx_locked;
 	s->lock_enters = pmap_segtab_lock.mtx_enters;
 	s->dead = world.dead;
-	s->cur_lwp = world.cur_lwp;
+	s->cur_lwp = world.cpu_lwp[0];
 	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++) {
 		s->pm_segtab[i] = world.pmaps[i].pm_segtab;
 		s->pm_minaddr[i] = world.pmaps[i].pm_minaddr;
+		s->pm_addr[i] = &world.pmaps[i];
 	}
 	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++) {
 		s->ci_segtab[i] = world.cpus[i].ci_pmap_user_segtab;
@@ -549,6 +660,8 @@ const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.segtab_activate = api_segtab_activate,
 	.segtab_deactivate = api_segtab_deactivate,
 	.set_curlwp = api_set_curlwp,
+	.set_cpu_lwp = api_set_cpu_lwp,
+	.set_this_cpu = api_set_this_cpu,
 	.bind_lwp = api_bind_lwp,
 	.arm_cas_race = api_arm_cas_race,
 	.direct_mapped_p = api_direct_mapped_p,

@@ -43,6 +43,25 @@ enum segtab_shim_outcome {
 	SEGTAB_SHIM_WAIT_FOREVER = 2,	/* uvm_wait() with nothing left to wait for */
 	SEGTAB_SHIM_DEAD = 3,		/* the world panicked earlier; reset it */
 	SEGTAB_SHIM_BADARG = 4,		/* index out of range */
+	SEGTAB_SHIM_ABANDONED = 5,	/* the sched hook said to stop (another
+					 * CPU panicked, or a deadlock) */
+};
+
+/*
+ * The calls out of pmap_segtab.c at which another CPU may run, as passed to
+ * hooks.sched (the same order as shim::sched::Call).
+ */
+enum segtab_shim_call {
+	SEGTAB_SHIM_CALL_SPIN_ENTER = 0,	/* mutex_spin_enter */
+	SEGTAB_SHIM_CALL_SPIN_EXIT = 1,		/* mutex_spin_exit */
+	SEGTAB_SHIM_CALL_CAS = 2,		/* atomic_cas_ptr */
+	SEGTAB_SHIM_CALL_ALLOC = 3,		/* PMAP_ALLOC_POOLPAGE */
+	SEGTAB_SHIM_CALL_FREE = 4,		/* uvm_pagefree */
+	SEGTAB_SHIM_CALL_MAP = 5,		/* PMAP_MAP_POOLPAGE */
+	SEGTAB_SHIM_CALL_UNMAP = 6,		/* PMAP_UNMAP_POOLPAGE */
+	SEGTAB_SHIM_CALL_WAIT = 7,		/* uvm_wait */
+	SEGTAB_SHIM_CALL_XTAB = 8,		/* pmap_md_xtab_(de)activate */
+	SEGTAB_SHIM_CALL_CALLBACK = 9,		/* the pte_callback_t */
 };
 
 enum segtab_shim_panic_kind {
@@ -93,6 +112,17 @@ struct segtab_shim_hooks {
 	void (*map_event)(void *ctx, int32_t map, uint64_t pa);
 	/* pmap_md_xtab_activate (activate=1, lwp) / _deactivate (0, lwp=-1) */
 	void (*xtab)(void *ctx, int32_t activate, uint32_t pmap, int32_t lwp);
+	/*
+	 * Called at every call out of pmap_segtab.c (enum segtab_shim_call),
+	 * before its effect; another CPU may run before it returns.  For
+	 * SPIN_ENTER it returns once no other CPU holds the lock; for
+	 * SPIN_EXIT the lock is still held when it is called.  0: go on;
+	 * nonzero: abandon the call (this CPU's harness entry returns
+	 * SEGTAB_SHIM_ABANDONED, the panic record untouched).  May be NULL.
+	 * Called only on threads that called ops.set_this_cpu (since the last
+	 * reset on that thread): a plain single-CPU thread never pays for it.
+	 */
+	int32_t (*sched)(void *ctx, int32_t call);
 };
 
 /* Where the page frames are: KVA base, count, PA of frame 0, vm_page array. */
@@ -111,9 +141,10 @@ struct segtab_shim_state {
 	uint32_t lock_held;		/* pmap_segtab_lock */
 	uint32_t lock_enters;
 	uint32_t dead;
-	uint32_t cur_lwp;
+	uint32_t cur_lwp;		/* curlwp of CPU 0 */
 	void *pm_segtab[SEGTAB_SHIM_NPMAPS];
 	uint64_t pm_minaddr[SEGTAB_SHIM_NPMAPS];
+	void *pm_addr[SEGTAB_SHIM_NPMAPS];	/* &pmaps[i], as panic messages print it */
 	void *ci_segtab[SEGTAB_SHIM_NCPUS];
 	void *ci_seg0tab[SEGTAB_SHIM_NCPUS];	/* NULL on 32-bit */
 	uint32_t lwp_cpu[SEGTAB_SHIM_NLWPS];
@@ -123,7 +154,8 @@ struct segtab_shim_state {
 struct segtab_shim_ops {
 	const struct segtab_shim_config *config;
 	/* Forget everything: empty free list and PTP cache, counters zero, pmaps
-	 * without segtabs, lwp i on cpu i % NCPUS bound to pmap i, curlwp 0. */
+	 * without segtabs, lwp i on cpu i % NCPUS bound to pmap i, CPU i runs
+	 * as lwp i (curlwp 0), the calling thread is CPU 0. */
 	void (*reset)(const struct segtab_shim_hooks *, const struct segtab_shim_arena *);
 	/* pm_minaddr = minaddr; pm_segtab = NULL; pmap_segtab_init(pm) */
 	int32_t (*segtab_init)(uint32_t pmap, uint64_t minaddr);
@@ -134,7 +166,14 @@ struct segtab_shim_ops {
 	int32_t (*pte_process)(uint32_t pmap, uint64_t sva, uint64_t eva, uint64_t flags);
 	int32_t (*segtab_activate)(uint32_t pmap, uint32_t lwp);
 	int32_t (*segtab_deactivate)(uint32_t pmap);
+	/* curlwp of CPU 0 (set_cpu_lwp(0, lwp)) */
 	int32_t (*set_curlwp)(uint32_t lwp);
+	/* the lwp CPU `cpu` runs as: its curlwp, whose l_cpu is curcpu() */
+	int32_t (*set_cpu_lwp)(uint32_t cpu, uint32_t lwp);
+	/* the calling thread runs as CPU `cpu` from now on (a thread-local;
+	 * every thread starts as CPU 0): its curlwp, its panic guard; and it
+	 * calls hooks.sched (reset undoes both for the calling thread) */
+	int32_t (*set_this_cpu)(uint32_t cpu);
 	int32_t (*bind_lwp)(uint32_t lwp, uint32_t pmap, uint32_t cpu);
 	/* the next n atomic_cas_ptr calls lose to a freshly allocated zeroed page */
 	void (*arm_cas_race)(uint32_t n);

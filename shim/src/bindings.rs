@@ -83,7 +83,19 @@ pub const segtab_shim_outcome_SEGTAB_SHIM_PANICKED: segtab_shim_outcome = 1;
 pub const segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER: segtab_shim_outcome = 2;
 pub const segtab_shim_outcome_SEGTAB_SHIM_DEAD: segtab_shim_outcome = 3;
 pub const segtab_shim_outcome_SEGTAB_SHIM_BADARG: segtab_shim_outcome = 4;
+pub const segtab_shim_outcome_SEGTAB_SHIM_ABANDONED: segtab_shim_outcome = 5;
 pub type segtab_shim_outcome = ::core::ffi::c_uint;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_SPIN_ENTER: segtab_shim_call = 0;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_SPIN_EXIT: segtab_shim_call = 1;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_CAS: segtab_shim_call = 2;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_ALLOC: segtab_shim_call = 3;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_FREE: segtab_shim_call = 4;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_MAP: segtab_shim_call = 5;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_UNMAP: segtab_shim_call = 6;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_WAIT: segtab_shim_call = 7;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_XTAB: segtab_shim_call = 8;
+pub const segtab_shim_call_SEGTAB_SHIM_CALL_CALLBACK: segtab_shim_call = 9;
+pub type segtab_shim_call = ::core::ffi::c_uint;
 pub const segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_NONE: segtab_shim_panic_kind = 0;
 pub const segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_CALL: segtab_shim_panic_kind = 1;
 pub const segtab_shim_panic_kind_SEGTAB_SHIM_PANIC_KASSERT: segtab_shim_panic_kind = 2;
@@ -221,10 +233,13 @@ pub struct segtab_shim_hooks {
     pub xtab: ::core::option::Option<
         unsafe extern "C" fn(ctx: *mut ::core::ffi::c_void, activate: i32, pmap: u32, lwp: i32),
     >,
+    pub sched: ::core::option::Option<
+        unsafe extern "C" fn(ctx: *mut ::core::ffi::c_void, call: i32) -> i32,
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_hooks"][::core::mem::size_of::<segtab_shim_hooks>() - 56usize];
+    ["Size of segtab_shim_hooks"][::core::mem::size_of::<segtab_shim_hooks>() - 64usize];
     ["Alignment of segtab_shim_hooks"][::core::mem::align_of::<segtab_shim_hooks>() - 8usize];
     ["Offset of field: segtab_shim_hooks::ctx"]
         [::core::mem::offset_of!(segtab_shim_hooks, ctx) - 0usize];
@@ -240,6 +255,8 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_hooks, map_event) - 40usize];
     ["Offset of field: segtab_shim_hooks::xtab"]
         [::core::mem::offset_of!(segtab_shim_hooks, xtab) - 48usize];
+    ["Offset of field: segtab_shim_hooks::sched"]
+        [::core::mem::offset_of!(segtab_shim_hooks, sched) - 56usize];
 };
 impl Default for segtab_shim_hooks {
     fn default() -> Self {
@@ -294,6 +311,7 @@ pub struct segtab_shim_state {
     pub cur_lwp: u32,
     pub pm_segtab: [*mut ::core::ffi::c_void; 8usize],
     pub pm_minaddr: [u64; 8usize],
+    pub pm_addr: [*mut ::core::ffi::c_void; 8usize],
     pub ci_segtab: [*mut ::core::ffi::c_void; 2usize],
     pub ci_seg0tab: [*mut ::core::ffi::c_void; 2usize],
     pub lwp_cpu: [u32; 4usize],
@@ -301,7 +319,7 @@ pub struct segtab_shim_state {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 240usize];
+    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 304usize];
     ["Alignment of segtab_shim_state"][::core::mem::align_of::<segtab_shim_state>() - 8usize];
     ["Offset of field: segtab_shim_state::free_segtab"]
         [::core::mem::offset_of!(segtab_shim_state, free_segtab) - 0usize];
@@ -325,14 +343,16 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_state, pm_segtab) - 48usize];
     ["Offset of field: segtab_shim_state::pm_minaddr"]
         [::core::mem::offset_of!(segtab_shim_state, pm_minaddr) - 112usize];
+    ["Offset of field: segtab_shim_state::pm_addr"]
+        [::core::mem::offset_of!(segtab_shim_state, pm_addr) - 176usize];
     ["Offset of field: segtab_shim_state::ci_segtab"]
-        [::core::mem::offset_of!(segtab_shim_state, ci_segtab) - 176usize];
+        [::core::mem::offset_of!(segtab_shim_state, ci_segtab) - 240usize];
     ["Offset of field: segtab_shim_state::ci_seg0tab"]
-        [::core::mem::offset_of!(segtab_shim_state, ci_seg0tab) - 192usize];
+        [::core::mem::offset_of!(segtab_shim_state, ci_seg0tab) - 256usize];
     ["Offset of field: segtab_shim_state::lwp_cpu"]
-        [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 208usize];
+        [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 272usize];
     ["Offset of field: segtab_shim_state::lwp_pmap"]
-        [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 224usize];
+        [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 288usize];
 };
 impl Default for segtab_shim_state {
     fn default() -> Self {
@@ -371,6 +391,8 @@ pub struct segtab_shim_ops {
     pub segtab_activate: ::core::option::Option<unsafe extern "C" fn(pmap: u32, lwp: u32) -> i32>,
     pub segtab_deactivate: ::core::option::Option<unsafe extern "C" fn(pmap: u32) -> i32>,
     pub set_curlwp: ::core::option::Option<unsafe extern "C" fn(lwp: u32) -> i32>,
+    pub set_cpu_lwp: ::core::option::Option<unsafe extern "C" fn(cpu: u32, lwp: u32) -> i32>,
+    pub set_this_cpu: ::core::option::Option<unsafe extern "C" fn(cpu: u32) -> i32>,
     pub bind_lwp:
         ::core::option::Option<unsafe extern "C" fn(lwp: u32, pmap: u32, cpu: u32) -> i32>,
     pub arm_cas_race: ::core::option::Option<unsafe extern "C" fn(n: u32)>,
@@ -383,7 +405,7 @@ pub struct segtab_shim_ops {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 136usize];
+    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 152usize];
     ["Alignment of segtab_shim_ops"][::core::mem::align_of::<segtab_shim_ops>() - 8usize];
     ["Offset of field: segtab_shim_ops::config"]
         [::core::mem::offset_of!(segtab_shim_ops, config) - 0usize];
@@ -405,20 +427,24 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_ops, segtab_deactivate) - 64usize];
     ["Offset of field: segtab_shim_ops::set_curlwp"]
         [::core::mem::offset_of!(segtab_shim_ops, set_curlwp) - 72usize];
+    ["Offset of field: segtab_shim_ops::set_cpu_lwp"]
+        [::core::mem::offset_of!(segtab_shim_ops, set_cpu_lwp) - 80usize];
+    ["Offset of field: segtab_shim_ops::set_this_cpu"]
+        [::core::mem::offset_of!(segtab_shim_ops, set_this_cpu) - 88usize];
     ["Offset of field: segtab_shim_ops::bind_lwp"]
-        [::core::mem::offset_of!(segtab_shim_ops, bind_lwp) - 80usize];
+        [::core::mem::offset_of!(segtab_shim_ops, bind_lwp) - 96usize];
     ["Offset of field: segtab_shim_ops::arm_cas_race"]
-        [::core::mem::offset_of!(segtab_shim_ops, arm_cas_race) - 88usize];
+        [::core::mem::offset_of!(segtab_shim_ops, arm_cas_race) - 104usize];
     ["Offset of field: segtab_shim_ops::direct_mapped_p"]
-        [::core::mem::offset_of!(segtab_shim_ops, direct_mapped_p) - 96usize];
+        [::core::mem::offset_of!(segtab_shim_ops, direct_mapped_p) - 112usize];
     ["Offset of field: segtab_shim_ops::snapshot"]
-        [::core::mem::offset_of!(segtab_shim_ops, snapshot) - 104usize];
+        [::core::mem::offset_of!(segtab_shim_ops, snapshot) - 120usize];
     ["Offset of field: segtab_shim_ops::pm_segtab"]
-        [::core::mem::offset_of!(segtab_shim_ops, pm_segtab) - 112usize];
+        [::core::mem::offset_of!(segtab_shim_ops, pm_segtab) - 128usize];
     ["Offset of field: segtab_shim_ops::dead"]
-        [::core::mem::offset_of!(segtab_shim_ops, dead) - 120usize];
+        [::core::mem::offset_of!(segtab_shim_ops, dead) - 136usize];
     ["Offset of field: segtab_shim_ops::panic_info"]
-        [::core::mem::offset_of!(segtab_shim_ops, panic_info) - 128usize];
+        [::core::mem::offset_of!(segtab_shim_ops, panic_info) - 144usize];
 };
 impl Default for segtab_shim_ops {
     fn default() -> Self {

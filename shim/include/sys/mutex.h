@@ -1,7 +1,9 @@
 /*
- * Shim for NetBSD <sys/mutex.h>: a spin mutex.  One thread drives a world,
- * so the shim only checks the protocol: entering a held mutex or leaving a
- * free one panics, as LOCKDEBUG would.
+ * Shim for NetBSD <sys/mutex.h>: a spin mutex.  One simulated CPU runs at a
+ * time; the scheduler (shim/src/sched.rs, reached through hooks.sched)
+ * keeps a CPU from entering while another one holds the mutex.  The shim
+ * checks the protocol: entering a mutex this CPU holds, or leaving one it
+ * does not hold, panics, as LOCKDEBUG would.
  */
 #ifndef _SHIM_SYS_MUTEX_H_
 #define _SHIM_SYS_MUTEX_H_
@@ -9,6 +11,7 @@
 typedef struct kmutex {
 	volatile unsigned int	mtx_locked;
 	unsigned int		mtx_enters;	/* how often it was taken */
+	unsigned int		mtx_owner;	/* the CPU holding it (if locked) */
 } kmutex_t;
 
 void shim_mutex_spin_enter(kmutex_t *);

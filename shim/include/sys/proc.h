@@ -2,6 +2,8 @@
  * Shim for NetBSD <sys/proc.h> (and the parts of <machine/cpu.h> and
  * <uvm/uvm_extern.h> it drags in): lwp, proc, vmspace, cpu_info, curlwp and
  * curcpu().  The harness owns a small fixed set of each (shim/csrc/world.c).
+ * curlwp is the lwp the calling simulated CPU runs as; curcpu() is that
+ * lwp's l_cpu, as in NetBSD.
  */
 #ifndef _SHIM_SYS_PROC_H_
 #define _SHIM_SYS_PROC_H_

@@ -1,0 +1,992 @@
+//! A deterministic scheduler for running several simulated CPUs in one
+//! world, each on its own OS thread, one at a time.
+//!
+//! The C keeps a kernel's globals, shared by its CPUs; the port's
+//! environment will do the same. [`Scheduler::run`] starts one thread per
+//! CPU and passes a baton between them: exactly one CPU runs at any time,
+//! and it can lose the baton only at a *point*, a call out of the code
+//! under test ([`point`], [`lock_enter`], [`lock_exit`]). Every decision is
+//! taken from the bits of `choices`, so a run is a pure function of its
+//! input. Handoffs go through a `Mutex`/`Condvar`, which orders everything
+//! one CPU wrote before the handoff before everything the next one reads.
+//!
+//! # Decisions
+//!
+//! At a point, if at least one *other* CPU is runnable (not finished, not
+//! waiting for the spin lock), the next bit of `choices` (bit 0 first) is
+//! consumed: 1 switches to the next runnable CPU in cyclic order, 0 keeps
+//! running. After 64 decisions the running CPU keeps running. When the
+//! running CPU blocks on the lock or finishes, the baton goes to the next
+//! runnable CPU in cyclic order without consuming a bit.
+//!
+//! # The spin lock
+//!
+//! The scheduler models one spin lock (`pmap_segtab_lock`). [`lock_enter`]
+//! is a point (`SpinEnter`) and then waits while another CPU owns the lock;
+//! [`lock_exit`] is a point (`SpinExit`) taken **while still owning the
+//! lock**, then releases it. Every point is therefore *before* the effect
+//! of its call, and a CPU can be switched out holding the lock: that is the
+//! only way another CPU can ever find the lock held, since rev 1.23 makes
+//! no other call out of the file inside a locked region.
+//!
+//! # Abandoning
+//!
+//! [`died`] (this CPU panicked) makes every other CPU get
+//! `Err(`[`Abandon::Dead`]`)` when it next resumes or reaches a point; the
+//! CPU that died gets `Ok(())` from every later call, without effect. If no
+//! CPU is runnable but some have not finished (they all wait for the lock,
+//! e.g. because its owner finished holding it), that is a deadlock: every
+//! waiting CPU gets `Err(`[`Abandon::Deadlock`]`)` from [`lock_enter`]. In
+//! both cases the baton still passes one CPU at a time, in cyclic order, to
+//! each CPU that has not finished, so the abandoned CPUs unwind one after
+//! the other.
+//!
+//! Outside a [`Scheduler::run`] body (the normal single-CPU case) every
+//! free function is a no-op returning `Ok(())` and costs one thread-local
+//! read.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// A call out of pmap_segtab.c at which another CPU may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// `mutex_spin_enter(&pmap_segtab_lock)`.
+    SpinEnter,
+    /// `mutex_spin_exit(&pmap_segtab_lock)`.
+    SpinExit,
+    /// `atomic_cas_ptr`.
+    Cas,
+    /// `PMAP_ALLOC_POOLPAGE`.
+    Alloc,
+    /// `uvm_pagefree`.
+    Free,
+    /// `PMAP_MAP_POOLPAGE`.
+    Map,
+    /// `PMAP_UNMAP_POOLPAGE`.
+    Unmap,
+    /// `uvm_wait`.
+    Wait,
+    /// `pmap_md_xtab_activate` / `pmap_md_xtab_deactivate`.
+    Xtab,
+    /// The `pte_callback_t` given to `pmap_pte_process` / `pmap_segtab_destroy`.
+    Callback,
+}
+
+impl Call {
+    /// Every call, in the order of their codes (`enum segtab_shim_call`).
+    pub const ALL: [Call; 10] = [
+        Call::SpinEnter,
+        Call::SpinExit,
+        Call::Cas,
+        Call::Alloc,
+        Call::Free,
+        Call::Map,
+        Call::Unmap,
+        Call::Wait,
+        Call::Xtab,
+        Call::Callback,
+    ];
+
+    /// The call with code `code` (`enum segtab_shim_call` of the C API).
+    pub fn from_code(code: i32) -> Option<Call> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|i| Call::ALL.get(i).copied())
+    }
+
+    /// This call's code (`enum segtab_shim_call` of the C API).
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// One point: which CPU reached which call, and whether the lock made it wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SchedEvent {
+    /// The CPU.
+    pub cpu: u8,
+    /// The call it reached.
+    pub call: Call,
+    /// `true`: the CPU found the spin lock held by another CPU and stopped
+    /// running until it is released (logged once per attempt, after the
+    /// `SpinEnter` point itself).
+    pub blocked: bool,
+}
+
+/// Why a CPU must stop running the C/port code at once (unwind out of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Abandon {
+    /// Another CPU panicked: the world is dead.
+    Dead,
+    /// Every CPU that has not finished waits for the spin lock.
+    Deadlock,
+}
+
+impl std::fmt::Display for Abandon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Abandon::Dead => "another CPU panicked",
+            Abandon::Deadlock => "deadlock: every CPU left waits for the spin lock",
+        })
+    }
+}
+
+/// What one [`Scheduler::run`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport<R> {
+    /// `body(cpu)` for each CPU, by CPU.
+    pub results: Vec<R>,
+    /// Every point, in the order they were reached.
+    pub log: Vec<SchedEvent>,
+    /// The run ended in a deadlock (see [`Abandon::Deadlock`]).
+    pub deadlock: bool,
+    /// How many bits of `choices` were consumed (at most 64).
+    pub decisions: u32,
+}
+
+/// Decisions taken from `choices` at most.
+pub const MAX_DECISIONS: u32 = 64;
+
+struct State {
+    current: usize,
+    finished: Vec<bool>,
+    blocked: Vec<bool>,
+    owner: Option<usize>,
+    used: u32,
+    log: Vec<SchedEvent>,
+    died: Option<usize>,
+    deadlock: bool,
+}
+
+/// How the calls of one CPU behave.
+enum Mode {
+    Normal,
+    /// This CPU died: its later calls have no effect.
+    Quiet,
+    Abandoned(Abandon),
+}
+
+impl State {
+    fn new(ncpus: usize) -> Self {
+        State {
+            current: 0,
+            finished: vec![false; ncpus],
+            blocked: vec![false; ncpus],
+            owner: None,
+            used: 0,
+            log: Vec::new(),
+            died: None,
+            deadlock: false,
+        }
+    }
+
+    fn ncpus(&self) -> usize {
+        self.finished.len()
+    }
+
+    fn mode(&self, cpu: usize) -> Mode {
+        match self.died {
+            Some(d) if d == cpu => Mode::Quiet,
+            Some(_) => Mode::Abandoned(Abandon::Dead),
+            None if self.deadlock => Mode::Abandoned(Abandon::Deadlock),
+            None => Mode::Normal,
+        }
+    }
+
+    fn check(&self, cpu: usize) -> Result<(), Abandon> {
+        match self.mode(cpu) {
+            Mode::Abandoned(a) => Err(a),
+            _ => Ok(()),
+        }
+    }
+
+    fn runnable(&self, cpu: usize) -> bool {
+        !self.finished[cpu] && !self.blocked[cpu]
+    }
+
+    /// The first CPU after `me` in cyclic order (`me` itself last if
+    /// `include_me`) that `ok` accepts.
+    fn next_after(&self, me: usize, include_me: bool, ok: impl Fn(usize) -> bool) -> Option<usize> {
+        let n = self.ncpus();
+        let last = if include_me { n } else { n - 1 };
+        (1..=last).map(|k| (me + k) % n).find(|&i| ok(i))
+    }
+
+    fn log(&mut self, cpu: usize, call: Call, blocked: bool) {
+        self.log.push(SchedEvent {
+            cpu: cpu as u8,
+            call,
+            blocked,
+        });
+    }
+
+    /// `me` blocks or finishes: hand the baton on without a decision.
+    fn pass_baton(&mut self, me: usize) {
+        let abandoning = self.died.is_some() || self.deadlock;
+        let next = if abandoning {
+            self.next_after(me, true, |i| !self.finished[i])
+        } else if let Some(i) = self.next_after(me, true, |i| self.runnable(i)) {
+            Some(i)
+        } else if let Some(i) = self.next_after(me, true, |i| !self.finished[i]) {
+            // Nobody can run, yet somebody has not finished: they all wait
+            // for the lock.
+            self.deadlock = true;
+            Some(i)
+        } else {
+            None
+        };
+        if let Some(i) = next {
+            self.current = i;
+        }
+    }
+}
+
+/// A deterministic baton-passing scheduler (see the module docs).
+pub struct Scheduler {
+    ncpus: usize,
+    choices: u64,
+    state: Mutex<State>,
+    turn: Condvar,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("ncpus", &self.ncpus)
+            .field("choices", &format_args!("{:#x}", self.choices))
+            .finish()
+    }
+}
+
+thread_local! {
+    /// The scheduler and CPU of this thread, while it runs a body.
+    static CURRENT: Cell<(*const Scheduler, usize)> =
+        const { Cell::new((std::ptr::null(), 0)) };
+}
+
+/// The scheduler and CPU of this thread, if it runs a body.
+#[inline]
+fn current() -> Option<(&'static Scheduler, usize)> {
+    let (s, cpu) = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is non-null only while `Scheduler::run` of `*s` runs
+    // this thread's body, and `run` does not return before every body
+    // thread has cleared it (the threads are scoped inside `run`); the
+    // 'static lifetime never escapes this module's functions.
+    (!s.is_null()).then(|| (unsafe { &*s }, cpu))
+}
+
+/// Clears CURRENT and finishes the CPU even if its body unwinds.
+struct Finish<'a> {
+    sched: &'a Scheduler,
+    cpu: usize,
+    panicked: bool,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set((std::ptr::null(), 0)));
+        let mut st = self.sched.lock();
+        if self.panicked && st.died.is_none() {
+            st.died = Some(self.cpu);
+        }
+        st.finished[self.cpu] = true;
+        st.blocked[self.cpu] = false;
+        st.pass_baton(self.cpu);
+        drop(st);
+        self.sched.turn.notify_all();
+    }
+}
+
+impl Scheduler {
+    /// `ncpus` CPUs (2 in practice, at most 256); `choices` supplies one
+    /// bit per decision, bit 0 first.
+    pub fn new(ncpus: usize, choices: u64) -> Self {
+        assert!(
+            (1..=256).contains(&ncpus),
+            "a scheduler has 1 to 256 CPUs, not {ncpus}"
+        );
+        Scheduler {
+            ncpus,
+            choices,
+            state: Mutex::new(State::new(ncpus)),
+            turn: Condvar::new(),
+        }
+    }
+
+    /// How many CPUs.
+    pub fn ncpus(&self) -> usize {
+        self.ncpus
+    }
+
+    /// The decision bits.
+    pub fn choices(&self) -> u64 {
+        self.choices
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a thread panicked while holding it;
+        // no code here panics with it held, so the state is consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait_turn<'a>(&'a self, mut st: MutexGuard<'a, State>, me: usize) -> MutexGuard<'a, State> {
+        while st.current != me {
+            st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st
+    }
+
+    /// Runs `body(cpu)` for cpu in `0..ncpus`, each on its own thread (the
+    /// calling thread's CPU threads, see `cpus`), one at a time: CPU 0 runs first; a CPU
+    /// runs until it reaches a point where the scheduler switches, or until
+    /// its body returns (then the next runnable CPU runs). Inside a body,
+    /// [`point`], [`lock_enter`], ... reach this scheduler through a
+    /// thread-local.
+    ///
+    /// Every run starts afresh (the same `choices`, no lock owner, an empty
+    /// log), so running twice gives the same schedule.
+    ///
+    /// A body that panics (a Rust unwind) counts as finished and as having
+    /// [`died`]: the other CPUs are abandoned with [`Abandon::Dead`] and
+    /// `run` never hangs; once every thread has ended, the panic of the
+    /// lowest-numbered CPU that panicked is resumed (the report is lost).
+    ///
+    /// # Panics
+    /// If called from inside a body of a run (runs do not nest).
+    pub fn run<R: Send>(&self, body: impl Fn(usize) -> R + Sync) -> RunReport<R> {
+        assert!(
+            current().is_none(),
+            "Scheduler::run called from inside a scheduled body"
+        );
+        *self.lock() = State::new(self.ncpus);
+        let body = &body;
+        let slots: Vec<Mutex<Option<std::thread::Result<R>>>> =
+            (0..self.ncpus).map(|_| Mutex::new(None)).collect();
+        let job = |cpu: usize| {
+            let r = self.cpu_thread(cpu, body);
+            *slots[cpu].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        };
+        cpus::run(self.ncpus, &job);
+        let outcomes: Vec<std::thread::Result<R>> = slots
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect("every CPU thread reports")
+            })
+            .collect();
+        let st = std::mem::replace(&mut *self.lock(), State::new(self.ncpus));
+        let mut results = Vec::with_capacity(self.ncpus);
+        for o in outcomes {
+            match o {
+                Ok(r) => results.push(r),
+                Err(payload) => panic::resume_unwind(payload),
+            }
+        }
+        RunReport {
+            results,
+            log: st.log,
+            deadlock: st.deadlock,
+            decisions: st.used,
+        }
+    }
+
+    fn cpu_thread<R>(
+        &self,
+        cpu: usize,
+        body: &(impl Fn(usize) -> R + Sync),
+    ) -> std::thread::Result<R> {
+        let mut finish = Finish {
+            sched: self,
+            cpu,
+            panicked: true,
+        };
+        drop(self.wait_turn(self.lock(), cpu));
+        CURRENT.with(|c| c.set((self as *const Scheduler, cpu)));
+        let r = panic::catch_unwind(AssertUnwindSafe(|| body(cpu)));
+        finish.panicked = r.is_err();
+        drop(finish);
+        r
+    }
+
+    fn point(&self, me: usize, call: Call) -> Result<(), Abandon> {
+        let mut st = self.lock();
+        match st.mode(me) {
+            Mode::Normal => {}
+            Mode::Quiet => return Ok(()),
+            Mode::Abandoned(a) => return Err(a),
+        }
+        st.log(me, call, false);
+        if st.used >= MAX_DECISIONS {
+            return Ok(());
+        }
+        let Some(next) = st.next_after(me, false, |i| st.runnable(i)) else {
+            return Ok(());
+        };
+        let bit = (self.choices >> st.used) & 1;
+        st.used += 1;
+        if bit == 0 {
+            return Ok(());
+        }
+        st.current = next;
+        self.turn.notify_all();
+        let st = self.wait_turn(st, me);
+        st.check(me)
+    }
+
+    fn lock_enter(&self, me: usize) -> Result<(), Abandon> {
+        self.point(me, Call::SpinEnter)?;
+        let mut st = self.lock();
+        match st.mode(me) {
+            Mode::Normal => {}
+            Mode::Quiet => return Ok(()),
+            Mode::Abandoned(a) => return Err(a),
+        }
+        loop {
+            match st.owner {
+                None => break,
+                // The caller panics ("locking against myself").
+                Some(o) if o == me => return Ok(()),
+                Some(_) => {}
+            }
+            st.blocked[me] = true;
+            st.log(me, Call::SpinEnter, true);
+            st.pass_baton(me);
+            self.turn.notify_all();
+            st = self.wait_turn(st, me);
+            if let Err(a) = st.check(me) {
+                st.blocked[me] = false;
+                return Err(a);
+            }
+        }
+        st.owner = Some(me);
+        Ok(())
+    }
+
+    fn lock_exit(&self, me: usize) -> Result<(), Abandon> {
+        self.point(me, Call::SpinExit)?;
+        let mut st = self.lock();
+        if st.owner == Some(me) {
+            st.owner = None;
+            st.blocked.iter_mut().for_each(|b| *b = false);
+        }
+        Ok(())
+    }
+
+    fn died(&self, me: usize) {
+        let mut st = self.lock();
+        if st.died.is_none() {
+            st.died = Some(me);
+        }
+    }
+}
+
+/// The CPU this thread runs as, inside a [`Scheduler::run`] body.
+#[inline]
+pub fn this_cpu() -> Option<usize> {
+    current().map(|(_, cpu)| cpu)
+}
+
+/// A point: log `call`, then maybe switch to another CPU (see the module
+/// docs). `Err` if this CPU must abandon what it is doing.
+#[inline]
+pub fn point(call: Call) -> Result<(), Abandon> {
+    match current() {
+        None => Ok(()),
+        Some((s, cpu)) => s.point(cpu, call),
+    }
+}
+
+/// `mutex_spin_enter`: [`point`]`(SpinEnter)`; then, while another CPU owns
+/// the lock, this CPU is blocked (logged with `blocked: true`) and another
+/// one runs; then this CPU owns the lock. If this CPU already owns it,
+/// returns `Ok` at once (the caller panics, "locking against myself").
+/// `Err(Deadlock)` if nobody could ever release it.
+#[inline]
+pub fn lock_enter() -> Result<(), Abandon> {
+    match current() {
+        None => Ok(()),
+        Some((s, cpu)) => s.lock_enter(cpu),
+    }
+}
+
+/// `mutex_spin_exit`: [`point`]`(SpinExit)` while still owning the lock,
+/// then release it (if this CPU owns it), making the CPUs that wait for it
+/// runnable. On `Err` the lock stays owned (nobody will take it: the run is
+/// being abandoned).
+#[inline]
+pub fn lock_exit() -> Result<(), Abandon> {
+    match current() {
+        None => Ok(()),
+        Some((s, cpu)) => s.lock_exit(cpu),
+    }
+}
+
+/// This CPU panicked: every other CPU gets `Err(Abandon::Dead)` when it next
+/// resumes or reaches a point. The first CPU to die is the one that counts.
+#[inline]
+pub fn died() {
+    if let Some((s, cpu)) = current() {
+        s.died(cpu);
+    }
+}
+
+/// Whether this CPU must abandon, without logging or switching: `Err` after
+/// another CPU [`died`] or in a deadlock. A body can call it first, so that
+/// a CPU whose turn comes only after the world died does nothing.
+#[inline]
+pub fn check() -> Result<(), Abandon> {
+    match current() {
+        None => Ok(()),
+        Some((s, cpu)) => s.lock().check(cpu),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    fn ev(cpu: u8, call: Call, blocked: bool) -> SchedEvent {
+        SchedEvent { cpu, call, blocked }
+    }
+
+    #[test]
+    fn outside_run_everything_is_a_no_op() {
+        assert_eq!(this_cpu(), None);
+        for c in Call::ALL {
+            assert_eq!(point(c), Ok(()));
+        }
+        assert_eq!(lock_enter(), Ok(()));
+        assert_eq!(lock_enter(), Ok(()));
+        assert_eq!(lock_exit(), Ok(()));
+        died();
+        assert_eq!(check(), Ok(()));
+        assert_eq!(point(Call::Alloc), Ok(()));
+    }
+
+    #[test]
+    fn call_codes_round_trip() {
+        for (i, c) in Call::ALL.iter().enumerate() {
+            assert_eq!(c.code(), i as i32);
+            assert_eq!(Call::from_code(i as i32), Some(*c));
+        }
+        assert_eq!(Call::from_code(-1), None);
+        assert_eq!(Call::from_code(10), None);
+    }
+
+    /// Each CPU reaches Alloc, Map, Free; `trace` records who ran what.
+    fn three_points(choices: u64) -> (RunReport<usize>, Vec<(usize, u32)>) {
+        let trace = StdMutex::new(Vec::new());
+        let s = Scheduler::new(2, choices);
+        let r = s.run(|cpu| {
+            assert_eq!(this_cpu(), Some(cpu));
+            for (i, c) in [Call::Alloc, Call::Map, Call::Free].into_iter().enumerate() {
+                trace.lock().unwrap().push((cpu, i as u32));
+                point(c).unwrap();
+            }
+            cpu * 10
+        });
+        (r, trace.into_inner().unwrap())
+    }
+
+    #[test]
+    fn no_switch_runs_cpu0_then_cpu1() {
+        let (r, trace) = three_points(0);
+        assert_eq!(r.results, vec![0, 10]);
+        assert!(!r.deadlock);
+        // Only CPU 0's points are decisions: CPU 1 ran alone.
+        assert_eq!(r.decisions, 3);
+        assert_eq!(trace, vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+        let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+        assert_eq!(cpus, vec![0, 0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn interleaving_follows_the_bits() {
+        // bit 0 (CPU 0 at Alloc): switch; bit 1 (CPU 1 at Alloc): keep;
+        // bit 2 (CPU 1 at Map): switch; bit 3 (CPU 0 at Map): keep;
+        // bit 4 (CPU 0 at Free): keep; CPU 0 finishes, CPU 1 resumes.
+        let (r, trace) = three_points(0b00101);
+        assert_eq!(trace, vec![(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2)]);
+        assert_eq!(
+            r.log,
+            vec![
+                ev(0, Call::Alloc, false),
+                ev(1, Call::Alloc, false),
+                ev(1, Call::Map, false),
+                ev(0, Call::Map, false),
+                ev(0, Call::Free, false),
+                ev(1, Call::Free, false),
+            ]
+        );
+        assert_eq!(r.decisions, 5);
+        // Deterministic: the same input gives the same run.
+        for _ in 0..20 {
+            assert_eq!(three_points(0b00101).1, trace);
+        }
+        // The scheduler can be reused.
+        let s = Scheduler::new(2, 0b1);
+        let a = s.run(|_| point(Call::Cas).unwrap());
+        let b = s.run(|_| point(Call::Cas).unwrap());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn cyclic_order_with_three_cpus() {
+        let s = Scheduler::new(3, !0);
+        let r = s.run(|_| {
+            point(Call::Alloc).unwrap();
+            point(Call::Free).unwrap();
+        });
+        let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+        assert_eq!(cpus, vec![0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn after_64_decisions_the_cpu_keeps_running() {
+        let s = Scheduler::new(2, !0);
+        let r = s.run(|_| {
+            for _ in 0..100 {
+                point(Call::Map).unwrap();
+            }
+        });
+        assert_eq!(r.decisions, MAX_DECISIONS);
+        let switches = r.log.windows(2).filter(|w| w[0].cpu != w[1].cpu).count();
+        // 64 switches, then CPU 0 (whose turn it is again) runs to the end,
+        // then CPU 1.
+        assert_eq!(switches, 65);
+        assert_eq!(r.log.len(), 200);
+    }
+
+    #[test]
+    fn a_cpu_blocks_on_a_lock_held_across_a_point() {
+        // CPU 0: enter (bit 0 = 0), Alloc (bit 1 = 1: switch holding the
+        // lock); CPU 1: enter (bit 2 = 0), finds the lock held, blocks:
+        // CPU 0 runs on (its exit point takes no decision, CPU 1 being
+        // blocked), releases, finishes; CPU 1 takes the lock.
+        let order = StdMutex::new(Vec::new());
+        let s = Scheduler::new(2, 0b0010);
+        let r = s.run(|cpu| {
+            lock_enter().unwrap();
+            order.lock().unwrap().push((cpu, "in"));
+            if cpu == 0 {
+                point(Call::Alloc).unwrap();
+            }
+            order.lock().unwrap().push((cpu, "out"));
+            lock_exit().unwrap();
+        });
+        assert!(!r.deadlock);
+        assert_eq!(
+            order.into_inner().unwrap(),
+            vec![(0, "in"), (0, "out"), (1, "in"), (1, "out")]
+        );
+        assert_eq!(
+            r.log,
+            vec![
+                ev(0, Call::SpinEnter, false),
+                ev(0, Call::Alloc, false),
+                ev(1, Call::SpinEnter, false),
+                ev(1, Call::SpinEnter, true),
+                ev(0, Call::SpinExit, false),
+                ev(1, Call::SpinExit, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_blocked_cpu_is_not_chosen_until_the_lock_is_released() {
+        // All ones: every decision switches, but CPU 1 is blocked while CPU 0
+        // holds the lock, so CPU 0's points there take no decision.
+        let s = Scheduler::new(2, !0);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                lock_enter().unwrap();
+                point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
+                point(Call::Map).unwrap(); // CPU 1 blocked: no decision
+                lock_exit().unwrap(); // no decision (CPU 1 blocked until the release)
+                point(Call::Free).unwrap(); // switch to CPU 1
+            } else {
+                lock_enter().unwrap();
+                lock_exit().unwrap();
+            }
+        });
+        assert_eq!(
+            r.log,
+            vec![
+                ev(0, Call::SpinEnter, false), // bit 0: switch
+                ev(1, Call::SpinEnter, false), // bit 1: switch
+                ev(0, Call::Alloc, false),     // bit 2: switch
+                ev(1, Call::SpinEnter, true),
+                ev(0, Call::Map, false),
+                ev(0, Call::SpinExit, false),
+                ev(0, Call::Free, false), // bit 3: switch; CPU 1 takes the lock
+                ev(1, Call::SpinExit, false), // bit 4: switch; CPU 0 finishes
+            ]
+        );
+        assert_eq!(r.decisions, 5);
+    }
+
+    #[test]
+    fn lock_enter_by_the_owner_returns_at_once() {
+        let s = Scheduler::new(2, 0);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                lock_enter().unwrap();
+                let again = lock_enter();
+                lock_exit().unwrap();
+                again
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r.results, vec![Ok(()), Ok(())]);
+        assert!(!r.deadlock);
+    }
+
+    #[test]
+    fn finishing_with_the_lock_held_is_a_deadlock() {
+        let s = Scheduler::new(2, 0);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                lock_enter().map(|()| "holds")
+            } else {
+                let e = lock_enter();
+                // Abandoned: later calls say so too.
+                assert_eq!(point(Call::Alloc), Err(Abandon::Deadlock));
+                assert_eq!(check(), Err(Abandon::Deadlock));
+                e.map(|()| "entered")
+            }
+        });
+        assert!(r.deadlock);
+        assert_eq!(r.results, vec![Ok("holds"), Err(Abandon::Deadlock)]);
+        assert_eq!(
+            r.log,
+            vec![
+                ev(0, Call::SpinEnter, false),
+                ev(1, Call::SpinEnter, false),
+                ev(1, Call::SpinEnter, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn deadlock_with_three_cpus_abandons_every_waiter() {
+        let s = Scheduler::new(3, 0);
+        let r = s.run(|_| lock_enter());
+        assert!(r.deadlock);
+        assert_eq!(
+            r.results,
+            vec![Ok(()), Err(Abandon::Deadlock), Err(Abandon::Deadlock)]
+        );
+    }
+
+    #[test]
+    fn died_abandons_the_other_cpu() {
+        // bit 0: CPU 0 switches at Alloc; bit 1: CPU 1 switches back at Map;
+        // CPU 0 dies; CPU 1 resumes with Err(Dead).
+        let s = Scheduler::new(2, 0b11);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                point(Call::Alloc).unwrap();
+                died();
+                // The dead CPU's own later calls do nothing.
+                assert_eq!(point(Call::Free), Ok(()));
+                assert_eq!(lock_enter(), Ok(()));
+                assert_eq!(check(), Ok(()));
+                Ok(())
+            } else {
+                let r = point(Call::Map);
+                assert_eq!(point(Call::Unmap), Err(Abandon::Dead));
+                r
+            }
+        });
+        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+        assert!(!r.deadlock);
+        assert_eq!(
+            r.log,
+            vec![ev(0, Call::Alloc, false), ev(1, Call::Map, false)]
+        );
+    }
+
+    #[test]
+    fn died_wakes_a_cpu_blocked_on_the_lock() {
+        let s = Scheduler::new(2, 0b10);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                lock_enter().unwrap();
+                point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
+                died(); // dies holding the lock
+                Ok(())
+            } else {
+                lock_enter()
+            }
+        });
+        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+        assert!(!r.deadlock);
+    }
+
+    #[test]
+    fn a_cpu_whose_turn_comes_after_a_death_can_tell() {
+        let s = Scheduler::new(2, 0);
+        let r = s.run(|cpu| {
+            if cpu == 0 {
+                died();
+                Ok(())
+            } else {
+                check()
+            }
+        });
+        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+    }
+
+    #[test]
+    fn a_panicking_body_abandons_the_others_and_is_resumed() {
+        let seen = StdMutex::new(None);
+        let s = Scheduler::new(2, 0b11);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            s.run(|cpu| {
+                if cpu == 0 {
+                    point(Call::Alloc).unwrap();
+                    lock_enter().unwrap();
+                    panic!("body of cpu 0");
+                } else {
+                    let r = point(Call::Map).and_then(|()| lock_enter());
+                    *seen.lock().unwrap() = Some(r);
+                }
+            })
+        }));
+        let payload = r.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"body of cpu 0"));
+        assert_eq!(*seen.lock().unwrap(), Some(Err(Abandon::Dead)));
+        // The scheduler is usable again.
+        let ok = s.run(|cpu| cpu);
+        assert_eq!(ok.results, vec![0, 1]);
+    }
+
+    #[test]
+    fn handoffs_order_plain_memory() {
+        // Non-atomic shared data, written by whichever CPU runs: the
+        // Mutex/Condvar handoff must order the accesses.
+        struct Shared(std::cell::UnsafeCell<u64>);
+        // SAFETY: only the CPU holding the baton touches it.
+        unsafe impl Sync for Shared {}
+        let x = &Shared(std::cell::UnsafeCell::new(0));
+        let s = Scheduler::new(2, 0x5555_5555_5555_5555);
+        let r = s.run(|_| {
+            for _ in 0..1000 {
+                // SAFETY: one CPU runs at a time.
+                unsafe { *x.0.get() += 1 };
+                point(Call::Cas).unwrap();
+            }
+        });
+        assert_eq!(r.results.len(), 2);
+        assert_eq!(unsafe { *x.0.get() }, 2000);
+    }
+
+    #[test]
+    fn runs_do_not_nest() {
+        let s = Scheduler::new(1, 0);
+        let r = panic::catch_unwind(AssertUnwindSafe(|| {
+            s.run(|_| {
+                let inner = Scheduler::new(1, 0);
+                inner.run(|_| ());
+            })
+        }));
+        assert!(r.is_err());
+    }
+}
+
+/// The threads CPUs run on. Spawning two threads per concurrent step costs
+/// far more than the step (hundreds of microseconds on a loaded VM), so
+/// each thread that runs schedules keeps its own CPU threads and hands them
+/// work, as a scoped spawn would: [`run`](cpus::run) returns only when
+/// every CPU's job has returned.
+mod cpus {
+    use std::cell::RefCell;
+    use std::sync::mpsc::{channel, Receiver, Sender};
+
+    /// A job borrowed from the caller of `run`, which outlives its use.
+    struct Job(&'static (dyn Fn(usize) + Sync), usize);
+
+    struct Cpus {
+        jobs: Vec<Sender<Job>>,
+        done: Receiver<()>,
+        done_tx: Sender<()>,
+    }
+
+    thread_local! {
+        static CPUS: RefCell<Option<Cpus>> = const { RefCell::new(None) };
+    }
+
+    fn spawn(i: usize, done: Sender<()>) -> Sender<Job> {
+        let (tx, rx) = channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("sched-cpu{i}"))
+            .spawn(move || {
+                for Job(f, cpu) in rx {
+                    // A job must not unwind (`cpu_thread` catches the
+                    // body's panics): if it did, `run` could return while
+                    // another CPU still borrows its frame.
+                    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(cpu)));
+                    if ok.is_err() {
+                        eprintln!("sched: a CPU job unwound; aborting");
+                        std::process::abort();
+                    }
+                    if done.send(()).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning a CPU thread");
+        tx
+    }
+
+    /// Runs `job(cpu)` for every cpu in `0..n` on the calling thread's CPU
+    /// threads and waits until all have returned.
+    pub(super) fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
+        // SAFETY: the 'static lifetime is a lie told to the channel only:
+        // this function does not return before every CPU thread has sent
+        // `done` for this job, i.e. finished with it (a thread that cannot
+        // report aborts the process instead), so the borrow is never used
+        // after `job`'s frame ends.
+        let job: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(job) };
+        CPUS.with(|c| {
+            let mut c = c.borrow_mut();
+            let cpus = c.get_or_insert_with(|| {
+                let (done_tx, done) = channel();
+                Cpus {
+                    jobs: Vec::new(),
+                    done,
+                    done_tx,
+                }
+            });
+            while cpus.jobs.len() < n.saturating_sub(1) {
+                let i = cpus.jobs.len() + 1;
+                cpus.jobs.push(spawn(i, cpus.done_tx.clone()));
+            }
+            // CPU 0 runs on the calling thread (one hand-over fewer per
+            // step); CPUs 1.. on the CPU threads.
+            for (i, tx) in cpus.jobs.iter().take(n - 1).enumerate() {
+                if tx.send(Job(job, i + 1)).is_err() {
+                    // Jobs before this one are in flight and borrow the
+                    // caller's frame: returning is not an option.
+                    eprintln!("sched: a CPU thread is gone; aborting");
+                    std::process::abort();
+                }
+            }
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(0)));
+            for _ in 1..n {
+                if cpus.done.recv().is_err() {
+                    eprintln!("sched: lost a CPU thread; aborting");
+                    std::process::abort();
+                }
+            }
+            if let Err(p) = ok {
+                std::panic::resume_unwind(p);
+            }
+        });
+    }
+}
