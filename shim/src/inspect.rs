@@ -496,12 +496,150 @@ pub fn diff_page_range(
             pool_a.read_word(pfn, j * g.pte_bytes, g.pte_bytes),
             pool_b.read_word(pfn, j * g.pte_bytes, g.pte_bytes),
         );
+        // Equal words are equal PTEs, whatever they look like: only words
+        // that differ are read as pointers into each side's own pool (a
+        // value such as 1 << 30 may lie in one pool and not the other).
+        if va == vb {
+            continue;
+        }
         let (va, vb) = (
             (va != 0).then(|| pte_value(pool_a, va)),
             (vb != 0).then(|| pte_value(pool_b, vb)),
         );
         if va != vb {
             report(j, va, vb);
+        }
+    }
+}
+
+/// What a deep pass found a frame used for. A frame may hold several
+/// segtabs (carving), so it may be in more than one class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PageUse {
+    /// Allocated in the pool.
+    pub allocated: bool,
+    /// Holds a table reachable from a pmap root (a segtab or a PTE page).
+    pub tree: bool,
+    /// Holds a segtab on the free list.
+    pub free_list: bool,
+    /// On the PTP cache.
+    pub ptp_cache: bool,
+}
+
+impl PageUse {
+    /// The class as compared and reported: `tree`, `free list`, `ptp
+    /// cache`, `free`, `leaked` (allocated, claimed by nothing), or a
+    /// combination (`free+tree` is a table in a freed page).
+    pub fn class(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.allocated && (self.tree || self.free_list || self.ptp_cache) {
+            parts.push("free");
+        }
+        if self.tree {
+            parts.push("tree");
+        }
+        if self.free_list {
+            parts.push("free list");
+        }
+        if self.ptp_cache {
+            parts.push("ptp cache");
+        }
+        if parts.is_empty() {
+            parts.push(if self.allocated { "leaked" } else { "free" });
+        }
+        parts.join("+")
+    }
+}
+
+/// Accounts for every frame handed out since the pool was made: which
+/// class each belongs to, given the pmap roots (raw `pm_segtab` values),
+/// the free list and the PTP cache as a deep pass read them. Index: frame
+/// number, up to [`PagePool::high_water`].
+pub fn account(
+    pool: &PagePool,
+    g: &Geometry,
+    roots: &[u64],
+    free_list: &[Ptr],
+    ptp: &[u32],
+) -> Vec<PageUse> {
+    let n = pool.high_water().max(pool.touched()) as usize;
+    let mut uses: Vec<PageUse> = (0..n as u32)
+        .map(|pfn| PageUse {
+            allocated: pool.is_allocated(pfn),
+            ..Default::default()
+        })
+        .collect();
+    let mut mark = |pfn: u32, f: fn(&mut PageUse)| {
+        if let Some(u) = uses.get_mut(pfn as usize) {
+            f(u)
+        }
+    };
+    for &root in roots {
+        let Some(top) = segtab_at(pool, g, Ptr::classify(pool, root)) else {
+            continue;
+        };
+        mark(top.pfn, |u| u.tree = true);
+        let lower = |st: PageRef, mark: &mut dyn FnMut(u32, fn(&mut PageUse))| {
+            for i in 0..g.segtabsize {
+                if let Ptr::Page(r) = Ptr::classify(pool, pool.read_word(st.pfn, st.off + 8 * i, 8))
+                {
+                    mark(r.pfn, |u| u.tree = true);
+                }
+            }
+        };
+        if g.lp64 {
+            for x in 0..g.segtabsize {
+                let p = Ptr::classify(pool, pool.read_word(top.pfn, top.off + 8 * x, 8));
+                if let Some(st) = segtab_at(pool, g, p) {
+                    mark(st.pfn, |u| u.tree = true);
+                    lower(st, &mut mark);
+                }
+            }
+        } else {
+            lower(top, &mut mark);
+        }
+    }
+    for p in free_list {
+        if let Ptr::Page(r) = p {
+            mark(r.pfn, |u| u.free_list = true);
+        }
+    }
+    for &pfn in ptp {
+        mark(pfn, |u| u.ptp_cache = true);
+    }
+    uses
+}
+
+/// Compares two free lists that agree as pointers slot by slot: every slot
+/// of every free segtab, not just the link in `seg_seg[0]` (a stale table
+/// left in a free segtab is handed to the next pmap that gets it).
+pub fn diff_free_segtabs(
+    pool_a: &PagePool,
+    list_a: &[Ptr],
+    pool_b: &PagePool,
+    list_b: &[Ptr],
+    g: &Geometry,
+    mut report: impl FnMut(usize, u32, Option<Value>, Option<Value>),
+) {
+    for (k, (pa, pb)) in list_a.iter().zip(list_b).enumerate() {
+        let (Some(a), Some(b)) = (segtab_at(pool_a, g, *pa), segtab_at(pool_b, g, *pb)) else {
+            continue;
+        };
+        for i in 1..g.segtabsize {
+            let (wa, wb) = (
+                pool_a.read_word(a.pfn, a.off + 8 * i, 8),
+                pool_b.read_word(b.pfn, b.off + 8 * i, 8),
+            );
+            if wa == wb {
+                continue;
+            }
+            let (va, vb) = (
+                (wa != 0).then(|| Value::Ptr(Ptr::classify(pool_a, wa))),
+                (wb != 0).then(|| Value::Ptr(Ptr::classify(pool_b, wb))),
+            );
+            if va != vb {
+                report(k, i, va, vb);
+            }
         }
     }
 }

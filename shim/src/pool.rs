@@ -8,6 +8,14 @@
 //! through). A limit on frames in use and a fail-next-N counter inject
 //! allocation failures; every allocation, failure, free and wait is logged.
 //!
+//! The pool is also a memory-safety oracle for both sides: a freed frame is
+//! filled with [`POISON`], and the poison is checked when the frame is
+//! handed out again and by [`PagePool::check_free`] (every deep pass and the
+//! end of every sequence). A store into a free frame is recorded as a
+//! [`PoisonViolation`] naming the frame, the offset and the step that freed
+//! it. Under AddressSanitizer (`cargo fuzz`), free frames are also poisoned
+//! through ASan's manual interface, so any access reports its stack.
+//!
 //! For 32-bit configurations the mapping is placed below 4 GiB (`MAP_32BIT`)
 //! so a kernel virtual address fits the target's 32-bit `vaddr_t`, as the C
 //! assumes when it casts a PTE pointer to `vaddr_t` (pmap_segtab.c:301).
@@ -106,6 +114,64 @@ impl PoolMap {
     }
 }
 
+/// The byte a free frame is filled with: `0xa5a5...` is neither zero (an
+/// empty table) nor a pool address nor a PTE value the harness writes.
+pub const POISON: u8 = 0xa5;
+
+/// A store into a frame while it was free (use after free, or a stray
+/// store past the end of a page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoisonViolation {
+    /// The frame.
+    pub pfn: u32,
+    /// Offset of the first byte that changed.
+    pub offset: u32,
+    /// The 8 bytes at that (8-aligned) offset, as found.
+    pub found: u64,
+    /// The step that freed the frame (`None`: never allocated since the
+    /// pool was made or reset).
+    pub freed_at: Option<u32>,
+    /// The step at which the change was seen.
+    pub seen_at: u32,
+}
+
+impl std::fmt::Display for PoisonViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "free page {} changed at offset {:#x} (now {:#018x}), ",
+            self.pfn, self.offset, self.found
+        )?;
+        match self.freed_at {
+            Some(s) => write!(f, "freed at step {s}")?,
+            None => write!(f, "never handed out")?,
+        }
+        write!(f, ", seen at step {}", self.seen_at)
+    }
+}
+
+#[cfg(segtab_asan)]
+mod asan {
+    unsafe extern "C" {
+        fn __asan_poison_memory_region(addr: *const u8, size: usize);
+        fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
+    }
+    pub(super) fn poison(p: *const u8, n: usize) {
+        // SAFETY: ASan's manual poisoning only marks shadow memory for a
+        // range of our own mapping.
+        unsafe { __asan_poison_memory_region(p, n) }
+    }
+    pub(super) fn unpoison(p: *const u8, n: usize) {
+        // SAFETY: as poison.
+        unsafe { __asan_unpoison_memory_region(p, n) }
+    }
+}
+#[cfg(not(segtab_asan))]
+mod asan {
+    pub(super) fn poison(_: *const u8, _: usize) {}
+    pub(super) fn unpoison(_: *const u8, _: usize) {}
+}
+
 /// The pool. See the module docs.
 pub struct PagePool {
     base: NonNull<u8>,
@@ -123,6 +189,15 @@ pub struct PagePool {
     fail_next: u32,
     waits: u32,
     events: Vec<PoolEvent>,
+    /// Frames below this were handed out at some time since the pool was
+    /// made: free ones hold POISON; frames above were never touched (zero).
+    high_water: u32,
+    /// The step that last freed each frame.
+    freed_at: Vec<Option<u32>>,
+    /// The current step (set by the engine), for the reports.
+    step: u32,
+    /// Stores into free frames seen so far.
+    violations: Vec<PoisonViolation>,
 }
 
 // SAFETY: the pool owns its mapping exclusively; the raw pointers inside
@@ -224,6 +299,10 @@ impl PagePool {
             fail_next: 0,
             waits: 0,
             events: Vec::new(),
+            high_water: 0,
+            freed_at: vec![None; capacity],
+            step: 0,
+            violations: Vec::new(),
         })
     }
 
@@ -231,9 +310,16 @@ impl PagePool {
     /// used since the last reset (not to the capacity).
     pub fn reset(&mut self) {
         for pfn in 0..self.next_fresh as usize {
+            if self.allocated[pfn] {
+                // Free frames already hold the poison.
+                self.fill_poison(pfn as u32);
+            }
             self.allocated[pfn] = false;
             self.pages[pfn].pageq = Default::default();
+            self.freed_at[pfn] = None;
         }
+        self.violations.clear();
+        self.step = 0;
         self.free.clear();
         self.next_fresh = 0;
         self.in_use = 0;
@@ -270,6 +356,11 @@ impl PagePool {
             });
             return None;
         };
+        asan::unpoison(self.kva(pfn), self.page_size());
+        // The frame must come back as it was left: a store into it while
+        // it was free is a finding.
+        self.check_frame(pfn);
+        self.high_water = self.high_water.max(pfn + 1);
         self.allocated[pfn as usize] = true;
         self.in_use += 1;
         if flags & crate::UVM_PGA_ZERO != 0 {
@@ -277,6 +368,80 @@ impl PagePool {
         }
         self.events.push(PoolEvent::Alloc { pfn, flags });
         Some(pfn)
+    }
+
+    fn fill_poison(&mut self, pfn: u32) {
+        asan::unpoison(self.kva(pfn), self.page_size());
+        self.page_bytes_mut(pfn).fill(POISON);
+        asan::poison(self.kva(pfn), self.page_size());
+    }
+
+    /// What a free frame holds: POISON if it was ever handed out, zero if
+    /// not (the mapping is zero-filled).
+    fn expected(&self, pfn: u32) -> u8 {
+        if pfn < self.high_water {
+            POISON
+        } else {
+            0
+        }
+    }
+
+    /// Checks one free frame (ASan-unpoisoned by the caller); records a
+    /// violation and restores the frame if it changed.
+    fn check_frame(&mut self, pfn: u32) -> bool {
+        let want = self.expected(pfn);
+        let bytes = self.page_bytes(pfn);
+        let Some(off) = bytes.iter().position(|&b| b != want) else {
+            return true;
+        };
+        let word = off & !7;
+        let found = u64::from_ne_bytes(bytes[word..word + 8].try_into().expect("8 bytes"));
+        self.violations.push(PoisonViolation {
+            pfn,
+            offset: off as u32,
+            found,
+            freed_at: self.freed_at[pfn as usize],
+            seen_at: self.step,
+        });
+        // Report each store once.
+        self.page_bytes_mut(pfn).fill(want);
+        false
+    }
+
+    /// Checks every free frame that a store could have reached: all
+    /// frames ever handed out and the two above them (where a store past
+    /// the end of the last page lands). Returns false if one changed (see
+    /// [`PagePool::violations`]).
+    pub fn check_free(&mut self) -> bool {
+        let end = (self.high_water.max(self.next_fresh) + 2).min(self.capacity);
+        let mut ok = true;
+        for pfn in 0..end {
+            if !self.allocated[pfn as usize] {
+                asan::unpoison(self.kva(pfn), self.page_size());
+                ok &= self.check_frame(pfn);
+                if self.expected(pfn) == POISON {
+                    asan::poison(self.kva(pfn), self.page_size());
+                }
+            }
+        }
+        ok
+    }
+
+    /// Stores into free frames seen so far (by allocations and
+    /// [`PagePool::check_free`]).
+    pub fn violations(&self) -> &[PoisonViolation] {
+        &self.violations
+    }
+
+    /// Sets the step number the next events belong to (for reports).
+    pub fn set_step(&mut self, step: u32) {
+        self.step = step;
+    }
+
+    /// Frames handed out at some time since the pool was made: free ones
+    /// among them must hold the poison.
+    pub fn high_water(&self) -> u32 {
+        self.high_water
     }
 
     /// `uvm_pagefree`. A frame that is not allocated is logged as
@@ -290,6 +455,8 @@ impl PagePool {
         self.allocated[pfn as usize] = false;
         self.in_use -= 1;
         self.free.push(pfn);
+        self.freed_at[pfn as usize] = Some(self.step);
+        self.fill_poison(pfn);
         self.events.push(PoolEvent::Free { pfn });
         true
     }
