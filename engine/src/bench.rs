@@ -67,8 +67,16 @@ fn segments(c: &Config, want: u64) -> Vec<(u32, u64)> {
     }
 }
 
-/// Setup and measured actions.
-pub fn workload(c: &Config, want: u64, ops: u64, seed: u64) -> (Vec<Action>, Vec<Action>, u64) {
+/// Setup and measured actions; with `concurrent`, each measured step is
+/// two of them at once on two CPUs (interleaved by a random schedule in
+/// MULTIPROCESSOR configurations), as `Op::Concurrent` makes them.
+pub fn workload(
+    c: &Config,
+    want: u64,
+    ops: u64,
+    seed: u64,
+    concurrent: bool,
+) -> (Vec<Action>, Vec<Action>, u64) {
     let segs = segments(c, want);
     let mut setup: Vec<Action> = (1..=7)
         .map(|pmap| Action::Create { pmap, minaddr: 0 })
@@ -79,30 +87,50 @@ pub fn workload(c: &Config, want: u64, ops: u64, seed: u64) -> (Vec<Action>, Vec
     );
     let pages_per_seg = 1u64 << (c.segshift - c.pgshift);
     let mut rng = SplitMix64(seed);
+    let one = |rng: &mut SplitMix64| {
+        let (pmap, base) = segs[(rng.next_u64() % segs.len() as u64) as usize];
+        let va = base + ((rng.next_u64() % pages_per_seg) << c.pgshift);
+        match rng.next_u64() % 20 {
+            0..=7 => Action::Lookup { pmap, va },
+            8..=13 => Action::Enter {
+                pmap,
+                va,
+                value: 0x8000_0000 | (rng.next_u64() & 0x7fff_fff0) | 1,
+                flags: 0,
+            },
+            14..=16 => Action::Process {
+                pmap,
+                sva: va,
+                eva: base + (1 << c.segshift),
+                cb: CbKind::Count,
+                flags: 0,
+            },
+            _ => Action::Reserve { pmap, va, flags: 0 },
+        }
+    };
     let measured = (0..ops)
         .map(|_| {
-            let (pmap, base) = segs[(rng.next_u64() % segs.len() as u64) as usize];
-            let va = base + ((rng.next_u64() % pages_per_seg) << c.pgshift);
-            match rng.next_u64() % 20 {
-                0..=7 => Action::Lookup { pmap, va },
-                8..=13 => Action::Enter {
-                    pmap,
-                    va,
-                    value: 0x8000_0000 | (rng.next_u64() & 0x7fff_fff0) | 1,
-                    flags: 0,
-                },
-                14..=16 => Action::Process {
-                    pmap,
-                    sva: va,
-                    eva: base + (1 << c.segshift),
-                    cb: CbKind::Count,
-                    flags: 0,
-                },
-                _ => Action::Reserve { pmap, va, flags: 0 },
+            if concurrent {
+                let actions = [one(&mut rng), one(&mut rng)];
+                Action::Concurrent(Box::new(crate::model::Concurrent {
+                    actions,
+                    lwp: 1,
+                    schedule: if c.multiprocessor {
+                        one_schedule(&mut rng)
+                    } else {
+                        0
+                    },
+                }))
+            } else {
+                one(&mut rng)
             }
         })
         .collect();
     (setup, measured, segs.len() as u64)
+}
+
+fn one_schedule(rng: &mut SplitMix64) -> u64 {
+    rng.next_u64()
 }
 
 fn rate(ops: usize, t: Instant) -> f64 {
@@ -111,7 +139,8 @@ fn rate(ops: usize, t: Instant) -> f64 {
 
 /// Measure one configuration and footprint.
 pub fn measure(c: &'static Config, name: &str, want: u64, ops: u64) -> Result<Row> {
-    let (setup, measured, footprint) = workload(c, want, ops, 0x5e97ab);
+    let concurrent = name == "concurrent";
+    let (setup, measured, footprint) = workload(c, want, ops, 0x5e97ab, concurrent);
     let pool_pages = (footprint + footprint / 32 + 256) as usize;
     let mut pair = Pair::open(c.name, pool_pages)?;
 

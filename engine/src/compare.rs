@@ -37,6 +37,7 @@ fn push<T: Debug + PartialEq>(out: &mut Vec<FieldDiff>, category: &str, field: &
 /// counts the rest (a broken tree can differ in thousands of PTEs).
 pub struct TableDiffs<'a> {
     out: &'a mut Vec<FieldDiff>,
+    category: &'static str,
     listed: usize,
     more: usize,
 }
@@ -44,8 +45,14 @@ pub struct TableDiffs<'a> {
 impl<'a> TableDiffs<'a> {
     /// Collect into `out`.
     pub fn new(out: &'a mut Vec<FieldDiff>) -> Self {
+        Self::with_category(out, "table")
+    }
+
+    /// Collect into `out` under another category (free list, PTP cache).
+    pub fn with_category(out: &'a mut Vec<FieldDiff>, category: &'static str) -> Self {
         TableDiffs {
             out,
+            category,
             listed: 0,
             more: 0,
         }
@@ -60,7 +67,7 @@ impl<'a> TableDiffs<'a> {
         self.listed += 1;
         let show = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
         self.out.push(FieldDiff {
-            category: "table".into(),
+            category: self.category.into(),
             field: field.to_string(),
             c: show(c),
             rust: show(r),
@@ -72,8 +79,8 @@ impl Drop for TableDiffs<'_> {
     fn drop(&mut self) {
         if self.more > 0 {
             self.out.push(FieldDiff {
-                category: "table".into(),
-                field: format!("... and {} more table fields", self.more),
+                category: self.category.into(),
+                field: format!("... and {} more fields", self.more),
                 c: String::new(),
                 rust: String::new(),
             });
@@ -83,12 +90,51 @@ impl Drop for TableDiffs<'_> {
 
 /// What a step returned and did.
 pub fn step(out: &mut Vec<FieldDiff>, ec: &StepEnd, er: &StepEnd, tc: &StepTrace, tr: &StepTrace) {
+    outcome(out, "return / panic", ec, er);
+    traces(out, tc, tr);
+}
+
+/// How a call ended (`field` names the CPU in a concurrent step).
+pub fn outcome(out: &mut Vec<FieldDiff>, field: &str, ec: &StepEnd, er: &StepEnd) {
     if !ec.agrees(er) {
         out.push(FieldDiff {
             category: "outcome".into(),
-            field: "return / panic".into(),
+            field: field.into(),
             c: format!("{ec:?}"),
             rust: format!("{er:?}"),
+        });
+    }
+}
+
+/// A schedule as text: runs of one CPU's calls, `|` where the CPU changes.
+pub fn schedule_text(log: &[shim::sched::SchedEvent]) -> String {
+    let mut s = String::new();
+    let mut cur = None;
+    for e in log {
+        if cur != Some(e.cpu) {
+            if cur.is_some() {
+                s.push_str(" | ");
+            }
+            s.push_str(&format!("cpu{}:", e.cpu));
+            cur = Some(e.cpu);
+        }
+        s.push_str(&format!(" {:?}", e.call));
+        if e.blocked {
+            s.push_str("(waits)");
+        }
+    }
+    s
+}
+
+/// What a step did besides its end: pool events, xtab hooks, callbacks
+/// and, for a concurrent step, the schedule.
+pub fn traces(out: &mut Vec<FieldDiff>, tc: &StepTrace, tr: &StepTrace) {
+    if tc.sched != tr.sched {
+        out.push(FieldDiff {
+            category: "schedule".into(),
+            field: "which CPU reached which call out of the file".into(),
+            c: schedule_text(&tc.sched),
+            rust: schedule_text(&tr.sched),
         });
     }
     push(
@@ -210,5 +256,74 @@ pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side) {
         inspect::diff_trees(c.pool(), rc, r.pool(), rr, &g, |field, a, b| {
             diffs.add(format_args!("pmap {pm} {field}"), a, b)
         });
+    }
+}
+
+/// What every pool page is used for (deep passes): the class of each frame
+/// on both sides, the slots of every free segtab, and the contents of every
+/// page on the PTP cache. Free pages' poison is the pool's to check.
+pub fn pages(
+    out: &mut Vec<FieldDiff>,
+    c: &dyn Side,
+    r: &dyn Side,
+    cs: &crate::side::Snapshot,
+    rs: &crate::side::Snapshot,
+) {
+    let g = c.geometry();
+    let roots =
+        |s: &dyn Side| -> Vec<u64> { (0..c_reference::NPMAPS).map(|p| s.root_raw(p)).collect() };
+    let ac = inspect::account(c.pool(), &g, &roots(c), &cs.free_list.0, &cs.ptp.0);
+    let ar = inspect::account(r.pool(), &g, &roots(r), &rs.free_list.0, &rs.ptp.0);
+    let mut listed = 0;
+    let mut more = 0;
+    for pfn in 0..ac.len().max(ar.len()) {
+        let class = |a: &[inspect::PageUse]| {
+            a.get(pfn)
+                .map(|u| u.class())
+                .unwrap_or_else(|| "never used".into())
+        };
+        let (x, y) = (class(&ac), class(&ar));
+        if x != y {
+            if listed < MAX_TABLE_DIFFS {
+                listed += 1;
+                out.push(FieldDiff {
+                    category: "pages".into(),
+                    field: format!("pfn {pfn} is used as"),
+                    c: x,
+                    rust: y,
+                });
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        out.push(FieldDiff {
+            category: "pages".into(),
+            field: format!("... and {more} more pages"),
+            c: String::new(),
+            rust: String::new(),
+        });
+    }
+    if cs.free_list == rs.free_list {
+        let mut diffs = TableDiffs::with_category(out, "free list");
+        inspect::diff_free_segtabs(
+            c.pool(),
+            &cs.free_list.0,
+            r.pool(),
+            &rs.free_list.0,
+            &g,
+            |k, i, a, b| diffs.add(format_args!("free segtab {k} seg_tab[{i}]"), a, b),
+        );
+    }
+    if cs.ptp == rs.ptp {
+        let mut diffs = TableDiffs::with_category(out, "ptp cache");
+        for &pfn in &cs.ptp.0 {
+            if pfn < c.pool().capacity() {
+                inspect::diff_page(c.pool(), r.pool(), &g, pfn, |j, a, b| {
+                    diffs.add(format_args!("ptp cache page pfn {pfn} pte[{j}]"), a, b)
+                });
+            }
+        }
     }
 }

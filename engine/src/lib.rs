@@ -18,6 +18,7 @@ pub mod callbacks;
 pub mod compare;
 pub mod corpus;
 pub mod model;
+pub mod panic_text;
 pub mod port_side;
 pub mod probe;
 pub mod report;

@@ -205,11 +205,132 @@ pub enum Op {
         /// Count.
         n: u8,
     },
-    /// The next `n % 4` `atomic_cas_ptr` calls lose to another CPU.
-    CasRace {
-        /// Count.
-        n: u8,
+    /// Two calls at once: `a` on CPU 0 (as curlwp), `b` on CPU 1 (as lwp
+    /// `lwp`), switching CPUs at calls out of the file as the bits of
+    /// `schedule` say (bit 0 first; 1 = switch). Only interleaved in
+    /// MULTIPROCESSOR configurations; elsewhere `a` runs, then `b`.
+    Concurrent {
+        /// CPU 0's call.
+        a: CpuOp,
+        /// CPU 1's call.
+        b: CpuOp,
+        /// CPU 1's lwp (mod 4).
+        lwp: u8,
+        /// The scheduler's decisions.
+        schedule: u64,
     },
+}
+
+/// A call into the file one CPU of [`Op::Concurrent`] makes (the
+/// operations of [`Op`] that enter `pmap_segtab.c`).
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CpuOp {
+    /// See [`Op::Create`].
+    Create {
+        /// Pmap.
+        pmap: u8,
+        /// pm_minaddr.
+        min: MinSpec,
+    },
+    /// See [`Op::Destroy`].
+    Destroy {
+        /// Pmap.
+        pmap: u8,
+        /// The callback, if any.
+        cb: Option<CbKind>,
+        /// flags.
+        flags: u8,
+    },
+    /// See [`Op::Reserve`].
+    Reserve {
+        /// Pmap.
+        pmap: u8,
+        /// VA.
+        va: VaSpec,
+        /// PMAP_CANFAIL.
+        canfail: bool,
+    },
+    /// See [`Op::Lookup`].
+    Lookup {
+        /// Pmap.
+        pmap: u8,
+        /// VA.
+        va: VaSpec,
+    },
+    /// See [`Op::Enter`].
+    Enter {
+        /// Pmap.
+        pmap: u8,
+        /// VA.
+        va: VaSpec,
+        /// PTE value.
+        value: u32,
+        /// PMAP_CANFAIL.
+        canfail: bool,
+    },
+    /// See [`Op::Process`].
+    Process {
+        /// Pmap.
+        pmap: u8,
+        /// Start.
+        sva: VaSpec,
+        /// Length.
+        len: LenSpec,
+        /// Callback.
+        cb: CbKind,
+        /// flags.
+        flags: u8,
+    },
+    /// See [`Op::Activate`].
+    Activate {
+        /// Pmap.
+        pmap: u8,
+        /// Lwp (mod 4).
+        lwp: u8,
+    },
+    /// See [`Op::Deactivate`].
+    Deactivate {
+        /// Pmap.
+        pmap: u8,
+    },
+}
+
+impl CpuOp {
+    /// The same call as a sequential operation.
+    pub fn op(self) -> Op {
+        match self {
+            CpuOp::Create { pmap, min } => Op::Create { pmap, min },
+            CpuOp::Destroy { pmap, cb, flags } => Op::Destroy { pmap, cb, flags },
+            CpuOp::Reserve { pmap, va, canfail } => Op::Reserve { pmap, va, canfail },
+            CpuOp::Lookup { pmap, va } => Op::Lookup { pmap, va },
+            CpuOp::Enter {
+                pmap,
+                va,
+                value,
+                canfail,
+            } => Op::Enter {
+                pmap,
+                va,
+                value,
+                canfail,
+            },
+            CpuOp::Process {
+                pmap,
+                sva,
+                len,
+                cb,
+                flags,
+            } => Op::Process {
+                pmap,
+                sva,
+                len,
+                cb,
+                flags,
+            },
+            CpuOp::Activate { pmap, lwp } => Op::Activate { pmap, lwp },
+            CpuOp::Deactivate { pmap } => Op::Deactivate { pmap },
+        }
+    }
 }
 
 /// A sequence: a configuration and operations.
@@ -244,10 +365,22 @@ impl Sequence {
     }
 }
 
+/// Two calls run at once on two CPUs ([`Op::Concurrent`], resolved).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Concurrent {
+    /// CPU 0's and CPU 1's call (each a call into the file).
+    pub actions: [Action; 2],
+    /// CPU 1's lwp.
+    pub lwp: u32,
+    /// The scheduler's decisions (0 in configurations without
+    /// MULTIPROCESSOR: CPU 0's call, then CPU 1's).
+    pub schedule: u64,
+}
+
 /// An operation with concrete addresses, as both sides run it. Fields are
 /// the C functions' arguments (pmaps, lwps and cpus by harness index).
 #[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// See [`Op::Create`].
     Create { pmap: u32, minaddr: u64 },
@@ -290,8 +423,8 @@ pub enum Action {
     Unlimit,
     /// See [`Op::FailNext`].
     FailNext { n: u32 },
-    /// See [`Op::CasRace`].
-    CasRace { n: u32 },
+    /// See [`Op::Concurrent`].
+    Concurrent(Box<Concurrent>),
 }
 
 impl Action {
@@ -311,8 +444,43 @@ impl Action {
             Action::Limit { .. } => "limit",
             Action::Unlimit => "unlimit",
             Action::FailNext { .. } => "fail-next",
-            Action::CasRace { .. } => "cas-race",
+            Action::Concurrent(_) => "concurrent",
         }
+    }
+
+    /// The pmap a call into the file works on, if any.
+    pub fn pmap(&self) -> Option<u32> {
+        match *self {
+            Action::Create { pmap, .. }
+            | Action::Destroy { pmap, .. }
+            | Action::Reserve { pmap, .. }
+            | Action::Lookup { pmap, .. }
+            | Action::Enter { pmap, .. }
+            | Action::Process { pmap, .. }
+            | Action::Activate { pmap, .. }
+            | Action::Deactivate { pmap } => Some(pmap),
+            _ => None,
+        }
+    }
+
+    fn pmap_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            Action::Create { pmap, .. }
+            | Action::Destroy { pmap, .. }
+            | Action::Reserve { pmap, .. }
+            | Action::Lookup { pmap, .. }
+            | Action::Enter { pmap, .. }
+            | Action::Process { pmap, .. }
+            | Action::Activate { pmap, .. }
+            | Action::Deactivate { pmap } => Some(pmap),
+            _ => None,
+        }
+    }
+
+    /// Whether the call needs the pmap to itself (`&mut Pmap` in the port:
+    /// no other CPU may use the pmap meanwhile).
+    pub fn exclusive(&self) -> bool {
+        matches!(self, Action::Create { .. } | Action::Destroy { .. })
     }
 }
 
@@ -379,7 +547,11 @@ impl fmt::Display for Action {
             Action::Limit { headroom } => write!(f, "page limit: in use + {headroom}"),
             Action::Unlimit => write!(f, "no page limit"),
             Action::FailNext { n } => write!(f, "fail the next {n} allocations"),
-            Action::CasRace { n } => write!(f, "lose the next {n} atomic_cas_ptr races"),
+            Action::Concurrent(c) => write!(
+                f,
+                "at once: cpu0 {} | cpu1 (lwp {}) {} | schedule {:#x}",
+                c.actions[0], c.lwp, c.actions[1], c.schedule
+            ),
         }
     }
 }
@@ -391,6 +563,8 @@ pub struct Resolver {
     config: &'static Config,
     used: Vec<u64>,
     mapped: Vec<(u32, u64)>,
+    /// curlwp (CPU 0's lwp): CPU 1 of a concurrent step runs another.
+    curlwp: u32,
 }
 
 impl Resolver {
@@ -400,6 +574,7 @@ impl Resolver {
             config,
             used: Vec::new(),
             mapped: Vec::new(),
+            curlwp: 0,
         }
     }
 
@@ -601,9 +776,10 @@ impl Resolver {
                 lwp: lwp as u32 % 4,
             },
             Op::Deactivate { pmap } => Action::Deactivate { pmap: pm(pmap) },
-            Op::SwitchLwp { lwp } => Action::SwitchLwp {
-                lwp: lwp as u32 % 4,
-            },
+            Op::SwitchLwp { lwp } => {
+                self.curlwp = lwp as u32 % 4;
+                Action::SwitchLwp { lwp: self.curlwp }
+            }
             Op::BindLwp { lwp, pmap, cpu } => Action::BindLwp {
                 lwp: lwp as u32 % 4,
                 pmap: pm(pmap),
@@ -614,7 +790,36 @@ impl Resolver {
             },
             Op::Unlimit => Action::Unlimit,
             Op::FailNext { n } => Action::FailNext { n: n as u32 % 8 },
-            Op::CasRace { n } => Action::CasRace { n: n as u32 % 4 },
+            Op::Concurrent {
+                a,
+                b,
+                lwp,
+                schedule,
+            } => {
+                let a = self.action(&a.op());
+                let mut b = self.action(&b.op());
+                // A create or destroy needs its pmap to itself (the port
+                // takes &mut Pmap): move the other CPU to another pmap.
+                if let (Some(pa), Some(pb)) = (a.pmap(), b.pmap()) {
+                    if pa == pb && (a.exclusive() || b.exclusive()) {
+                        *b.pmap_mut().expect("b has a pmap") = (pb + 1) % c_reference::NPMAPS;
+                    }
+                }
+                // One lwp cannot run on two CPUs.
+                let mut lwp = lwp as u32 % 4;
+                if lwp == self.curlwp {
+                    lwp = (lwp + 1) % 4;
+                }
+                Action::Concurrent(Box::new(Concurrent {
+                    actions: [a, b],
+                    lwp,
+                    schedule: if self.config.multiprocessor {
+                        schedule
+                    } else {
+                        0
+                    },
+                }))
+            }
         }
     }
 }

@@ -46,6 +46,15 @@ pub fn text(d: &Divergence) -> String {
             f.category, f.field, f.c, f.rust
         );
     }
+    if let [c, r] = &d.schedules[..] {
+        let _ = writeln!(
+            s,
+            "\nschedule of step {} (which CPU ran between which calls out of the file):",
+            d.step
+        );
+        let _ = writeln!(s, "  C reference: {c}");
+        let _ = writeln!(s, "  Rust port:   {r}");
+    }
     let _ = writeln!(s, "\nreproduce as a test:\n{}", rust_test(d));
     s
 }

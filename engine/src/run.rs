@@ -48,6 +48,10 @@ pub struct Pair {
     /// What the C did in the last step (callbacks, xtab hooks; pool events
     /// only when they differed).
     pub last_c: StepTrace,
+    /// The port's schedule in the last step (concurrent steps only).
+    pub last_r_sched: Vec<shim::sched::SchedEvent>,
+    /// Poison violations of each pool already reported.
+    seen_violations: (usize, usize),
 }
 
 impl Pair {
@@ -61,6 +65,8 @@ impl Pair {
             c: CSide { world },
             r,
             last_c: StepTrace::default(),
+            last_r_sched: Vec::new(),
+            seen_violations: (0, 0),
         })
     }
 
@@ -68,6 +74,7 @@ impl Pair {
     pub fn reset(&mut self) {
         self.c.reset();
         self.r.reset();
+        self.seen_violations = (0, 0);
     }
 
     /// Run one action on both sides and compare; `deep` walks everything.
@@ -76,9 +83,19 @@ impl Pair {
         let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
         self.c.pool_mut().clear_events();
         self.r.pool_mut().clear_events();
-        let ec = self.c.step(a, &mut tc);
-        let er = self.r.step(a, &mut tr);
         let mut diffs = Vec::new();
+        let (ec, er) = match a {
+            Action::Concurrent(cc) => {
+                let acts = [&cc.actions[0], &cc.actions[1]];
+                let ecs = self.c.step_concurrent(acts, cc.lwp, cc.schedule, &mut tc);
+                let ers = self.r.step_concurrent(acts, cc.lwp, cc.schedule, &mut tr);
+                for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
+                    compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
+                }
+                (combined_end(&ecs), combined_end(&ers))
+            }
+            _ => (self.c.step(a, &mut tc), self.r.step(a, &mut tr)),
+        };
         // Compare the logs in place; they are moved into the trace only
         // for a report.
         if self.c.pool().events() != self.r.pool().events() {
@@ -87,7 +104,11 @@ impl Pair {
         }
         tc.xtab = self.c.take_xtab();
         tr.xtab = self.r.take_xtab();
-        compare::step(&mut diffs, &ec, &er, &tc, &tr);
+        if matches!(a, Action::Concurrent(_)) {
+            compare::traces(&mut diffs, &tc, &tr);
+        } else {
+            compare::step(&mut diffs, &ec, &er, &tc, &tr);
+        }
         let deep = deep || ec.is_panic() || er.is_panic();
         if !deep {
             self.touched(a, &tc, &mut diffs);
@@ -99,17 +120,65 @@ impl Pair {
                 | Action::SwitchLwp { .. }
                 | Action::BindLwp { .. }
                 | Action::Create { .. }
+                | Action::Concurrent(_)
         );
-        if deep || lwp_state {
-            compare::snapshot(&mut diffs, &self.c.snapshot(deep), &self.r.snapshot(deep));
+        if deep {
+            self.deep(&mut diffs);
+        } else if lwp_state {
+            compare::snapshot(&mut diffs, &self.c.snapshot(false), &self.r.snapshot(false));
         } else {
             compare::summary(&mut diffs, &self.c.summary(), &self.r.summary());
         }
-        if deep {
-            compare::trees(&mut diffs, &self.c, &*self.r);
-        }
+        self.memory(&mut diffs);
         self.last_c = tc;
+        self.last_r_sched = tr.sched;
         (ec, diffs)
+    }
+
+    /// Everything compared: the snapshot with the whole free list and PTP
+    /// cache, every table, every free segtab's slots, every cached page's
+    /// contents, what every pool page is used for, and the poison of every
+    /// free page.
+    pub fn deep(&mut self, diffs: &mut Vec<FieldDiff>) {
+        let (cs, rs) = (self.c.snapshot(true), self.r.snapshot(true));
+        compare::snapshot(diffs, &cs, &rs);
+        compare::trees(diffs, &self.c, &*self.r);
+        compare::pages(diffs, &self.c, &*self.r, &cs, &rs);
+        self.c.pool_mut().check_free();
+        self.r.pool_mut().check_free();
+    }
+
+    /// Stores into free pages seen since the last step (by allocations and
+    /// deep passes), on either side: each is a finding.
+    fn memory(&mut self, diffs: &mut Vec<FieldDiff>) {
+        for (side, pool, seen) in [
+            ("C reference", self.c.pool(), &mut self.seen_violations.0),
+            ("Rust port", self.r.pool(), &mut self.seen_violations.1),
+        ] {
+            for v in &pool.violations()[*seen..] {
+                diffs.push(FieldDiff {
+                    category: "memory".into(),
+                    field: format!("{side}: store into a free page"),
+                    c: if side.starts_with('C') {
+                        v.to_string()
+                    } else {
+                        "-".into()
+                    },
+                    rust: if side.starts_with('C') {
+                        "-".into()
+                    } else {
+                        v.to_string()
+                    },
+                });
+            }
+            *seen = pool.violations().len();
+        }
+    }
+
+    /// Sets the step number both pools note in their reports.
+    pub fn set_step(&mut self, step: usize) {
+        self.c.pool_mut().set_step(step as u32);
+        self.r.pool_mut().set_step(step as u32);
     }
 
     /// Whether the C's free list holds a segtab with tables in it.
@@ -124,7 +193,13 @@ impl Pair {
     pub fn step_one(side: &mut dyn Side, a: &Action) -> StepEnd {
         let mut t = StepTrace::default();
         side.pool_mut().clear_events();
-        let e = side.step(a, &mut t);
+        let e = match a {
+            Action::Concurrent(cc) => {
+                let acts = [&cc.actions[0], &cc.actions[1]];
+                combined_end(&side.step_concurrent(acts, cc.lwp, cc.schedule, &mut t))
+            }
+            a => side.step(a, &mut t),
+        };
         side.take_xtab();
         e
     }
@@ -136,21 +211,27 @@ impl Pair {
         let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
         let g = c.geometry();
         let mut table = compare::TableDiffs::new(diffs);
-        match *a {
-            Action::Reserve { pmap, va, .. }
-            | Action::Lookup { pmap, va }
-            | Action::Enter { pmap, va, .. } => {
-                inspect::diff_path(
-                    c.pool(),
-                    c.root_raw(pmap),
-                    r.pool(),
-                    r.root_raw(pmap),
-                    &g,
-                    va,
-                    |f, x, y| table.add(format_args!("pmap {pmap} {f}"), x, y),
-                );
+        let singles: Vec<&Action> = match a {
+            Action::Concurrent(cc) => cc.actions.iter().collect(),
+            a => vec![a],
+        };
+        for a in singles {
+            match *a {
+                Action::Reserve { pmap, va, .. }
+                | Action::Lookup { pmap, va }
+                | Action::Enter { pmap, va, .. } => {
+                    inspect::diff_path(
+                        c.pool(),
+                        c.root_raw(pmap),
+                        r.pool(),
+                        r.root_raw(pmap),
+                        &g,
+                        va,
+                        |f, x, y| table.add(format_args!("pmap {pmap} {f}"), x, y),
+                    );
+                }
+                _ => {}
             }
-            _ => {}
         }
         // The callbacks agreed (compared above), so their pages have the
         // same frame numbers on both sides; compare the entries each call
@@ -174,6 +255,24 @@ impl Pair {
             }
         }
     }
+}
+
+/// The end of a concurrent step as a whole: the first CPU's panic (the
+/// world is dead), a deadlock, or a normal return.
+fn combined_end(ends: &[StepEnd; 2]) -> StepEnd {
+    if let Some(p) = ends.iter().find(|e| e.is_panic()) {
+        return p.clone();
+    }
+    if ends
+        .iter()
+        .any(|e| matches!(e, StepEnd::Abandoned(shim::sched::Abandon::Deadlock)))
+    {
+        return StepEnd::Panic(
+            PanicClass::Deadlock,
+            "every unfinished CPU waits for pmap_segtab_lock".into(),
+        );
+    }
+    StepEnd::Ok(None)
 }
 
 /// How a sequence ended.
@@ -201,6 +300,10 @@ pub struct Divergence {
     pub trace: Vec<String>,
     /// The differing fields.
     pub diffs: Vec<FieldDiff>,
+    /// A concurrent diverging step: each side's schedule (which CPU
+    /// reached which call out of the file), C first.
+    #[serde(default)]
+    pub schedules: Vec<String>,
 }
 
 impl Divergence {
@@ -266,16 +369,26 @@ pub fn run_observed(
     let n = seq.ops.len();
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
+        pair.set_step(i);
         let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
         let (ec, diffs) = pair.step(&a, deep);
         observe(&a, &ec, pair.c.pool().events(), &pair.last_c);
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);
+            let schedules = if matches!(a, Action::Concurrent(_)) {
+                vec![
+                    compare::schedule_text(&pair.last_c.sched),
+                    compare::schedule_text(&pair.last_r_sched),
+                ]
+            } else {
+                Vec::new()
+            };
             return RunResult::Diverge(Box::new(Divergence {
                 sequence: seq.clone(),
                 step: i,
                 trace,
                 diffs,
+                schedules,
             }));
         }
         if let StepEnd::Panic(class, _) = ec {
@@ -285,15 +398,36 @@ pub fn run_observed(
                 panic: Some(class),
             };
         }
-        if matches!(a, Action::Destroy { .. }) && pair.c_corrupt() {
+        let destroyed = match &a {
+            Action::Destroy { .. } => true,
+            Action::Concurrent(cc) => cc
+                .actions
+                .iter()
+                .any(|x| matches!(x, Action::Destroy { .. })),
+            _ => false,
+        };
+        if destroyed && pair.c_corrupt() {
             // A segtab went to the free list with tables still in it (the
-            // release quirk, C lines 270-272). DEBUG's pmap_check_stp
-            // panics here; without DEBUG the kernel runs on with a corrupt
-            // tree and soon dereferences PTE values as pointers, in the C
-            // as in a faithful port. Both sides agreed so far: stop.
+            // release quirk, C lines 270-272; under DEBUG pmap_check_stp
+            // would have panicked in the step). From here on the C would
+            // read memory it freed: the kernel runs on with a corrupt tree
+            // and soon dereferences PTE values as pointers, in the C as in
+            // a faithful port. Compare everything once more, then stop.
+            let mut diffs = Vec::new();
+            pair.deep(&mut diffs);
+            if !diffs.is_empty() {
+                let trace = trace_of(pair.config, seq, i);
+                return RunResult::Diverge(Box::new(Divergence {
+                    sequence: seq.clone(),
+                    step: i,
+                    trace,
+                    diffs,
+                    schedules: Vec::new(),
+                }));
+            }
             return RunResult::Agree {
                 steps: i + 1,
-                panic: Some(PanicClass::CheckStp),
+                panic: Some(PanicClass::StaleFreeSegtab),
             };
         }
     }

@@ -170,6 +170,33 @@ fn simplify(op: &Op) -> Vec<Op> {
                 });
             }
         }
+        Op::Concurrent {
+            a,
+            b,
+            lwp,
+            schedule,
+        } => {
+            // Fewer switches: keep only the first k decisions, then clear
+            // one switch at a time (a schedule of 0 runs a, then b).
+            let with = |schedule| Op::Concurrent {
+                a,
+                b,
+                lwp,
+                schedule,
+            };
+            for k in [0u32, 1, 2, 4, 8, 16, 32] {
+                let s = schedule & ((1u64 << k) - 1);
+                if s != schedule {
+                    out.push(with(s));
+                }
+            }
+            let mut bits = schedule;
+            while bits != 0 && out.len() < 48 {
+                let bit = bits & bits.wrapping_neg();
+                out.push(with(schedule & !bit));
+                bits &= !bit;
+            }
+        }
         _ => {}
     }
     out

@@ -4,10 +4,14 @@
 use crate::callbacks::CbCall;
 use crate::model::{Action, CbKind};
 use c_reference::{
-    CWorld, CallbackArgs, Config, Outcome, PanicInfo, PanicKind, XtabEvent, NCPUS, NLWPS, NPMAPS,
+    CCall, CWorld, CallbackArgs, Config, CpuOutcome, Outcome, PanicInfo, PanicKind, XtabEvent,
+    NCPUS, NLWPS, NPMAPS,
 };
 use shim::inspect::{Geometry, PteLoc, Ptr};
 use shim::pool::{PagePool, PoolEvent};
+use shim::sched::Scheduler;
+use shim::sched::{Abandon, SchedEvent};
+use std::sync::Mutex;
 
 /// A panic, reduced to what both sides can agree on: the site in rev 1.23.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -26,6 +30,13 @@ pub enum PanicClass {
     WaitForever,
     /// The spin mutex protocol was broken.
     Lock,
+    /// A concurrent step in which every unfinished CPU waits for the spin
+    /// lock (a CPU finished holding it).
+    Deadlock,
+    /// Not a panic: a segtab reached the free list with tables still in
+    /// it (the release quirk, C lines 270-272), after which the C would
+    /// read memory it freed; the harness stops the sequence there.
+    StaleFreeSegtab,
     /// Anything else (a panic the C does not have, e.g. a Rust bug).
     Other(String),
 }
@@ -90,13 +101,21 @@ pub enum StepEnd {
     Panic(PanicClass, String),
     /// The harness refused the call (e.g. NULL pm_segtab): nothing ran.
     Refused(String),
+    /// A concurrent step stopped this CPU in mid-call: the other CPU
+    /// panicked, or every CPU waited for the lock (deadlock).
+    Abandoned(Abandon),
 }
 
 impl StepEnd {
-    /// Compare ignoring panic message text (it prints pointers).
+    /// Compare, panic texts included: each side has normalised its own
+    /// (pointers as pool frames and harness pmaps, the file as NetBSD
+    /// names it; see [`panic_text`](crate::panic_text)). Refusals are the
+    /// harness's and compare by kind only.
     pub fn agrees(&self, other: &StepEnd) -> bool {
         match (self, other) {
-            (StepEnd::Panic(a, _), StepEnd::Panic(b, _)) => a == b,
+            (StepEnd::Panic(a, ma), StepEnd::Panic(b, mb)) => {
+                a == b && crate::panic_text::same(ma, mb)
+            }
             (StepEnd::Refused(_), StepEnd::Refused(_)) => true,
             (a, b) => a == b,
         }
@@ -114,8 +133,12 @@ pub struct StepTrace {
     pub pool: Vec<PoolEvent>,
     /// `pmap_md_xtab_*` calls.
     pub xtab: Vec<XtabEvent>,
-    /// Callback calls.
+    /// Callback calls (a concurrent step: CPU 0's, then CPU 1's; the
+    /// schedule says how they interleaved).
     pub callbacks: Vec<CbCall>,
+    /// A concurrent step: which CPU reached which call out of the file,
+    /// in order.
+    pub sched: Vec<SchedEvent>,
 }
 
 /// The O(1) summary every step compares: what any step can change.
@@ -175,12 +198,25 @@ pub trait Side {
     fn reset(&mut self);
     /// Run one action; `trace` collects callbacks.
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd;
+    /// Run two calls into the file at once: `acts[0]` on CPU 0 as the
+    /// current lwp, `acts[1]` on CPU 1 as lwp `lwp1`, each on its own
+    /// thread under a [`Scheduler`](shim::sched::Scheduler) that takes its
+    /// decisions from `choices`. `trace.sched` receives the schedule.
+    fn step_concurrent(
+        &mut self,
+        acts: [&Action; 2],
+        lwp1: u32,
+        choices: u64,
+        trace: &mut StepTrace,
+    ) -> [StepEnd; 2];
     /// Drain the `pmap_md_xtab_*` log.
     fn take_xtab(&mut self) -> Vec<XtabEvent>;
     /// Read the state; `deep` walks the free list and the PTP cache.
-    fn snapshot(&self, deep: bool) -> Snapshot;
+    /// (`&mut`: the port's shared state is read without its lock, which
+    /// needs exclusive access.)
+    fn snapshot(&mut self, deep: bool) -> Snapshot;
     /// Read the O(1) summary.
-    fn summary(&self) -> Summary;
+    fn summary(&mut self) -> Summary;
     /// The `pm_segtab` of one pmap, classified (cheap).
     fn root(&self, pmap: u32) -> Ptr {
         Ptr::classify(self.pool(), self.root_raw(pmap))
@@ -214,6 +250,27 @@ fn end_of<T>(o: Outcome<T>, f: impl FnOnce(T) -> Option<PteLoc>) -> StepEnd {
 pub struct CSide {
     /// The world.
     pub world: CWorld,
+}
+
+impl CSide {
+    /// A panic's text with the C's pointers and `__FILE__` normalised.
+    fn normalized(&self, end: StepEnd) -> StepEnd {
+        match end {
+            StepEnd::Panic(class, msg) => {
+                let st = self.world.state();
+                let pmaps = st.pm_addr.map(|p| p as u64);
+                let source = self.world.c_source();
+                let names = crate::panic_text::Names {
+                    pool: self.world.pool().map(),
+                    pmaps: &pmaps,
+                    source: Some(&source),
+                    prefix: Some(self.world.config().ident),
+                };
+                StepEnd::Panic(class, crate::panic_text::normalize(&msg, &names))
+            }
+            other => other,
+        }
+    }
 }
 
 fn args_of(a: &CallbackArgs) -> crate::callbacks::Args {
@@ -310,17 +367,86 @@ impl Side for CSide {
             Action::BindLwp { lwp, pmap, cpu } => {
                 w.bind_lwp(lwp, pmap, cpu).map(|_| StepEnd::Ok(None))
             }
-            Action::CasRace { n } => {
-                w.arm_cas_race(n);
-                Ok(StepEnd::Ok(None))
-            }
+            Action::Concurrent(_) => Ok(StepEnd::Refused(
+                "a concurrent step runs through step_concurrent".into(),
+            )),
             Action::Limit { .. } | Action::Unlimit | Action::FailNext { .. } => unreachable!(),
         }
         .unwrap_or_else(refused);
-        end
+        self.normalized(end)
     }
 
-    fn summary(&self) -> Summary {
+    fn step_concurrent(
+        &mut self,
+        acts: [&Action; 2],
+        lwp1: u32,
+        choices: u64,
+        trace: &mut StepTrace,
+    ) -> [StepEnd; 2] {
+        let config = self.config();
+        let geometry = self.geometry();
+        let calls = acts.map(c_call);
+        let kinds = acts.map(|a| match *a {
+            Action::Destroy { cb, .. } => cb,
+            Action::Process { cb, .. } => Some(cb),
+            _ => None,
+        });
+        let traces: [Mutex<Vec<CbCall>>; 2] = Default::default();
+        let sink = |cpu: usize, pool: &mut PagePool, args: CallbackArgs| {
+            let kind = kinds[cpu].expect("a callback only where the call passes one");
+            let mut calls = traces[cpu].lock().unwrap_or_else(|e| e.into_inner());
+            harness_callback(kind, config, geometry, &mut calls)(pool, args);
+        };
+        let sched = Scheduler::new(2, choices);
+        let calls = match calls {
+            [Some(a), Some(b)] => [a, b],
+            _ => {
+                let refused = || StepEnd::Refused("not a call into the file".into());
+                return [refused(), refused()];
+            }
+        };
+        let report = match self.world.run_concurrent(&sched, calls, lwp1, &sink) {
+            Ok(r) => r,
+            Err(e) => {
+                let refused = || StepEnd::Refused(e.to_string());
+                return [refused(), refused()];
+            }
+        };
+        trace.sched = report.log;
+        for t in traces {
+            trace
+                .callbacks
+                .extend(t.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+        let mut ends = report.results.into_iter().map(|o| match o {
+            CpuOutcome::Done(o) => end_of(o, |loc| loc),
+            CpuOutcome::Abandoned(a) => StepEnd::Abandoned(a),
+            CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
+        });
+        let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
+        // pmap_enter's store into the PTE: after both CPUs, in CPU order
+        // (the port does the same).
+        for (a, e) in acts.iter().zip(&ends) {
+            if let (
+                Action::Enter { value, .. },
+                StepEnd::Ok(Some(PteLoc::In { pfn, index, rem: 0 })),
+            ) = (a, e)
+            {
+                if *index < geometry.nptepg {
+                    w_write(
+                        self.world.pool_mut(),
+                        *pfn,
+                        *index,
+                        geometry.pte_bytes,
+                        *value,
+                    );
+                }
+            }
+        }
+        ends.map(|e| self.normalized(e))
+    }
+
+    fn summary(&mut self) -> Summary {
         let w = &self.world;
         let s = w.state();
         let pool = w.pool();
@@ -336,7 +462,8 @@ impl Side for CSide {
         }
     }
 
-    fn snapshot(&self, deep: bool) -> Snapshot {
+    fn snapshot(&mut self, deep: bool) -> Snapshot {
+        let summary = self.summary();
         let w = &self.world;
         let s = w.state();
         let pool = w.pool();
@@ -347,7 +474,7 @@ impl Side for CSide {
             ptp = w.ptp_cache();
         }
         Snapshot {
-            summary: self.summary(),
+            summary,
             minaddr: s.pm_minaddr,
             free_list,
             ptp,
@@ -357,6 +484,39 @@ impl Side for CSide {
             lwps: std::array::from_fn(|i| (s.lwp_cpu[i], s.lwp_pmap[i])),
         }
     }
+}
+
+/// The C harness call for a call into the file (`Enter` is a reserve; the
+/// store into the PTE is the harness's).
+fn c_call(a: &Action) -> Option<CCall> {
+    Some(match *a {
+        Action::Create { pmap, minaddr } => CCall::Init { pmap, minaddr },
+        Action::Destroy { pmap, cb, flags } => CCall::Destroy {
+            pmap,
+            with_callback: cb.is_some(),
+            flags,
+        },
+        Action::Reserve { pmap, va, flags }
+        | Action::Enter {
+            pmap, va, flags, ..
+        } => CCall::Reserve { pmap, va, flags },
+        Action::Lookup { pmap, va } => CCall::Lookup { pmap, va },
+        Action::Process {
+            pmap,
+            sva,
+            eva,
+            flags,
+            ..
+        } => CCall::Process {
+            pmap,
+            sva,
+            eva,
+            flags,
+        },
+        Action::Activate { pmap, lwp } => CCall::Activate { pmap, lwp },
+        Action::Deactivate { pmap } => CCall::Deactivate { pmap },
+        _ => return None,
+    })
 }
 
 /// The C side's `pte_callback_t` sink for callback `kind`: runs it on the

@@ -56,6 +56,10 @@ fn differential_mips32_o32_16k() {
     differential("mips32-o32-16k");
 }
 #[test]
+fn differential_ilp32_4k_2seg_shape() {
+    differential("ilp32-4k-2seg-shape");
+}
+#[test]
 fn differential_powerpc_booke() {
     differential("powerpc-booke");
 }

@@ -1,7 +1,7 @@
 //! The incremental comparison must not let through anything the full one
 //! would catch: differences planted on one side, away from what the
-//! following steps touch, must still be reported (by the next deep
-//! comparison at the latest: every K steps and at the end).
+//! following steps touch, must still be reported by the next *periodic*
+//! deep comparison (every K steps), not only by the final one.
 
 use segtab_diff::model::{Action, CbKind};
 use segtab_diff::run::Pair;
@@ -9,13 +9,18 @@ use segtab_diff::side::Side;
 use shim::inspect::{PteLoc, Ptr};
 use shim::PagePool;
 
-/// Run `actions` with deep comparison only at the last step; return the
-/// index of the first step that reported a difference.
-fn first_diff(pair: &mut Pair, actions: &[Action]) -> Option<usize> {
+/// The period of the deep comparison in these tests.
+const DEEP_EVERY: usize = 4;
+
+/// Run `actions` with a deep comparison every [`DEEP_EVERY`] steps and at
+/// the last; return the first step that reported a difference and the
+/// categories it reported.
+fn first_diff(pair: &mut Pair, actions: &[Action]) -> Option<(usize, Vec<String>)> {
     for (i, a) in actions.iter().enumerate() {
-        let (_, diffs) = pair.step(a, i + 1 == actions.len());
+        let deep = (i + 1) % DEEP_EVERY == 0 || i + 1 == actions.len();
+        let (_, diffs) = pair.step(a, deep);
         if !diffs.is_empty() {
-            return Some(i);
+            return Some((i, diffs.into_iter().map(|d| d.category).collect()));
         }
     }
     None
@@ -95,7 +100,22 @@ fn elsewhere(pair: &Pair, n: usize) -> Vec<Action> {
         .collect()
 }
 
-fn each(plant: impl Fn(&mut Pair, &[PteLoc]) -> bool, what: &str) {
+/// Plant a difference in every configuration where `plant` can, run steps
+/// elsewhere, and require the first periodic deep pass to report it under
+/// `category`.
+fn each(plant: impl Fn(&mut Pair, &[PteLoc]) -> bool, what: &str, category: &str) {
+    each_with(plant, what, category, |pair| {
+        elsewhere(pair, 3 * DEEP_EVERY)
+    })
+}
+
+/// [`each`] with other steps after the plant.
+fn each_with(
+    plant: impl Fn(&mut Pair, &[PteLoc]) -> bool,
+    what: &str,
+    category: &str,
+    steps: impl Fn(&Pair) -> Vec<Action>,
+) {
     let mut planted = 0;
     for c in c_reference::CONFIGS {
         let mut pair = Pair::open(c.name, 256).unwrap();
@@ -104,11 +124,18 @@ fn each(plant: impl Fn(&mut Pair, &[PteLoc]) -> bool, what: &str) {
             continue;
         }
         planted += 1;
-        let acts = elsewhere(&pair, 12);
-        let at = first_diff(&mut pair, &acts);
+        let acts = steps(&pair);
+        let Some((at, cats)) = first_diff(&mut pair, &acts) else {
+            panic!("{}: planted {what} escaped the comparison", c.name);
+        };
         assert!(
-            at.is_some(),
-            "{}: planted {what} escaped the comparison",
+            at < DEEP_EVERY,
+            "{}: planted {what} was caught only at step {at}, after the first periodic deep pass",
+            c.name
+        );
+        assert!(
+            cats.iter().any(|x| x == category),
+            "{}: planted {what} reported as {cats:?}, not {category:?}",
             c.name
         );
     }
@@ -129,6 +156,7 @@ fn a_pte_changed_on_one_side_is_caught() {
             true
         },
         "PTE",
+        "table",
     );
 }
 
@@ -159,6 +187,7 @@ fn a_dropped_page_table_is_caught() {
             false
         },
         "page-table slot",
+        "table",
     );
 }
 
@@ -178,6 +207,7 @@ fn a_truncated_free_list_is_caught() {
             true
         },
         "free-list link",
+        "free list",
     );
 }
 
@@ -196,5 +226,101 @@ fn a_broken_ptp_cache_is_caught() {
             true
         },
         "PTP cache link",
+        "ptp cache",
+    );
+}
+
+/// The head of the port's free list, as a frame and offset.
+fn free_head(pair: &mut Pair) -> Option<shim::PageRef> {
+    match pair.r.summary().free_head {
+        Ptr::Page(h) => Some(h),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_stale_slot_in_a_free_segtab_is_caught() {
+    each(
+        |pair, _| {
+            // Not the link: a table left behind in slot 3 of a free segtab.
+            let Some(h) = free_head(pair) else {
+                return false;
+            };
+            let pool = pair.r.pool_mut();
+            pool.write_word(h.pfn, h.off + 8 * 3, 8, pool.base() as u64);
+            true
+        },
+        "free segtab slot",
+        "free list",
+    );
+}
+
+#[test]
+fn a_changed_ptp_cache_page_is_caught() {
+    each(
+        |pair, _| {
+            // The last cached page (the head is the next one reused).
+            let Some(mut last) = pair.r.summary().ptp_head else {
+                return false;
+            };
+            let pool = pair.r.pool_mut();
+            while let Some(next) = pool.list_next(last) {
+                last = next;
+            }
+            pool.write_word(last, 64, 4, 0x8000_0055);
+            true
+        },
+        "PTP cache page contents",
+        "ptp cache",
+    );
+}
+
+#[test]
+fn a_store_into_a_free_page_is_caught() {
+    each(
+        |pair, _| {
+            // A frame the port freed (the destroy in the setup freed PTE
+            // pages or, with the PTP cache, at least segtab pages are
+            // free-listed; take any free frame below the high-water mark).
+            let pool = pair.r.pool_mut();
+            let Some(pfn) = (0..pool.high_water()).find(|&p| !pool.is_allocated(p)) else {
+                return false;
+            };
+            pool.write_word(pfn, 40, 4, 0x1234_5678);
+            true
+        },
+        "store into a free page",
+        "memory",
+    );
+}
+
+#[test]
+fn a_leaked_page_is_caught() {
+    each_with(
+        |pair, _| {
+            // A page allocated on each side that nothing refers to, but
+            // not the same one: as many pages in use, different leak sets.
+            let (Some(_), Some(a), Some(_)) = (
+                pair.c.pool_mut().alloc(shim::UVM_PGA_ZERO),
+                pair.r.pool_mut().alloc(shim::UVM_PGA_ZERO),
+                pair.r.pool_mut().alloc(shim::UVM_PGA_ZERO),
+            ) else {
+                return false;
+            };
+            pair.r.pool_mut().free(a);
+            true
+        },
+        "leaked page",
+        "pages",
+        // Lookups only: a new allocation would take different pages on the
+        // two sides and show the plant as an outcome first.
+        |pair| {
+            elsewhere(pair, 3 * DEEP_EVERY)
+                .into_iter()
+                .filter(|a| matches!(a, Action::Lookup { .. }))
+                .cycle()
+                .take(3 * DEEP_EVERY)
+                .collect()
+        },
     );
 }

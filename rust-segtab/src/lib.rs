@@ -22,12 +22,12 @@
 //!
 //! | C (pmap_segtab.c rev 1.23) | Rust |
 //! |---|---|
-//! | `pmap_segtab_t` | [`Segtab`] (`M::Segtab`) |
-//! | `struct pmap` (`pm_segtab`, `pm_minaddr`) | [`Pmap`] |
-//! | `struct cpu_info` (`ci_pmap_user_segtab`, `ci_pmap_user_seg0tab`) | [`CpuInfo`] |
-//! | `struct pmap_segtab_info pmap_segtab_info` | private fields of [`PmapSegtab`]; see [`PmapSegtab::free_segtab_head`], [`PmapSegtab::free_list`], [`PmapSegtab::ptp_cache_head`], [`PmapSegtab::counters`] |
-//! | `SEGTAB_ADD(n, v)` | private `PmapSegtab::segtab_add` (no-op unless `M::DEBUG`) |
-//! | `pmap_segtab_lock` | [`Env::mutex_spin_enter`] / [`Env::mutex_spin_exit`] |
+//! | `pmap_segtab_t` | [`Segtab`] (`M::Segtab`): `PMAP_SEGTABSIZE` atomic [`Slot`]s, `seg_seg[i]` and `seg_tab[i]` being slot `i` |
+//! | `struct pmap` (`pm_segtab`, `pm_minaddr`) | [`Pmap`] (private fields; [`Pmap::pm_segtab`], [`Pmap::pm_minaddr`]) |
+//! | `struct cpu_info` (`ci_pmap_user_segtab`, `ci_pmap_user_seg0tab`) | [`CpuInfo`] (atomic slots, `#[repr(C)]`) |
+//! | `struct pmap_segtab_info pmap_segtab_info` | private state of [`PmapSegtab`], reachable only under the lock guard; read with exclusive access by [`PmapSegtab::info`] ([`SegtabInfo`]) and [`PmapSegtab::free_list`] |
+//! | `SEGTAB_ADD(n, v)` | the lock guard's `add_nget`/`add_nput`; `npage` is an atomic (the C counts it outside the lock, line 364) |
+//! | `pmap_segtab_lock` | [`Env::mutex_spin_enter`] / [`Env::mutex_spin_exit`], wrapped in a guard that gives the only access to `pmap_segtab_info` |
 //! | `CTASSERT(NBPG >= sizeof(pmap_segtab_t))` (line 111) | [`Machine::CHECKS`], forced by [`PmapSegtab::new`] |
 //! | `pmap_check_stp` | private `PmapSegtab::check_stp` |
 //! | `pmap_check_ptes` | private `PmapSegtab::check_ptes` |
@@ -48,10 +48,10 @@
 //! | `vaddr_t`, `vsize_t`, `pt_entry_t` | [`Machine::Vaddr`], [`Machine::Pte`] (both [`Word`]) |
 //! | `NBPG`, `PAGE_MASK`, `NPTEPG`, `PMAP_SEGTABSIZE`, `NSEGPG`, `NBSEG`, `SEGOFSET`, `NBXSEG` | [`Machine`] associated constants |
 //! | `pmap_trunc_seg(x)` | [`Machine::trunc_seg`] |
-//! | `PMAP_ALLOC_POOLPAGE`, `VM_PAGE_TO_PHYS`, `PHYS_TO_VM_PAGE`, `PMAP_MAP_POOLPAGE`, `PMAP_UNMAP_POOLPAGE`, `uvm_pagefree`, `uvm_wait` | [`Env::alloc_poolpage`], [`Env::page_to_phys`], [`Env::phys_to_page`], [`Env::map_poolpage`], [`Env::unmap_poolpage`], [`Env::page_free`], [`Env::uvm_wait`] |
-//! | `LIST_INSERT_HEAD` / `LIST_REMOVE` / `LIST_FIRST` on `ptp_pgflist` | list head in [`PmapSegtab`], links via [`Env::ptp_next`] / [`Env::set_ptp_next`] |
-//! | `atomic_cas_ptr` | [`Env::atomic_cas_ptr`] |
-//! | `curlwp`, `curcpu()`, `l->l_cpu`, `l->l_proc->p_vmspace->vm_map.pmap` | [`Env::curlwp`], [`Env::curcpu`], [`Env::lwp_cpu`], [`Env::lwp_pmap`] |
+//! | `PMAP_ALLOC_POOLPAGE`, `VM_PAGE_TO_PHYS`, `PHYS_TO_VM_PAGE`, `PMAP_MAP_POOLPAGE`, `PMAP_UNMAP_POOLPAGE`, `uvm_pagefree`, `uvm_wait` | [`Env::alloc_poolpage`], [`Env::page_to_phys`], [`Env::phys_to_page`], [`Env::map_poolpage`], [`Env::unmap_poolpage`], [`Env::page_free`], [`Env::uvm_wait`]; `paddr_t` is [`PhysAddr`] |
+//! | `LIST_INSERT_HEAD` / `LIST_REMOVE` / `LIST_FIRST` on `ptp_pgflist` | list head under the lock, links via [`Env::ptp_next`] / [`Env::set_ptp_next`] (which demand a [`SpinHeld`] proof) |
+//! | `atomic_cas_ptr` | [`Env::atomic_cas_ptr`] over a [`Slot`] (default: [`Slot::cas_publish`]) |
+//! | `curlwp`, `curcpu()`, `l->l_cpu`, `l->l_proc->p_vmspace->vm_map.pmap` | [`Env::curlwp`], [`Env::curcpu`], [`Env::lwp_cpu`], [`Env::lwp_pmap`], [`Env::cpu_info`] |
 //! | `pmap_kernel()`, `pmap_md_direct_mapped_vaddr_p` | [`Env::pmap_kernel`], [`Env::direct_mapped_vaddr_p`] |
 //! | `pmap_md_xtab_activate` / `_deactivate` | [`Env::xtab_activate`] / [`Env::xtab_deactivate`] |
 //! | `PMAP_INVALID_SEGTAB_ADDRESS` | [`Env::invalid_segtab_address`] |
@@ -106,102 +106,178 @@
 //! * **`PMAP_CANFAIL` on LP64** returns `None` after installing the lower
 //!   segtab, which stays.
 //! * **Counters** are `uint32_t` and wrap.
+//! * **A lost PTE-page race checks the winner's page (line 576).** With
+//!   `MULTIPROCESSOR` and `DEBUG`, the CPU that loses the CAS runs
+//!   `pmap_check_ptes` on the page the winner installed; if the winner has
+//!   already entered a PTE there, the loser panics with
+//!   [`PanicSite::CheckPtesNonzero`]. The port keeps it.
 //!
 //! # Deviations
 //!
 //! * Dereferencing a NULL `pm_segtab` / segtab (a fault in C) panics with a
-//!   Rust panic, not through [`Env::panic`].
+//!   Rust panic, not through [`Env::panic`]; so does handing a pmap to a
+//!   `PmapSegtab` other than the one that built its tree.
 //! * The `DEBUG_NOISY` `printf` of `pmap_check_stp` has no environment hook
 //!   and is omitted; the panic message is kept.
-//! * [`PmapSegtab::pte_lookup`] takes `&mut self` because its `KASSERTMSG`
-//!   may call [`Env::panic`]; returned [`PteRef`]s borrow the pmap.
-//! * Soundness rests on the [`Env`] contract and on callers changing
-//!   [`Pmap::pm_segtab`] only through this crate (the fields are public
-//!   raw pointers, as in C).
+//! * Slots and PTEs are accessed atomically (the C uses plain accesses):
+//!   needed for the same code to be defined on a multiprocessor. The
+//!   orderings are justified in [`sync`] and at each use in [`segtab`].
+//! * `npage_segtab` is an atomic counter: the C increments it outside the
+//!   lock (line 364), which loses counts when CPUs race; the port's count
+//!   is exact.
 //!
-//! # Example
+//! # Concurrency
+//!
+//! Every entry point takes `&self`, and `PmapSegtab<M, E>` is `Sync` when
+//! `E` is. The free list, the PTP cache head and the DEBUG counters are
+//! reachable only through a guard that [`Env::mutex_spin_enter`] gives
+//! (or with `&mut PmapSegtab`). `segtab_init` and `segtab_destroy` take
+//! `&mut Pmap`; lookups, reserves, walks and activation take `&Pmap`, so
+//! several CPUs may reserve in one pmap at once, as the `MULTIPROCESSOR`
+//! paths of the C expect. With `RUSTFLAGS="--cfg loom"` the atomics and
+//! the lock-protected cell come from the `loom` model checker
+//! (`tests/loom.rs`).
+//!
+//! # A kernel's `Env`
+//!
+//! A kernel implements [`Env`] once, over its own services. This one keeps
+//! pages in an arena with a bump allocator, implements `pmap_segtab_lock`
+//! as a test-and-set spin lock with acquire/release orderings, keeps the
+//! default [`Env::atomic_cas_ptr`] (the port's own CAS), and answers
+//! `curcpu()` from a per-thread CPU number. Two CPUs (threads) then reserve
+//! the same PTE in one pmap at once.
 //!
 //! ```
-//! use rust_segtab::machines::MipsO32_4k;
-//! use rust_segtab::{CpuInfo, Env, PanicSite, Pmap, PmapSegtab, PteRef, Segtab};
-//! # use std::alloc::{alloc_zeroed, dealloc, Layout};
-//! # use core::ffi::c_void;
-//! # type M = MipsO32_4k;
-//! # /// A tiny environment: pages from the global allocator, PA = KVA.
-//! # struct Tiny { pages: Vec<*mut u8>, cpu: CpuInfo<M>, next: Vec<(usize, Option<usize>)> }
-//! # const LAYOUT: Layout = match Layout::from_size_align(4096, 4096) { Ok(l) => l, Err(_) => panic!() };
-//! # impl Drop for Tiny { fn drop(&mut self) { for &p in &self.pages { unsafe { dealloc(p, LAYOUT) } } } }
-//! # unsafe impl Env<M> for Tiny {
-//! #     type Page = usize; type Lwp = (); type Cpu = ();
-//! #     fn alloc_poolpage(&mut self, _f: u32) -> Option<usize> {
-//! #         let p = unsafe { alloc_zeroed(LAYOUT) }; self.pages.push(p); Some(p as usize) }
-//! #     fn page_to_phys(&self, pg: usize) -> u64 { pg as u64 }
-//! #     fn phys_to_page(&self, pa: u64) -> usize { pa as usize }
-//! #     fn map_poolpage(&mut self, pa: u64) -> *mut u8 {
-//! #         *self.pages.iter().find(|p| **p as u64 == pa).unwrap() }
-//! #     fn unmap_poolpage(&mut self, kva: *mut u8) -> u64 { kva as u64 }
-//! #     fn page_free(&mut self, _pg: usize) {}
-//! #     fn uvm_wait(&mut self, _w: &'static str) {}
-//! #     fn panic(&mut self, s: PanicSite, m: core::fmt::Arguments<'_>) -> ! { panic!("{s:?}: {m}") }
-//! #     fn ptp_next(&self, pg: usize) -> Option<usize> {
-//! #         self.next.iter().rev().find(|e| e.0 == pg).and_then(|e| e.1) }
-//! #     fn set_ptp_next(&mut self, pg: usize, n: Option<usize>) { self.next.push((pg, n)) }
-//! #     fn mutex_spin_enter(&mut self) {}
-//! #     fn mutex_spin_exit(&mut self) {}
-//! #     unsafe fn atomic_cas_ptr(&mut self, s: *mut *mut c_void, o: *mut c_void, n: *mut c_void) -> *mut c_void {
-//! #         unsafe { let p = *s; if p == o { *s = n; } p } }
-//! #     fn curlwp(&self) {}
-//! #     fn curcpu(&self) {}
-//! #     fn lwp_cpu(&self, _l: ()) {}
-//! #     fn lwp_pmap(&self, _l: ()) -> *const Pmap<M> { core::ptr::null() }
-//! #     fn cpu_info_mut(&mut self, _c: ()) -> &mut CpuInfo<M> { &mut self.cpu }
-//! #     fn pmap_kernel(&self) -> *const Pmap<M> { core::ptr::null() }
-//! #     fn direct_mapped_vaddr_p(&self, _va: u32) -> bool { false }
-//! #     fn xtab_activate(&mut self, _p: *const Pmap<M>, _l: ()) {}
-//! #     fn xtab_deactivate(&mut self, _p: *const Pmap<M>) {}
-//! #     fn invalid_segtab_address(&self) -> *mut Segtab<u32, 512> { core::ptr::null_mut() }
-//! # }
-//! # let tiny_env = Tiny { pages: Vec::new(), cpu: CpuInfo::new(), next: Vec::new() };
-//! // `tiny_env` implements `Env<MipsO32_4k>` (hidden above).
-//! let mut port = PmapSegtab::<MipsO32_4k, _>::new(tiny_env);
+//! use core::fmt;
+//! use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+//! use rust_segtab::machines::MipsN64_4k;
+//! use rust_segtab::{CpuInfo, Env, Machine, PanicSite, PhysAddr, Pmap, PmapSegtab, SpinHeld};
+//! type M = MipsN64_4k;
+//!
+//! const NPAGES: usize = 64;
+//! #[repr(C, align(4096))]
+//! struct Frame([u8; 4096]);
+//!
+//! /// Pages, a spin lock and two CPUs.
+//! struct KernelEnv {
+//!     frames: Box<[core::cell::UnsafeCell<Frame>]>,
+//!     next_free: AtomicUsize,          // bump allocator (never reuses)
+//!     ptp_next: [AtomicUsize; NPAGES], // LIST_NEXT links, index + 1 (0: end)
+//!     lock: AtomicBool,                // pmap_segtab_lock
+//!     cpus: [CpuInfo<M>; 2],
+//! }
+//! // SAFETY: a frame is handed out once and then only touched by the port.
+//! unsafe impl Sync for KernelEnv {}
+//!
+//! thread_local!(static CPU: core::cell::Cell<usize> = const { core::cell::Cell::new(0) });
+//! const PA_BASE: u64 = 0x1000_0000;
+//!
+//! // SAFETY: frames are 4096-aligned, zeroed at creation and handed out
+//! // once (so UVM_PGA_ZERO holds); the lock is a real spin lock with
+//! // acquire/release; atomic_cas_ptr is the default.
+//! unsafe impl Env<M> for KernelEnv {
+//!     type Page = usize;
+//!     type Lwp = usize; // one lwp per CPU: lwp i runs on CPU i
+//!     type Cpu = usize;
+//!     fn alloc_poolpage(&self, _flags: u32) -> Option<usize> {
+//!         let i = self.next_free.fetch_add(1, Ordering::Relaxed);
+//!         (i < NPAGES).then_some(i)
+//!     }
+//!     fn page_to_phys(&self, pg: usize) -> PhysAddr { PhysAddr::new(PA_BASE + pg as u64 * 4096) }
+//!     fn phys_to_page(&self, pa: PhysAddr) -> usize { ((pa.as_u64() - PA_BASE) / 4096) as usize }
+//!     fn map_poolpage(&self, pa: PhysAddr) -> *mut u8 {
+//!         self.frames[self.phys_to_page(pa)].get().cast()
+//!     }
+//!     fn unmap_poolpage(&self, kva: *mut u8) -> PhysAddr {
+//!         self.page_to_phys((kva as usize - self.frames.as_ptr() as usize) / 4096)
+//!     }
+//!     fn page_free(&self, _pg: usize) {}
+//!     fn uvm_wait(&self, wmsg: &'static str) { panic!("out of pages ({wmsg})") }
+//!     fn panic(&self, site: PanicSite, msg: fmt::Arguments<'_>) -> ! { panic!("{site:?}: {msg}") }
+//!     fn ptp_next(&self, _: &SpinHeld, pg: usize) -> Option<usize> {
+//!         self.ptp_next[pg].load(Ordering::Relaxed).checked_sub(1)
+//!     }
+//!     fn set_ptp_next(&self, _: &SpinHeld, pg: usize, next: Option<usize>) {
+//!         self.ptp_next[pg].store(next.map_or(0, |n| n + 1), Ordering::Relaxed)
+//!     }
+//!     fn mutex_spin_enter(&self) {
+//!         while self.lock.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+//!             core::hint::spin_loop();
+//!         }
+//!     }
+//!     unsafe fn mutex_spin_exit(&self) { self.lock.store(false, Ordering::Release) }
+//!     fn curlwp(&self) -> usize { CPU.with(|c| c.get()) }
+//!     fn curcpu(&self) -> usize { CPU.with(|c| c.get()) }
+//!     fn lwp_cpu(&self, l: usize) -> usize { l }
+//!     fn lwp_pmap(&self, _l: usize) -> *const Pmap<M> { core::ptr::null() }
+//!     fn cpu_info(&self, ci: usize) -> &CpuInfo<M> { &self.cpus[ci] }
+//!     fn pmap_kernel(&self) -> *const Pmap<M> { core::ptr::null() }
+//!     fn direct_mapped_vaddr_p(&self, _va: u64) -> bool { false }
+//!     fn xtab_activate(&self, _pm: *const Pmap<M>, _l: usize) {}
+//!     fn xtab_deactivate(&self, _pm: *const Pmap<M>) {}
+//!     fn invalid_segtab_address(&self) -> *mut <M as Machine>::Segtab { core::ptr::null_mut() }
+//! }
+//!
+//! let env = KernelEnv {
+//!     frames: (0..NPAGES).map(|_| core::cell::UnsafeCell::new(Frame([0; 4096]))).collect(),
+//!     next_free: AtomicUsize::new(0),
+//!     ptp_next: [const { AtomicUsize::new(0) }; NPAGES],
+//!     lock: AtomicBool::new(false),
+//!     cpus: [CpuInfo::new(), CpuInfo::new()],
+//! };
+//! let port = PmapSegtab::<M, _>::new(env);
 //! let mut pmap = Pmap::new(0);
 //! port.segtab_init(&mut pmap);
 //!
-//! // Reserve the PTE for a va, allocating its PTE page, and fill it in.
-//! let pte = port.pte_reserve(&mut pmap, 0x0040_3000, 0).unwrap();
-//! assert_eq!(pte.index(), 3);
+//! // Two CPUs reserve the same VA at once: both get the same PTE.
+//! let (a, b) = std::thread::scope(|s| {
+//!     let cpu = |n: usize| {
+//!         let (port, pmap) = (&port, &pmap);
+//!         move || {
+//!             CPU.with(|c| c.set(n));
+//!             port.pte_reserve(pmap, 0x0040_3000, 0).unwrap().as_ptr() as usize
+//!         }
+//!     };
+//!     let (a, b) = (s.spawn(cpu(0)), s.spawn(cpu(1)));
+//!     (a.join().unwrap(), b.join().unwrap())
+//! });
+//! assert_eq!(a, b);
+//! let pte = port.pte_lookup(&pmap, 0x0040_3000).unwrap();
 //! pte.write(0x1234_5001);
-//! assert_eq!(port.pte_lookup(&pmap, 0x0040_3000).unwrap().read(), 0x1234_5001);
+//! assert_eq!(pte.read(), 0x1234_5001);
+//! pte.write(0); // DEBUG checks that PTE pages are empty when released
 //!
-//! // Walk a range, one callback per populated segment.
+//! // Walk a range: one callback per populated segment.
 //! let mut seen = Vec::new();
-//! port.pte_process(&mut pmap, 0, 0x0100_0000,
-//!     &mut |_pm, sva, eva, pte: PteRef<'_, M>, _flags| {
-//!         seen.push((sva, eva, pte.read()));
-//!         pte.write(0); // DEBUG checks PTE pages are empty on release
-//!         true
-//!     }, 0);
+//! port.pte_process(&pmap, 0, 0x0100_0000,
+//!     &mut |_pm, sva, eva, pte, _flags| { seen.push((sva, eva, pte.read())); true }, 0);
 //! assert_eq!(seen, vec![(0x0040_0000, 0x0080_0000, 0)]);
-//! port.pte_lookup(&pmap, 0x0040_3000).unwrap().write(0);
 //!
-//! // Tear down: PTE pages and the segtab go back.
+//! // Tear down (exclusive: &mut Pmap): PTE pages and segtabs go back.
 //! port.segtab_destroy(&mut pmap, None, 0);
-//! assert!(pmap.pm_segtab.is_null());
-//! assert_eq!(port.counters(), (0, 1, 1));
+//! assert!(pmap.pm_segtab().is_null());
 //! ```
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod addr;
 pub mod env;
+mod info;
 pub mod machine;
 pub mod machines;
+pub mod pmap;
 pub mod pte;
 pub mod segtab;
+pub mod sync;
 pub mod word;
 
-pub use env::{Env, PanicSite, UVM_PGA_USERESERVE, UVM_PGA_ZERO};
+pub use addr::PhysAddr;
+pub use env::{Env, PanicSite, SpinHeld, UVM_PGA_USERESERVE, UVM_PGA_ZERO};
+pub use info::SegtabInfo;
 pub use machine::{Machine, Segtab, SegtabLayout};
+pub use pmap::{CpuInfo, Pmap};
 pub use pte::PteRef;
-pub use segtab::{CpuInfo, FreeList, Pmap, PmapSegtab, PteCallback, PMAP_CANFAIL};
+pub use segtab::{FreeList, PmapSegtab, PteCallback, PMAP_CANFAIL};
+pub use sync::{Ordering, Slot};
 pub use word::Word;

@@ -1,21 +1,52 @@
 //! The [`Machine`] trait (per-port constants and `#ifdef` options) and the
 //! [`Segtab`] union (`pmap_segtab_t`).
 
+use core::marker::PhantomData;
 use core::mem::size_of;
 
+use crate::sync::Slot;
 use crate::word::Word;
 
 /// `pmap_segtab_t`: one segment table.
 ///
-/// Same layout as the C union: `N` pointers, seen either as pointers to
-/// lower segment tables (`seg_seg`, LP64 upper level and the free-list link
-/// in `seg_seg[0]`) or as pointers to PTE pages (`seg_tab`).
+/// The C type is a union of two arrays, `seg_seg[PMAP_SEGTABSIZE]`
+/// (pointers to lower segtabs on LP64, and the free-list link in
+/// `seg_seg[0]`) and `seg_tab[PMAP_SEGTABSIZE]` (pointers to PTE pages):
+/// slot `i` of either is the same pointer-sized word. Here it is one
+/// array of [`Slot`]s, each an atomic pointer because other CPUs load and
+/// CAS them concurrently (C lines 518 and 554). `AtomicPtr` has the size
+/// and bit validity of `*mut T`, so the layout is the C's and an all-zero
+/// page is an empty segtab (in normal builds; under loom, slots are model
+/// objects made by [`Segtab::new`]).
 #[repr(C)]
-pub union Segtab<P, const N: usize> {
-    /// `seg_seg[PMAP_SEGTABSIZE]`: pointers to lower-level segment tables.
-    pub seg_seg: [*mut Segtab<P, N>; N],
-    /// `seg_tab[PMAP_SEGTABSIZE]`: pointers to PTE pages.
-    pub seg_tab: [*mut P; N],
+pub struct Segtab<P, const N: usize> {
+    slots: [Slot; N],
+    _pte: PhantomData<fn() -> P>,
+}
+
+impl<P, const N: usize> Segtab<P, N> {
+    /// An empty segtab (every slot NULL). A kernel never builds one this
+    /// way (segtabs are carved from zeroed pages); tests and loom
+    /// environments do.
+    pub fn new() -> Self {
+        Segtab {
+            slots: core::array::from_fn(|_| Slot::null()),
+            _pte: PhantomData,
+        }
+    }
+
+    /// Slot `i` (`seg_seg[i]` / `seg_tab[i]`); panics if `i >= N` (the C
+    /// masks every index, so this never fires).
+    #[inline]
+    pub fn slot(&self, i: usize) -> &Slot {
+        &self.slots[i]
+    }
+}
+
+impl<P, const N: usize> Default for Segtab<P, N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 mod sealed {
@@ -23,22 +54,16 @@ mod sealed {
     impl<P, const N: usize> Sealed for super::Segtab<P, N> {}
 }
 
-/// Helper trait giving the length of a [`Segtab`] type and the address of
-/// its slots. Implemented only for [`Segtab`] (sealed).
-pub trait SegtabLayout: sealed::Sealed + Sized + 'static {
+/// Helper trait giving the length of a [`Segtab`] type and its slots.
+/// Implemented only for [`Segtab`] (sealed).
+pub trait SegtabLayout: sealed::Sealed + Sized + Default + 'static {
     /// The `pt_entry_t` type that `seg_tab` points to.
     type Pte;
     /// `PMAP_SEGTABSIZE`: number of slots.
     const LEN: usize;
 
-    /// Address of `this->seg_seg[i]`. Computes an address only (no
-    /// access); panics if `i >= LEN` (the C indices are always masked, so
-    /// this never fires).
-    fn seg_seg_slot(this: *mut Self, i: usize) -> *mut *mut Self;
-
-    /// Address of `this->seg_tab[i]`. Computes an address only (no
-    /// access); panics if `i >= LEN`.
-    fn seg_tab_slot(this: *mut Self, i: usize) -> *mut *mut Self::Pte;
+    /// Slot `i` of `this` (see [`Segtab::slot`]).
+    fn slot_of(this: &Self, i: usize) -> &Slot;
 }
 
 impl<P: 'static, const N: usize> SegtabLayout for Segtab<P, N> {
@@ -46,17 +71,8 @@ impl<P: 'static, const N: usize> SegtabLayout for Segtab<P, N> {
     const LEN: usize = N;
 
     #[inline]
-    fn seg_seg_slot(this: *mut Self, i: usize) -> *mut *mut Self {
-        assert!(i < N, "segtab index out of range");
-        // Both union fields start at offset 0 (repr(C)) and are arrays of
-        // thin pointers, so slot i is i pointers past the start.
-        this.cast::<*mut Self>().wrapping_add(i)
-    }
-
-    #[inline]
-    fn seg_tab_slot(this: *mut Self, i: usize) -> *mut *mut P {
-        assert!(i < N, "segtab index out of range");
-        this.cast::<*mut P>().wrapping_add(i)
+    fn slot_of(this: &Self, i: usize) -> &Slot {
+        this.slot(i)
     }
 }
 
@@ -121,6 +137,9 @@ pub trait Machine: 'static + Sized {
     /// `CTASSERT(NBPG >= sizeof(pmap_segtab_t))` using the *host* pointer
     /// size, plus consistency checks of the constants.
     const CHECKS: () = {
+        // Under loom a slot is a model object, not a pointer: the layout
+        // checks hold only for the real thing.
+        #[cfg(not(loom))]
         assert!(
             Self::NBPG >= size_of::<Self::Segtab>(),
             "CTASSERT(NBPG >= sizeof(pmap_segtab_t)) failed (host layout)"
@@ -151,6 +170,7 @@ pub trait Machine: 'static + Sized {
             Self::SEGSHIFT < <Self::Vaddr as Word>::BITS,
             "SEGSHIFT must fit vaddr_t"
         );
+        #[cfg(not(loom))]
         assert!(
             size_of::<Self::Segtab>() == Self::PMAP_SEGTABSIZE * size_of::<*mut u8>(),
             "pmap_segtab_t layout"

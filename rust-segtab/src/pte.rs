@@ -6,6 +6,7 @@ use core::mem::size_of;
 use core::ptr::NonNull;
 
 use crate::machine::Machine;
+use crate::word::Word;
 
 /// A handle to one `pt_entry_t` inside a PTE page (the C `pt_entry_t *`).
 ///
@@ -14,10 +15,13 @@ use crate::machine::Machine;
 /// [`pte_reserve`](crate::PmapSegtab::pte_reserve), the call for
 /// callbacks), during which the PTE page cannot be released.
 ///
-/// Accesses are plain (non-volatile) reads and writes, as in the C file,
-/// which accesses PTEs with ordinary loads and stores: the model has no
-/// hardware walker or other agent observing the memory concurrently, and
-/// nothing here is MMIO.
+/// Accesses are single `Relaxed` atomic loads and stores. The C uses
+/// plain loads and stores, but on a multiprocessor two CPUs can hold a
+/// pointer to the same PTE page (both reserved the same segment, C lines
+/// 554–568), and a TLB refill handler or hardware walker reads PTEs while
+/// the kernel writes them: in Rust such accesses must be atomic to be
+/// defined. `Relaxed` is enough because a PTE publishes nothing; the page
+/// it points into was published by the slot that holds it.
 pub struct PteRef<'a, M: Machine> {
     ptr: NonNull<M::Pte>,
     _life: PhantomData<&'a M::Pte>,
@@ -50,8 +54,8 @@ impl<'a, M: Machine> PteRef<'a, M> {
     ///
     /// `ptr` is aligned and points into a page of `M::NPTEPG` entries
     /// (starting at an `M::NBPG`-aligned address) that stays valid for
-    /// reads and writes, and is accessed by nothing else concurrently, for
-    /// `'a`.
+    /// reads and writes for `'a`, and which is accessed only atomically
+    /// while other threads may touch it.
     pub unsafe fn from_raw(ptr: NonNull<M::Pte>) -> Self {
         PteRef {
             ptr,
@@ -66,16 +70,16 @@ impl<'a, M: Machine> PteRef<'a, M> {
 
     /// Reads the entry.
     pub fn read(self) -> M::Pte {
-        // SAFETY: by the `from_raw` contract the pointer is aligned and
-        // valid for reads for 'a.
-        unsafe { self.ptr.as_ptr().read() }
+        // SAFETY: by the `from_raw` contract the pointer is aligned,
+        // valid for reads for 'a, and only accessed atomically.
+        unsafe { <M::Pte as Word>::load_relaxed(self.ptr.as_ptr()) }
     }
 
     /// Writes the entry.
     pub fn write(self, v: M::Pte) {
-        // SAFETY: by the `from_raw` contract the pointer is aligned and
-        // valid for writes for 'a, with no concurrent access.
-        unsafe { self.ptr.as_ptr().write(v) }
+        // SAFETY: by the `from_raw` contract the pointer is aligned,
+        // valid for writes for 'a, and only accessed atomically.
+        unsafe { <M::Pte as Word>::store_relaxed(self.ptr.as_ptr(), v) }
     }
 
     /// Index of the entry within its PTE page (from the address).
@@ -99,3 +103,10 @@ impl<'a, M: Machine> PteRef<'a, M> {
         Some(unsafe { PteRef::from_raw(NonNull::new_unchecked(self.ptr.as_ptr().add(n))) })
     }
 }
+
+// SAFETY: a PteRef is a pointer into a PTE page that every party accesses
+// atomically (`from_raw` contract), so sharing or sending the handle within
+// its lifetime cannot cause a data race.
+unsafe impl<M: Machine> Send for PteRef<'_, M> {}
+// SAFETY: as for Send.
+unsafe impl<M: Machine> Sync for PteRef<'_, M> {}

@@ -1,30 +1,46 @@
 //! The port of `pmap_segtab.c`: [`PmapSegtab`] (the state of C's
-//! `pmap_segtab_info` plus the environment) and every function of the file,
-//! and the parts of `struct pmap` / `struct cpu_info` it touches.
+//! `pmap_segtab_info` plus the environment) and every function of the file.
 //!
 //! # Memory invariant
 //!
 //! All raw memory accesses of the port go through the small helpers at the
 //! top of this module. They rely on this invariant: every non-null segtab
-//! pointer reachable from a [`Pmap::pm_segtab`] handed to this instance,
-//! from the free list, or from a `seg_seg[]` slot, and every non-null PTE
-//! page pointer in a `seg_tab[]` slot, was obtained from
-//! [`Env::map_poolpage`] (or stored by [`Env::atomic_cas_ptr`]) for a page
-//! that is still allocated, so by the [`Env`] contract it is valid,
-//! suitably aligned and accessed by no one else. Callers keep it by
-//! changing `pm_segtab` only through [`PmapSegtab::segtab_init`] /
-//! [`PmapSegtab::segtab_destroy`] (a fresh [`Pmap`] has it NULL) and by not
-//! sharing a pmap between two instances.
+//! pointer reachable from the `pm_segtab` of a [`Pmap`] this instance
+//! initialised, from the free list, or from a `seg_seg[]` slot, and every
+//! non-null PTE page pointer in a `seg_tab[]` slot, was obtained from
+//! [`Env::map_poolpage`] (or stored by [`Env::atomic_cas_ptr`] under its
+//! contract) for a page that is still allocated, so by the [`Env`]
+//! contract it is valid, suitably aligned and accessed by no one else but
+//! through atomic slots and atomic PTE accesses. Safe callers cannot break
+//! it: a [`Pmap`]'s fields are private, only `segtab_init` and
+//! `segtab_destroy` (which take `&mut Pmap`) change `pm_segtab`, and every
+//! entry point checks that the pmap's tree was built by this instance.
+//!
+//! # Concurrency
+//!
+//! Every entry point takes `&self`; `PmapSegtab` is `Sync` when the
+//! environment is. What other CPUs may touch at the same time is accessed
+//! atomically ([`Slot`]s of segtabs, PTEs through [`PteRef`]); what the
+//! C guards with `pmap_segtab_lock` is reachable only through the lock
+//! guard (`crate::info`). The orderings, each justified where it is
+//! used: `Release` when a page becomes reachable (CAS or store into a
+//! slot), `Acquire` when a CPU loads a slot to walk into the page behind
+//! it, `Relaxed` for the free-list links (ordered by the lock) and for
+//! tables this CPU owns exclusively.
 
 use core::ffi::c_void;
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::AtomicU32;
 
 use crate::env::{Env, PanicSite, UVM_PGA_USERESERVE, UVM_PGA_ZERO};
+use crate::info::{Info, SegtabInfo, SegtabLock};
 use crate::machine::{Machine, SegtabLayout};
+use crate::pmap::{new_owner_id, Pmap};
 use crate::pte::PteRef;
+use crate::sync::{LockCell, Ordering, Slot};
 use crate::word::Word;
 
 /// `PMAP_CANFAIL`: [`PmapSegtab::pte_reserve`] may return `None`.
@@ -46,121 +62,36 @@ pub type PteCallback<'c, M> = dyn FnMut(
     ) -> bool
     + 'c;
 
-/// The fields of `struct pmap` that `pmap_segtab.c` uses.
-#[repr(C)]
-pub struct Pmap<M: Machine> {
-    /// `pm_segtab`: the top segment table (NULL before `segtab_init`).
-    pub pm_segtab: *mut M::Segtab,
-    /// `pm_minaddr`: lowest user address; where `segtab_destroy` starts.
-    pub pm_minaddr: M::Vaddr,
-}
-
-impl<M: Machine> Pmap<M> {
-    /// A pmap with a NULL segtab and the given `pm_minaddr`.
-    pub fn new(pm_minaddr: M::Vaddr) -> Self {
-        Pmap {
-            pm_segtab: ptr::null_mut(),
-            pm_minaddr,
-        }
-    }
-}
-
-impl<M: Machine> Default for Pmap<M> {
-    fn default() -> Self {
-        Self::new(M::Vaddr::ZERO)
-    }
-}
-
-impl<M: Machine> fmt::Debug for Pmap<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pmap")
-            .field("pm_segtab", &self.pm_segtab)
-            .field("pm_minaddr", &self.pm_minaddr)
-            .finish()
-    }
-}
-
-/// The fields of `struct cpu_info` that `pmap_segtab.c` uses.
-#[repr(C)]
-pub struct CpuInfo<M: Machine> {
-    /// `ci_pmap_user_segtab`.
-    pub ci_pmap_user_segtab: *mut M::Segtab,
-    /// `ci_pmap_user_seg0tab` (only written on LP64).
-    pub ci_pmap_user_seg0tab: *mut M::Segtab,
-}
-
-impl<M: Machine> CpuInfo<M> {
-    /// Both pointers NULL.
-    pub fn new() -> Self {
-        CpuInfo {
-            ci_pmap_user_segtab: ptr::null_mut(),
-            ci_pmap_user_seg0tab: ptr::null_mut(),
-        }
-    }
-}
-
-impl<M: Machine> Default for CpuInfo<M> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<M: Machine> fmt::Debug for CpuInfo<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CpuInfo")
-            .field("ci_pmap_user_segtab", &self.ci_pmap_user_segtab)
-            .field("ci_pmap_user_seg0tab", &self.ci_pmap_user_seg0tab)
-            .finish()
-    }
-}
-
 // ---------------------------------------------------------------------
 // Raw memory helpers. These are the only places that touch segtab / PTE
 // memory; each relies on the module's memory invariant.
 // ---------------------------------------------------------------------
 
+/// Slot `i` of the segtab at `stp` (`&stp->seg_seg[i]` / `&stp->seg_tab[i]`).
 /// Refuses a NULL segtab (the C would fault dereferencing it).
 #[inline]
-fn live<M: Machine>(stp: *mut St<M>) -> *mut St<M> {
+fn slot<'a, M: Machine>(stp: *mut St<M>, i: usize) -> &'a Slot {
     assert!(
         !stp.is_null(),
         "NULL pmap_segtab_t dereferenced (the C would fault)"
     );
-    stp
+    // SAFETY: stp is non-null and points to a live segtab (memory
+    // invariant) that stays allocated while the caller uses the slot: the
+    // caller either owns the segtab or holds a borrow of the pmap whose
+    // tree contains it (tables leave a tree only through &mut Pmap).
+    St::<M>::slot_of(unsafe { &*stp }, i)
 }
 
 /// `stp->seg_seg[i]`.
 #[inline]
-fn seg_seg_get<M: Machine>(stp: *mut St<M>, i: usize) -> *mut St<M> {
-    let slot = St::<M>::seg_seg_slot(live::<M>(stp), i);
-    // SAFETY: stp is non-null and live by the memory invariant, i < LEN
-    // (checked by seg_seg_slot), and slots are pointer-aligned; a zeroed
-    // slot reads as NULL.
-    unsafe { slot.read() }
-}
-
-/// `stp->seg_seg[i] = v`.
-#[inline]
-fn seg_seg_set<M: Machine>(stp: *mut St<M>, i: usize, v: *mut St<M>) {
-    let slot = St::<M>::seg_seg_slot(live::<M>(stp), i);
-    // SAFETY: as in seg_seg_get; the port owns the segtab exclusively.
-    unsafe { slot.write(v) }
+fn seg_seg<M: Machine>(stp: *mut St<M>, i: usize, order: Ordering) -> *mut St<M> {
+    slot::<M>(stp, i).load(order)
 }
 
 /// `stp->seg_tab[i]`.
 #[inline]
-fn seg_tab_get<M: Machine>(stp: *mut St<M>, i: usize) -> *mut M::Pte {
-    let slot = St::<M>::seg_tab_slot(live::<M>(stp), i);
-    // SAFETY: as in seg_seg_get.
-    unsafe { slot.read() }
-}
-
-/// `stp->seg_tab[i] = v`.
-#[inline]
-fn seg_tab_set<M: Machine>(stp: *mut St<M>, i: usize, v: *mut M::Pte) {
-    let slot = St::<M>::seg_tab_slot(live::<M>(stp), i);
-    // SAFETY: as in seg_seg_set.
-    unsafe { slot.write(v) }
+fn seg_tab<M: Machine>(stp: *mut St<M>, i: usize, order: Ordering) -> *mut M::Pte {
+    slot::<M>(stp, i).load(order)
 }
 
 /// `pte[i]` for a PTE page that `pmap_check_ptes` found page aligned.
@@ -169,8 +100,8 @@ fn pte_get<M: Machine>(pte: *mut M::Pte, i: usize) -> M::Pte {
     assert!(i < M::NPTEPG);
     // SAFETY: pte is the start of a live, NBPG-aligned PTE page (memory
     // invariant; alignment checked by the caller) holding NPTEPG entries,
-    // and i < NPTEPG.
-    unsafe { pte.add(i).read() }
+    // i < NPTEPG, and PTEs are only accessed atomically.
+    unsafe { <M::Pte as Word>::load_relaxed(pte.add(i)) }
 }
 
 /// Handle for `pte` (a pointer inside a live PTE page).
@@ -179,47 +110,9 @@ fn pte_ref<'a, M: Machine>(pte: *mut M::Pte) -> PteRef<'a, M> {
     let nn = NonNull::new(pte).expect("NULL pt_entry_t pointer");
     // SAFETY: pte points into a live PTE page (memory invariant) that the
     // returned handle's lifetime (bounded by the caller's borrow of the
-    // pmap or by the callback invocation) keeps from being released.
+    // pmap or by the callback invocation) keeps from being released, and
+    // PTEs are only accessed atomically.
     unsafe { PteRef::from_raw(nn) }
-}
-
-/// `pmap->pm_segtab` through a raw pmap pointer.
-#[inline]
-fn pm_segtab_get<M: Machine>(pm: *const Pmap<M>) -> *mut St<M> {
-    // SAFETY: every caller derives `pm` from a reference it holds for the
-    // duration of the call.
-    unsafe { (*pm).pm_segtab }
-}
-
-/// `pmap->pm_minaddr` through a raw pmap pointer.
-#[inline]
-fn pm_minaddr_get<M: Machine>(pm: *const Pmap<M>) -> M::Vaddr {
-    // SAFETY: every caller derives `pm` from a reference it holds for the
-    // duration of the call.
-    unsafe { (*pm).pm_minaddr }
-}
-
-/// Address of `pmap->pm_segtab` through a raw pmap pointer.
-#[inline]
-fn pm_segtab_slot<M: Machine>(pm: *mut Pmap<M>) -> *mut *mut St<M> {
-    // SAFETY: `pm` is derived from a `&mut Pmap` held by the caller, so the
-    // place is in bounds; no access happens here.
-    unsafe { ptr::addr_of_mut!((*pm).pm_segtab) }
-}
-
-/// Reads a segtab slot (`*stp_p`).
-#[inline]
-fn slot_get<M: Machine>(stp_p: *mut *mut St<M>) -> *mut St<M> {
-    // SAFETY: stp_p is either &pmap->pm_segtab (from a held &mut) or a
-    // slot inside a live segtab (memory invariant).
-    unsafe { stp_p.read() }
-}
-
-/// Writes a segtab slot (`*stp_p = v`).
-#[inline]
-fn slot_set<M: Machine>(stp_p: *mut *mut St<M>, v: *mut St<M>) {
-    // SAFETY: as in slot_get.
-    unsafe { stp_p.write(v) }
 }
 
 /// `(va >> shift) & (len - 1)` as an index.
@@ -230,28 +123,34 @@ fn index_of<V: Word>(va: V, shift: u32, len: usize) -> usize {
 
 /// The port of `pmap_segtab.c`: the state of C's `pmap_segtab_info` and
 /// `pmap_segtab_lock` user, plus the environment. No global state: two
-/// instances coexist.
+/// instances coexist (each with its own pmaps).
 pub struct PmapSegtab<M: Machine, E: Env<M>> {
-    /// The environment (kernel services).
-    pub env: E,
-    /// `pmap_segtab_info.free_segtab`.
-    free_segtab: *mut St<M>,
-    /// `pmap_segtab_info.nget_segtab` (DEBUG).
-    nget_segtab: u32,
-    /// `pmap_segtab_info.nput_segtab` (DEBUG).
-    nput_segtab: u32,
-    /// `pmap_segtab_info.npage_segtab` (DEBUG).
-    npage_segtab: u32,
-    /// `pmap_segtab_info.ptp_pgflist` head (PMAP_PTP_CACHE).
-    ptp_pgflist: Option<E::Page>,
+    env: E,
+    /// `pmap_segtab_info` but `npage_segtab`: only under the lock.
+    info: LockCell<Info<E::Page>>,
+    /// `pmap_segtab_info.npage_segtab` (DEBUG), which the C increments
+    /// outside the lock (line 364).
+    npage: AtomicU32,
+    /// Stamped into the pmaps this instance initialises.
+    id: usize,
     _machine: PhantomData<fn() -> M>,
 }
+
+// SAFETY: the only state not already Sync is `info`, which is reached only
+// through a SegtabLock (the environment's spin lock is held: mutual
+// exclusion with acquire/release, by the Env contract) or through `&mut
+// self`. Its raw free-list pointer refers to pool pages any CPU may use
+// under the lock, and `E::Page: Send`.
+unsafe impl<M: Machine, E: Env<M> + Sync> Sync for PmapSegtab<M, E> {}
+// SAFETY: moving the port moves the environment and the lock-protected
+// state with it; no thread-bound resource is held between calls.
+unsafe impl<M: Machine, E: Env<M> + Send> Send for PmapSegtab<M, E> {}
 
 /// Iterator over the segtab free list (see [`PmapSegtab::free_list`]).
 pub struct FreeList<'a, M: Machine> {
     next: *mut St<M>,
     left: usize,
-    _life: PhantomData<&'a ()>,
+    _life: PhantomData<&'a mut ()>,
 }
 
 impl<M: Machine> Iterator for FreeList<'_, M> {
@@ -263,18 +162,36 @@ impl<M: Machine> Iterator for FreeList<'_, M> {
         }
         self.left -= 1;
         let cur = self.next;
-        self.next = seg_seg_get::<M>(cur, 0);
+        // Relaxed: the iterator borrows the port mutably, so no CPU is
+        // inside the lock.
+        self.next = seg_seg::<M>(cur, 0, Ordering::Relaxed);
         Some(cur)
     }
 }
 
+/// C's `%#x`: like `{:#x}`, but a zero prints as `0` (the `#` flag adds
+/// `0x` to non-zero values only).
+struct CAltHex<V>(V);
+
+impl<V: Word> fmt::Display for CAltHex<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == V::ZERO {
+            f.write_str("0")
+        } else {
+            write!(f, "{:#x}", self.0)
+        }
+    }
+}
+
+// `__KASSERTSTR` is "kernel %sassertion \"%s\" failed: file \"%s\", line %d "
+// followed by the KASSERTMSG text: a plain KASSERT's message ends in a space.
 macro_rules! kassert {
     ($self:ident, $line:expr, $cond:expr, $text:expr) => {
         if M::DIAGNOSTIC && !($cond) {
             $self.env.panic(
                 PanicSite::Kassert { line: $line },
                 format_args!(
-                    "kernel diagnostic assertion \"{}\" failed: file \"{}\", line {}",
+                    "kernel diagnostic assertion \"{}\" failed: file \"{}\", line {} ",
                     $text, FILE, $line
                 ),
             )
@@ -301,64 +218,88 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
         let () = M::CHECKS;
         PmapSegtab {
             env,
-            free_segtab: ptr::null_mut(),
-            nget_segtab: 0,
-            nput_segtab: 0,
-            npage_segtab: 0,
-            ptp_pgflist: None,
+            info: LockCell::new(Info::new()),
+            npage: AtomicU32::new(0),
+            id: new_owner_id(),
             _machine: PhantomData,
         }
     }
 
-    // ----- inspection -------------------------------------------------
+    /// The environment.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
 
-    /// `pmap_segtab_info.free_segtab`.
-    pub fn free_segtab_head(&self) -> *mut M::Segtab {
-        self.free_segtab
+    /// The environment, mutably (no CPU is inside the port).
+    pub fn env_mut(&mut self) -> &mut E {
+        &mut self.env
+    }
+
+    /// Gives the environment back.
+    pub fn into_env(self) -> E {
+        self.env
+    }
+
+    // ----- inspection (exclusive access: no lock) ---------------------
+
+    /// A copy of `pmap_segtab_info`. Takes `&mut self`: with no other CPU
+    /// inside the port, it is read without taking the lock (taking it
+    /// would be an environment call the C never makes).
+    pub fn info(&mut self) -> SegtabInfo<M::Segtab, E::Page> {
+        let npage = *self.npage.get_mut();
+        // SAFETY: &mut self: no other CPU can hold a SegtabLock.
+        unsafe {
+            self.info.with_mut(|i| SegtabInfo {
+                free_segtab: i.free_segtab.cast(),
+                nget_segtab: i.nget,
+                nput_segtab: i.nput,
+                npage_segtab: npage,
+                ptp_first: i.ptp_first,
+            })
+        }
+    }
+
+    /// `(nget_segtab, nput_segtab, npage_segtab)`; zeros without DEBUG.
+    pub fn counters(&mut self) -> (u32, u32, u32) {
+        let i = self.info();
+        (i.nget_segtab, i.nput_segtab, i.npage_segtab)
     }
 
     /// Walks the free list through `seg_seg[0]`, yielding at most `limit`
     /// segtabs.
-    pub fn free_list(&self, limit: usize) -> FreeList<'_, M> {
+    pub fn free_list(&mut self, limit: usize) -> FreeList<'_, M> {
         FreeList {
-            next: self.free_segtab,
+            next: self.info().free_segtab,
             left: limit,
             _life: PhantomData,
         }
     }
 
-    /// Head of `pmap_segtab_info.ptp_pgflist` (always `None` without
-    /// PMAP_PTP_CACHE).
-    pub fn ptp_cache_head(&self) -> Option<E::Page> {
-        self.ptp_pgflist
-    }
-
-    /// `(nget_segtab, nput_segtab, npage_segtab)`; zeros without DEBUG.
-    pub fn counters(&self) -> (u32, u32, u32) {
-        (self.nget_segtab, self.nput_segtab, self.npage_segtab)
-    }
-
     // ----- private helpers ---------------------------------------------
 
-    /// `SEGTAB_ADD(n, v)`.
+    /// `mutex_spin_enter(&pmap_segtab_lock)`: the guard is the only way to
+    /// the free list, the PTP cache and the DEBUG counters.
     #[inline]
-    fn segtab_add(counter: &mut u32, v: u32) {
-        if M::DEBUG {
-            *counter = counter.wrapping_add(v);
-        }
+    fn lock(&self) -> SegtabLock<'_, M, E> {
+        SegtabLock::enter(&self.env, &self.info)
     }
 
-    /// `LIST_INSERT_HEAD(&pmap_segtab_info.ptp_pgflist, pg, pageq.list)`.
-    fn ptp_insert_head(&mut self, pg: E::Page) {
-        self.env.set_ptp_next(pg, self.ptp_pgflist);
-        self.ptp_pgflist = Some(pg);
+    /// Refuses a pmap whose tree another instance built.
+    #[inline]
+    fn check_owner(&self, pmap: &Pmap<M>) {
+        assert!(
+            pmap.owner() == self.id || pmap.pm_segtab().is_null(),
+            "pmap's segment table belongs to another PmapSegtab"
+        );
     }
 
-    /// `pmap_check_stp` (lines 145–166).
-    fn check_stp(&mut self, stp: *mut St<M>, caller: &str, why: &str) {
+    /// `pmap_check_stp` (lines 145–166). `stp` is exclusively this CPU's
+    /// (just taken off the free list, just allocated, or being freed), so
+    /// its slots are read `Relaxed`.
+    fn check_stp(&self, stp: *mut St<M>, caller: &str, why: &str) {
         if M::DEBUG {
             for i in 0..M::PMAP_SEGTABSIZE {
-                let p = seg_tab_get::<M>(stp, i);
+                let p = seg_tab::<M>(stp, i, Ordering::Relaxed);
                 if !p.is_null() {
                     // The DEBUG_NOISY printf of the remaining slots has no
                     // environment hook and is omitted.
@@ -375,7 +316,7 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     }
 
     /// `pmap_check_ptes` (lines 171–198).
-    fn check_ptes(&mut self, pte: *mut M::Pte, caller: &str) {
+    fn check_ptes(&self, pte: *mut M::Pte, caller: &str) {
         if (pte as usize & M::PAGE_MASK) != 0 {
             self.env.panic(
                 PanicSite::CheckPtesAlign,
@@ -389,11 +330,11 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
                     self.env.panic(
                         PanicSite::CheckPtesNonzero,
                         format_args!(
-                            "{}: pte[{}] entry at {:p} not 0 ({:#x})",
+                            "{}: pte[{}] entry at {:p} not 0 ({})",
                             caller,
                             i,
                             pte.wrapping_add(i),
-                            v
+                            CAltHex(v)
                         ),
                     );
                 }
@@ -402,33 +343,43 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     }
 
     /// `pmap_pte_pagealloc` (lines 200–214).
-    fn pte_pagealloc(&mut self) -> Option<E::Page> {
+    fn pte_pagealloc(&self) -> Option<E::Page> {
         self.env.alloc_poolpage(UVM_PGA_ZERO | UVM_PGA_USERESERVE)
     }
 
-    /// `pmap_segmap` (lines 216–229).
-    fn segmap(&mut self, pmap: *const Pmap<M>, va: M::Vaddr) -> *mut M::Pte {
-        let mut stp = pm_segtab_get(pmap);
+    /// `pmap_segmap` (lines 216–229). Slots are loaded `Acquire`: another
+    /// CPU may just have installed the table behind them (pairs with the
+    /// `Release` of [`Slot::cas_publish`]).
+    fn segmap(&self, pmap: &Pmap<M>, va: M::Vaddr) -> *mut M::Pte {
+        let mut stp = pmap.pm_segtab();
         kassert!(
             self,
             220,
-            pmap != self.env.pmap_kernel() || !self.env.direct_mapped_vaddr_p(va),
+            !ptr::eq(pmap, self.env.pmap_kernel()) || !self.env.direct_mapped_vaddr_p(va),
             "pmap != pmap_kernel() || !pmap_md_direct_mapped_vaddr_p(va)",
-            "pmap {:p} va {:#x}",
-            pmap,
-            va
+            "pmap {:p} va {}",
+            pmap as *const Pmap<M>,
+            CAltHex(va)
         );
         if M::LP64 {
-            stp = seg_seg_get::<M>(stp, index_of(va, M::XSEGSHIFT, M::NSEGPG));
+            stp = seg_seg::<M>(
+                stp,
+                index_of(va, M::XSEGSHIFT, M::NSEGPG),
+                Ordering::Acquire,
+            );
             if stp.is_null() {
                 return ptr::null_mut();
             }
         }
-        seg_tab_get::<M>(stp, index_of(va, M::SEGSHIFT, M::PMAP_SEGTABSIZE))
+        seg_tab::<M>(
+            stp,
+            index_of(va, M::SEGSHIFT, M::PMAP_SEGTABSIZE),
+            Ordering::Acquire,
+        )
     }
 
-    /// `pmap_pte_lookup` on a raw pmap pointer (lines 231–239).
-    fn pte_lookup_raw(&mut self, pmap: *const Pmap<M>, va: M::Vaddr) -> *mut M::Pte {
+    /// `pmap_pte_lookup` on the raw result (lines 231–239).
+    fn pte_lookup_raw(&self, pmap: &Pmap<M>, va: M::Vaddr) -> *mut M::Pte {
         let pte = self.segmap(pmap, va);
         if pte.is_null() {
             return ptr::null_mut();
@@ -436,28 +387,31 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
         pte.wrapping_add(index_of(va, M::PGSHIFT, M::NPTEPG))
     }
 
-    /// `pmap_segtab_free` (lines 244–256).
-    fn segtab_free(&mut self, stp: *mut St<M>) {
-        self.env.mutex_spin_enter();
-        seg_seg_set::<M>(stp, 0, self.free_segtab);
-        self.free_segtab = stp;
-        Self::segtab_add(&mut self.nput_segtab, 1);
-        self.env.mutex_spin_exit();
+    /// `pmap_segtab_free` (lines 244–256). The link is stored `Relaxed`:
+    /// the lock orders it for whoever pops this segtab.
+    fn segtab_free(&self, stp: *mut St<M>) {
+        let mut g = self.lock();
+        slot::<M>(stp, 0).store(g.free_segtab(), Ordering::Relaxed);
+        g.set_free_segtab(stp);
+        g.add_nput(1);
+        drop(g);
     }
 
-    /// `pmap_segtab_release` (lines 258–321).
+    /// `pmap_segtab_release` (lines 258–321). Runs with `&mut Pmap` held
+    /// by `segtab_destroy`, so no other CPU walks this tree: its slots are
+    /// read and cleared `Relaxed`.
     #[allow(clippy::too_many_arguments)]
     fn segtab_release(
-        &mut self,
+        &self,
         pmap: *const Pmap<M>,
-        stp_p: *mut *mut St<M>,
+        stp_p: &Slot,
         free_stp: bool,
         mut callback: Option<&mut PteCallback<'_, M>>,
         flags: usize,
         mut va: M::Vaddr,
         vinc: M::Vaddr,
     ) {
-        let stp = slot_get::<M>(stp_p);
+        let stp: *mut St<M> = stp_p.load(Ordering::Relaxed);
         let nbseg = M::nbseg();
         let start = va.div(vinc).to_usize() & (M::PMAP_SEGTABSIZE - 1);
         for i in start..M::PMAP_SEGTABSIZE {
@@ -467,10 +421,10 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
             va = va.wrapping_add(vinc);
 
             if M::LP64 && vinc > nbseg {
-                if !seg_seg_get::<M>(stp, i).is_null() {
+                if !seg_seg::<M>(stp, i, Ordering::Relaxed).is_null() {
                     self.segtab_release(
                         pmap,
-                        St::<M>::seg_seg_slot(live::<M>(stp), i),
+                        slot::<M>(stp, i),
                         true,
                         callback.as_deref_mut(),
                         flags,
@@ -480,7 +434,7 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
                     kassert!(
                         self,
                         280,
-                        seg_seg_get::<M>(stp, i).is_null(),
+                        seg_seg::<M>(stp, i, Ordering::Relaxed).is_null(),
                         "stp->seg_seg[i] == NULL"
                     );
                 }
@@ -489,7 +443,7 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
             kassert!(self, 285, vinc == nbseg, "vinc == NBSEG");
 
             // get pointer to segment map
-            let pte = seg_tab_get::<M>(stp, i);
+            let pte = seg_tab::<M>(stp, i, Ordering::Relaxed);
             if pte.is_null() {
                 continue;
             }
@@ -509,14 +463,14 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
             let pa = self.env.unmap_poolpage(pte.cast::<u8>());
             let pg = self.env.phys_to_page(pa);
             if M::PTP_CACHE {
-                self.env.mutex_spin_enter();
-                self.ptp_insert_head(pg);
-                self.env.mutex_spin_exit();
+                let mut g = self.lock();
+                g.ptp_insert_head(pg);
+                drop(g);
             } else {
                 self.env.page_free(pg);
             }
 
-            seg_tab_set::<M>(stp, i, ptr::null_mut());
+            slot::<M>(stp, i).store(ptr::null_mut::<M::Pte>(), Ordering::Relaxed);
         }
 
         if free_stp {
@@ -530,24 +484,25 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
                 },
             );
             self.segtab_free(stp);
-            slot_set::<M>(stp_p, ptr::null_mut());
+            stp_p.store(ptr::null_mut::<St<M>>(), Ordering::Relaxed);
         }
     }
 
     /// `pmap_segtab_alloc` (lines 335–391).
-    fn segtab_alloc(&mut self) -> *mut St<M> {
+    fn segtab_alloc(&self) -> *mut St<M> {
         let mut found_on_freelist = false;
         let stp = loop {
             // again:
-            self.env.mutex_spin_enter();
-            let mut stp = self.free_segtab;
+            let mut g = self.lock();
+            let mut stp = g.free_segtab();
             if !stp.is_null() {
-                self.free_segtab = seg_seg_get::<M>(stp, 0);
-                seg_seg_set::<M>(stp, 0, ptr::null_mut());
-                Self::segtab_add(&mut self.nget_segtab, 1);
+                // Relaxed: the link was stored under this lock.
+                g.set_free_segtab(seg_seg::<M>(stp, 0, Ordering::Relaxed));
+                slot::<M>(stp, 0).store(ptr::null_mut::<St<M>>(), Ordering::Relaxed);
+                g.add_nget(1);
                 found_on_freelist = true;
             }
-            self.env.mutex_spin_exit();
+            drop(g);
 
             if stp.is_null() {
                 let Some(stp_pg) = self.pte_pagealloc() else {
@@ -555,22 +510,29 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
                     self.env.uvm_wait("segtab");
                     continue; // goto again
                 };
-                Self::segtab_add(&mut self.npage_segtab, 1);
+                if M::DEBUG {
+                    // SEGTAB_ADD(npage, 1), outside the lock as in the C.
+                    self.npage
+                        .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                }
                 let stp_pa = self.env.page_to_phys(stp_pg);
 
                 stp = self.env.map_poolpage(stp_pa).cast::<St<M>>();
                 let n = M::NBPG / size_of::<St<M>>();
                 if n > 1 {
-                    // link all the segtabs in this page together
+                    // link all the segtabs in this page together. The
+                    // page is this CPU's alone until the lock below
+                    // publishes it: Relaxed.
                     for i in 1..n - 1 {
-                        seg_seg_set::<M>(stp.wrapping_add(i), 0, stp.wrapping_add(i + 1));
+                        slot::<M>(stp.wrapping_add(i), 0)
+                            .store(stp.wrapping_add(i + 1), Ordering::Relaxed);
                     }
                     // Now link the new segtabs into the free segtab list.
-                    self.env.mutex_spin_enter();
-                    seg_seg_set::<M>(stp.wrapping_add(n - 1), 0, self.free_segtab);
-                    self.free_segtab = stp.wrapping_add(1);
-                    Self::segtab_add(&mut self.nput_segtab, (n - 1) as u32);
-                    self.env.mutex_spin_exit();
+                    let mut g = self.lock();
+                    slot::<M>(stp.wrapping_add(n - 1), 0).store(g.free_segtab(), Ordering::Relaxed);
+                    g.set_free_segtab(stp.wrapping_add(1));
+                    g.add_nput((n - 1) as u32);
+                    drop(g);
                 }
             }
             break stp;
@@ -591,23 +553,29 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     // ----- public API ---------------------------------------------------
 
     /// `pmap_segtab_init` (lines 396–401): allocates the top segtab.
-    pub fn segtab_init(&mut self, pmap: &mut Pmap<M>) {
-        pmap.pm_segtab = self.segtab_alloc();
+    ///
+    /// A tree the pmap already had is leaked, as in the C.
+    pub fn segtab_init(&self, pmap: &mut Pmap<M>) {
+        let stp = self.segtab_alloc();
+        // Relaxed: &mut Pmap; whoever shares the pmap afterwards orders it.
+        pmap.segtab_slot().store(stp, Ordering::Relaxed);
+        pmap.set_owner(self.id);
     }
 
     /// `pmap_segtab_destroy` (lines 408–421).
     ///
     /// Without a callback the whole tree, top segtab included, is freed and
     /// `pm_segtab` cleared; with one, the top segtab is kept (`free_stp =
-    /// func == NULL`).
+    /// func == NULL`). `&mut Pmap`: no other CPU may walk a pmap being torn
+    /// down.
     pub fn segtab_destroy(
-        &mut self,
+        &self,
         pmap: &mut Pmap<M>,
         callback: Option<&mut PteCallback<'_, M>>,
         flags: usize,
     ) {
-        let pm: *mut Pmap<M> = pmap;
-        if pm_segtab_get(pm).is_null() {
+        self.check_owner(pmap);
+        if pmap.pm_segtab().is_null() {
             return;
         }
         let vinc = if M::LP64 {
@@ -615,21 +583,22 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
         } else {
             M::nbseg()
         };
-        let minaddr = pm_minaddr_get(pm);
         let free_stp = callback.is_none();
+        let pm: &Pmap<M> = pmap;
         self.segtab_release(
             pm,
-            pm_segtab_slot(pm),
+            pm.segtab_slot(),
             free_stp,
             callback,
             flags,
-            minaddr,
+            pm.pm_minaddr(),
             vinc,
         );
     }
 
     /// `pmap_segtab_activate` (lines 426–445).
-    pub fn segtab_activate(&mut self, pm: &Pmap<M>, l: E::Lwp) {
+    pub fn segtab_activate(&self, pm: &Pmap<M>, l: E::Lwp) {
+        self.check_owner(pm);
         let pm_p: *const Pmap<M> = pm;
         if l == self.env.curlwp() {
             let ci = self.env.lwp_cpu(l);
@@ -642,40 +611,40 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
             );
             if pm_p == self.env.pmap_kernel() {
                 let inv = self.env.invalid_segtab_address();
-                self.env.cpu_info_mut(ci).ci_pmap_user_segtab = inv;
+                self.env.cpu_info(ci).set_user_segtab(inv);
                 if M::LP64 {
                     let inv = self.env.invalid_segtab_address();
-                    self.env.cpu_info_mut(ci).ci_pmap_user_seg0tab = inv;
+                    self.env.cpu_info(ci).set_user_seg0tab(inv);
                 }
             } else {
-                self.env.cpu_info_mut(ci).ci_pmap_user_segtab = pm.pm_segtab;
+                self.env.cpu_info(ci).set_user_segtab(pm.pm_segtab());
                 if M::LP64 {
-                    let seg0 = seg_seg_get::<M>(pm.pm_segtab, 0);
-                    self.env.cpu_info_mut(ci).ci_pmap_user_seg0tab = seg0;
+                    // Acquire: another CPU may have just installed it; this
+                    // CPU's refill handler will walk into it.
+                    let seg0 = seg_seg::<M>(pm.pm_segtab(), 0, Ordering::Acquire);
+                    self.env.cpu_info(ci).set_user_seg0tab(seg0);
                 }
             }
         }
     }
 
     /// `pmap_segtab_deactivate` (lines 448–459).
-    pub fn segtab_deactivate(&mut self, pm: &Pmap<M>) {
+    pub fn segtab_deactivate(&self, pm: &Pmap<M>) {
         self.env.xtab_deactivate(pm);
 
         let ci = self.env.curcpu();
         let inv = self.env.invalid_segtab_address();
-        self.env.cpu_info_mut(ci).ci_pmap_user_segtab = inv;
+        self.env.cpu_info(ci).set_user_segtab(inv);
         if M::LP64 {
             let ci = self.env.curcpu();
-            self.env.cpu_info_mut(ci).ci_pmap_user_seg0tab = ptr::null_mut();
+            self.env.cpu_info(ci).set_user_seg0tab(ptr::null_mut());
         }
     }
 
     /// `pmap_pte_lookup` (lines 231–239): the PTE for `va`, or `None` if
     /// its PTE page (or, on LP64, its lower segtab) is absent.
-    ///
-    /// Takes `&mut self` because the `KASSERTMSG` at line 220 may call
-    /// [`Env::panic`].
-    pub fn pte_lookup<'p>(&mut self, pmap: &'p Pmap<M>, va: M::Vaddr) -> Option<PteRef<'p, M>> {
+    pub fn pte_lookup<'p>(&self, pmap: &'p Pmap<M>, va: M::Vaddr) -> Option<PteRef<'p, M>> {
+        self.check_owner(pmap);
         let pte = self.pte_lookup_raw(pmap, va);
         if pte.is_null() {
             None
@@ -688,13 +657,14 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     /// lastseg_va, ptep, flags)` for every segment of `[sva, eva)` whose
     /// PTE page exists.
     pub fn pte_process(
-        &mut self,
-        pmap: &mut Pmap<M>,
+        &self,
+        pmap: &Pmap<M>,
         mut sva: M::Vaddr,
         eva: M::Vaddr,
         callback: &mut PteCallback<'_, M>,
         flags: usize,
     ) {
+        self.check_owner(pmap);
         let pm: *const Pmap<M> = pmap;
         while sva < eva {
             let mut lastseg_va = M::trunc_seg(sva).wrapping_add(M::nbseg());
@@ -704,7 +674,7 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
 
             // If VA belongs to an unallocated segment, skip to the next
             // segment boundary.
-            let ptep = self.pte_lookup_raw(pm, sva);
+            let ptep = self.pte_lookup_raw(pmap, sva);
             if !ptep.is_null() {
                 // Callback to deal with the ptes for this segment.
                 callback(pm, sva, lastseg_va, pte_ref::<M>(ptep), flags);
@@ -717,66 +687,70 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     /// the lower segtab (LP64) and the PTE page if needed. Returns `None`
     /// only when no page is available and `flags & PMAP_CANFAIL`;
     /// otherwise panics through [`Env::panic`] ([`PanicSite::ReserveNoPage`]).
+    ///
+    /// Several CPUs may reserve in one pmap at once (`&Pmap`): with
+    /// `MULTIPROCESSOR` the loser of a race for a slot gives its page back
+    /// and uses the winner's (lines 518–523, 554–570).
     pub fn pte_reserve<'p>(
-        &mut self,
-        pmap: &'p mut Pmap<M>,
+        &self,
+        pmap: &'p Pmap<M>,
         va: M::Vaddr,
         flags: i32,
     ) -> Option<PteRef<'p, M>> {
-        let pm: *mut Pmap<M> = pmap;
-        let mut stp = pm_segtab_get(pm);
+        self.check_owner(pmap);
+        let mut stp = pmap.pm_segtab();
 
-        let mut pte = self.pte_lookup_raw(pm, va);
+        let mut pte = self.pte_lookup_raw(pmap, va);
         if pte.is_null() {
             if M::LP64 {
                 let xidx = index_of(va, M::XSEGSHIFT, M::NSEGPG);
-                let stp_p = St::<M>::seg_seg_slot(live::<M>(stp), xidx);
-                stp = slot_get::<M>(stp_p);
+                let stp_p = slot::<M>(stp, xidx);
+                // Acquire: as in segmap.
+                stp = stp_p.load(Ordering::Acquire);
                 if stp.is_null() {
                     let mut nstp = self.segtab_alloc();
                     if M::MULTIPROCESSOR {
-                        // SAFETY: stp_p is a slot inside the live top
-                        // segtab (memory invariant).
-                        let ostp = unsafe {
-                            self.env.atomic_cas_ptr(
-                                stp_p.cast::<*mut c_void>(),
-                                ptr::null_mut(),
-                                nstp.cast::<c_void>(),
-                            )
-                        }
-                        .cast::<St<M>>();
+                        let ostp: *mut St<M> = self
+                            .env
+                            .atomic_cas_ptr(stp_p, ptr::null_mut(), nstp.cast::<c_void>())
+                            .cast();
                         if !ostp.is_null() {
                             self.check_stp(nstp, "pmap_pte_reserve", "reserve");
                             self.segtab_free(nstp);
                             nstp = ostp;
                         }
                     } else {
-                        slot_set::<M>(stp_p, nstp);
+                        // Release: publishes the empty segtab, as the CAS
+                        // does (a uniprocessor's refill handler may walk it).
+                        stp_p.store(nstp, Ordering::Release);
                     }
                     stp = nstp;
                 }
                 kassert!(
                     self,
                     529,
-                    stp == seg_seg_get::<M>(pm_segtab_get(pm), xidx),
+                    stp == seg_seg::<M>(pmap.pm_segtab(), xidx, Ordering::Relaxed),
                     "stp == pmap->pm_segtab->seg_seg[(va >> XSEGSHIFT) & (NSEGPG - 1)]"
                 );
             }
             let mut pg: Option<E::Page> = None;
             if M::PTP_CACHE {
-                self.env.mutex_spin_enter();
-                pg = self.ptp_pgflist;
+                let mut g = self.lock();
+                pg = g.ptp_first();
                 if let Some(p) = pg {
-                    // LIST_REMOVE of the list head.
-                    self.ptp_pgflist = self.env.ptp_next(p);
-                    kassert!(
-                        self,
-                        536,
-                        self.ptp_pgflist != Some(p),
-                        "LIST_FIRST(&pmap_segtab_info.ptp_pgflist) != pg"
-                    );
+                    let first = g.ptp_remove_head(p);
+                    if M::DIAGNOSTIC && first == Some(p) {
+                        // KASSERT inside the lock: the C panics holding it.
+                        g.panic(
+                            PanicSite::Kassert { line: 536 },
+                            format_args!(
+                                "kernel diagnostic assertion \"{}\" failed: file \"{}\", line {} ",
+                                "LIST_FIRST(&pmap_segtab_info.ptp_pgflist) != pg", FILE, 536
+                            ),
+                        );
+                    }
                 }
-                self.env.mutex_spin_exit();
+                drop(g);
             }
             if pg.is_none() {
                 pg = self.pte_pagealloc();
@@ -797,25 +771,19 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
             let pa = self.env.page_to_phys(pg);
             pte = self.env.map_poolpage(pa).cast::<M::Pte>();
             let tidx = index_of(va, M::SEGSHIFT, M::PMAP_SEGTABSIZE);
-            let pte_p = St::<M>::seg_tab_slot(live::<M>(stp), tidx);
+            let pte_p = slot::<M>(stp, tidx);
             if M::MULTIPROCESSOR {
-                // SAFETY: pte_p is a slot inside a live segtab (memory
-                // invariant).
-                let opte = unsafe {
-                    self.env.atomic_cas_ptr(
-                        pte_p.cast::<*mut c_void>(),
-                        ptr::null_mut(),
-                        pte.cast::<c_void>(),
-                    )
-                }
-                .cast::<M::Pte>();
+                let opte: *mut M::Pte = self
+                    .env
+                    .atomic_cas_ptr(pte_p, ptr::null_mut(), pte.cast::<c_void>())
+                    .cast();
                 // If another thread allocated the segtab needed for this
                 // va free the page we just allocated.
                 if !opte.is_null() {
                     if M::PTP_CACHE {
-                        self.env.mutex_spin_enter();
-                        self.ptp_insert_head(pg);
-                        self.env.mutex_spin_exit();
+                        let mut g = self.lock();
+                        g.ptp_insert_head(pg);
+                        drop(g);
                     } else {
                         self.env.unmap_poolpage(pte.cast::<u8>());
                         self.env.page_free(pg);
@@ -823,12 +791,13 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
                     pte = opte;
                 }
             } else {
-                seg_tab_set::<M>(stp, tidx, pte);
+                // Release: as for the segtab above.
+                pte_p.store(pte, Ordering::Release);
             }
             kassert!(
                 self,
                 574,
-                pte == seg_tab_get::<M>(stp, tidx),
+                pte == seg_tab::<M>(stp, tidx, Ordering::Relaxed),
                 "pte == stp->seg_tab[(va >> SEGSHIFT) & (PMAP_SEGTABSIZE - 1)]"
             );
 
@@ -840,17 +809,11 @@ impl<M: Machine, E: Env<M>> PmapSegtab<M, E> {
     }
 }
 
-impl<M: Machine, E: Env<M> + fmt::Debug> fmt::Debug for PmapSegtab<M, E>
-where
-    E::Page: fmt::Debug,
-{
+impl<M: Machine, E: Env<M> + fmt::Debug> fmt::Debug for PmapSegtab<M, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PmapSegtab")
             .field("machine", &M::NAME)
             .field("env", &self.env)
-            .field("free_segtab", &self.free_segtab)
-            .field("counters", &self.counters())
-            .field("ptp_pgflist", &self.ptp_pgflist)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

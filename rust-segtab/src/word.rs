@@ -51,10 +51,25 @@ pub trait Word:
     fn or(self, rhs: Self) -> Self;
     /// `~self`.
     fn not(self) -> Self;
+    /// Loads `*p` as one atomic access with `Relaxed` ordering (a PTE that
+    /// another CPU or a hardware walker may touch at the same time).
+    ///
+    /// # Safety
+    ///
+    /// `p` is aligned and valid for reads, and every concurrent access to
+    /// `*p` is atomic.
+    unsafe fn load_relaxed(p: *const Self) -> Self;
+    /// Stores `v` in `*p` as one atomic access with `Relaxed` ordering.
+    ///
+    /// # Safety
+    ///
+    /// `p` is aligned and valid for writes, and every concurrent access to
+    /// `*p` is atomic.
+    unsafe fn store_relaxed(p: *mut Self, v: Self);
 }
 
 macro_rules! impl_word {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $atomic:ty),*) => {$(
         impl Word for $t {
             const BITS: u32 = <$t>::BITS;
             const ZERO: Self = 0;
@@ -104,11 +119,23 @@ macro_rules! impl_word {
             fn not(self) -> Self {
                 !self
             }
+            #[inline]
+            unsafe fn load_relaxed(p: *const Self) -> Self {
+                // SAFETY: aligned, valid and only accessed atomically, by
+                // the caller's contract; the atomic type has the same size
+                // and alignment as the integer on the hosts we build for.
+                unsafe { <$atomic>::from_ptr(p.cast_mut()) }.load(core::sync::atomic::Ordering::Relaxed)
+            }
+            #[inline]
+            unsafe fn store_relaxed(p: *mut Self, v: Self) {
+                // SAFETY: as in load_relaxed.
+                unsafe { <$atomic>::from_ptr(p) }.store(v, core::sync::atomic::Ordering::Relaxed)
+            }
         }
     )*};
 }
 
-impl_word!(u32, u64);
+impl_word!(u32 => core::sync::atomic::AtomicU32, u64 => core::sync::atomic::AtomicU64);
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use common::*;
 use rust_segtab::machines::*;
 use rust_segtab::{
-    define_machine, Machine, PanicSite, Pmap, PteRef, Word, PMAP_CANFAIL, UVM_PGA_USERESERVE,
-    UVM_PGA_ZERO,
+    define_machine, Machine, Ordering, PanicSite, PhysAddr, Pmap, PteRef, Word, PMAP_CANFAIL,
+    UVM_PGA_USERESERVE, UVM_PGA_ZERO,
 };
 
 define_machine! {
@@ -26,19 +26,6 @@ fn nbseg<M: Machine>() -> u64 {
     M::NBSEG
 }
 
-/// Raw `seg_tab[i]` of a segtab (test-side inspection).
-fn seg_tab_raw<M: Machine>(stp: *mut M::Segtab, i: usize) -> *mut M::Pte {
-    let slot = <M::Segtab as rust_segtab::SegtabLayout>::seg_tab_slot(stp, i);
-    // SAFETY: stp is a live segtab owned by the port under test.
-    unsafe { slot.read() }
-}
-
-fn seg_seg_raw<M: Machine>(stp: *mut M::Segtab, i: usize) -> *mut M::Segtab {
-    let slot = <M::Segtab as rust_segtab::SegtabLayout>::seg_seg_slot(stp, i);
-    // SAFETY: as above.
-    unsafe { slot.read() }
-}
-
 // ---------------------------------------------------------------------
 // reserve / lookup / destroy round trip on every machine
 // ---------------------------------------------------------------------
@@ -48,7 +35,7 @@ fn roundtrip<M: Machine>() {
     let mut p = port::<M>(256);
     let mut pm = Pmap::<M>::new(va::<M>(0));
     p.segtab_init(&mut pm);
-    assert!(!pm.pm_segtab.is_null());
+    assert!(!pm.pm_segtab().is_null());
     let top = M::Vaddr::MAX.to_u64() & !(M::NBPG as u64 - 1);
     let mut vas = vec![
         0u64,
@@ -61,7 +48,7 @@ fn roundtrip<M: Machine>() {
         vas.push(M::NBXSEG + 2 * nbseg::<M>());
     }
     for (k, &a) in vas.iter().enumerate() {
-        let r = p.pte_reserve(&mut pm, va::<M>(a), 0).expect("reserve");
+        let r = p.pte_reserve(&pm, va::<M>(a), 0).expect("reserve");
         assert_eq!(r.index(), ((a >> M::PGSHIFT) as usize) & (M::NPTEPG - 1));
         assert_eq!(r.page_kva() as usize % M::NBPG, 0);
         r.write(M::Pte::from_u64(0x100 + k as u64));
@@ -70,10 +57,10 @@ fn roundtrip<M: Machine>() {
         let r = p.pte_lookup(&pm, va::<M>(a)).expect("lookup");
         assert_eq!(r.read(), M::Pte::from_u64(0x100 + k as u64));
         // reserve again finds the same entry, allocating nothing
-        let n = p.env.events.len();
-        let r2 = p.pte_reserve(&mut pm, va::<M>(a), 0).unwrap();
+        let n = p.env().events().len();
+        let r2 = p.pte_reserve(&pm, va::<M>(a), 0).unwrap();
         assert_eq!(r2.as_ptr(), p.pte_lookup(&pm, va::<M>(a)).unwrap().as_ptr());
-        assert_eq!(p.env.events.len(), n);
+        assert_eq!(p.env().events().len(), n);
     }
     // an unreserved segment
     assert!(p.pte_lookup(&pm, va::<M>(9 * nbseg::<M>())).is_none());
@@ -81,25 +68,17 @@ fn roundtrip<M: Machine>() {
         p.pte_lookup(&pm, va::<M>(a)).unwrap().write(M::Pte::ZERO);
     }
     p.segtab_destroy(&mut pm, None, 0);
-    assert!(pm.pm_segtab.is_null());
+    assert!(pm.pm_segtab().is_null());
     // destroying again is a no-op
-    p.env.clear_events();
+    p.env().clear_events();
     p.segtab_destroy(&mut pm, None, 0);
-    assert!(p.env.events.is_empty());
+    assert!(p.env().events().is_empty());
     // every PTE page went back (to the env, or to the PTP cache)
-    let cached = {
-        let mut n = 0;
-        let mut c = p.ptp_cache_head();
-        while let Some(pg) = c {
-            n += 1;
-            c = rust_segtab::Env::ptp_next(&p.env, pg);
-        }
-        n
-    };
+    let cached = ptp_cache::<M>(&mut p).len();
     let segtabs: usize = if M::LP64 { 4 } else { 1 };
     let per_page = M::NBPG / std::mem::size_of::<M::Segtab>();
     let segtab_pages = segtabs.div_ceil(per_page);
-    assert_eq!(p.env.in_use_count(), segtab_pages + cached);
+    assert_eq!(p.env().in_use_count(), segtab_pages + cached);
     if !M::PTP_CACHE {
         assert_eq!(cached, 0);
     }
@@ -118,13 +97,13 @@ fn roundtrip_all_machines() {
 
 #[test]
 fn pte_ref_offset_and_index() {
-    let mut p = port::<MipsO32_4k>(8);
+    let p = port::<MipsO32_4k>(8);
     let mut pm = Pmap::new(0);
     p.segtab_init(&mut pm);
-    let r = p.pte_reserve(&mut pm, 0x3ff000, 0).unwrap();
+    let r = p.pte_reserve(&pm, 0x3ff000, 0).unwrap();
     assert_eq!(r.index(), 1023);
     assert!(r.offset(1).is_none());
-    let r0 = p.pte_reserve(&mut pm, 0x0, 0).unwrap();
+    let r0 = p.pte_reserve(&pm, 0x0, 0).unwrap();
     assert_eq!(r0.index(), 0);
     let r5 = r0.offset(5).unwrap();
     assert_eq!(r5.index(), 5);
@@ -145,7 +124,7 @@ fn alloc_and_release_event_order_o32() {
     p.segtab_init(&mut pm);
     let pa0 = PA_BASE;
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Enter,
             Ev::Exit,
@@ -156,10 +135,10 @@ fn alloc_and_release_event_order_o32() {
             Ev::Map(pa0)
         ]
     );
-    p.env.clear_events();
-    p.pte_reserve(&mut pm, 0x0040_0000, 0).unwrap();
+    p.env().clear_events();
+    p.pte_reserve(&pm, 0x0040_0000, 0).unwrap();
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Alloc {
                 flags: FLAGS,
@@ -168,7 +147,7 @@ fn alloc_and_release_event_order_o32() {
             Ev::Map(pa0 + 0x1000)
         ]
     );
-    p.env.clear_events();
+    p.env().clear_events();
     let calls = RefCell::new(Vec::new());
     p.segtab_destroy(
         &mut pm,
@@ -187,14 +166,17 @@ fn alloc_and_release_event_order_o32() {
         *calls.borrow(),
         vec![(pm_addr, 0x0040_0000, 0x0080_0000, 0, 0x55)]
     );
-    assert_eq!(p.env.events, vec![Ev::Unmap(Page(1)), Ev::Free(Page(1))]);
+    assert_eq!(
+        p.env().events(),
+        vec![Ev::Unmap(Page(1)), Ev::Free(Page(1))]
+    );
     // with a callback the top segtab is kept (free_stp = func == NULL)
-    assert!(!pm.pm_segtab.is_null());
-    assert!(p.free_segtab_head().is_null());
-    p.env.clear_events();
+    assert!(!pm.pm_segtab().is_null());
+    assert!(p.info().free_segtab.is_null());
+    p.env().clear_events();
     p.segtab_destroy(&mut pm, None, 0);
-    assert_eq!(p.env.events, vec![Ev::Enter, Ev::Exit]);
-    assert!(pm.pm_segtab.is_null());
+    assert_eq!(p.env().events(), vec![Ev::Enter, Ev::Exit]);
+    assert!(pm.pm_segtab().is_null());
     assert_eq!(p.counters(), (0, 1, 1));
 }
 
@@ -205,11 +187,11 @@ fn release_event_order_lp64_ptp_cache() {
     let mut p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm); // page 0
-    p.pte_reserve(&mut pm, 0x4000, 0).unwrap(); // lower segtab page 1, pte page 2
-    p.env.clear_events();
+    p.pte_reserve(&pm, 0x4000, 0).unwrap(); // lower segtab page 1, pte page 2
+    p.env().clear_events();
     p.segtab_destroy(&mut pm, None, 0);
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Unmap(Page(2)),
             Ev::Enter,
@@ -223,11 +205,11 @@ fn release_event_order_lp64_ptp_cache() {
             Ev::Exit,
         ]
     );
-    assert_eq!(p.ptp_cache_head(), Some(Page(2)));
+    assert_eq!(p.info().ptp_first, Some(Page(2)));
     let fl: Vec<_> = p.free_list(10).collect();
     assert_eq!(fl.len(), 2);
-    assert_eq!(fl[0] as *mut u8, p.env.page_kva(Page(0)));
-    assert_eq!(fl[1] as *mut u8, p.env.page_kva(Page(1)));
+    assert_eq!(fl[0] as *mut u8, p.env().page_kva(Page(0)));
+    assert_eq!(fl[1] as *mut u8, p.env().page_kva(Page(1)));
     assert_eq!(p.counters(), (0, 0, 0)); // DEBUG off
 }
 
@@ -242,9 +224,9 @@ fn destroy_with_callback_lp64() {
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     let a = M::NBXSEG + 3 * M::NBSEG + 0x2000;
-    p.pte_reserve(&mut pm, a, 0).unwrap();
-    p.pte_reserve(&mut pm, 0x1000, 0).unwrap();
-    let top = pm.pm_segtab;
+    p.pte_reserve(&pm, a, 0).unwrap();
+    p.pte_reserve(&pm, 0x1000, 0).unwrap();
+    let top = pm.pm_segtab();
     let mut calls = Vec::new();
     p.segtab_destroy(
         &mut pm,
@@ -261,16 +243,16 @@ fn destroy_with_callback_lp64() {
             (M::NBXSEG + 3 * M::NBSEG, M::NBXSEG + 4 * M::NBSEG, 0, 7)
         ]
     );
-    assert_eq!(pm.pm_segtab, top);
+    assert_eq!(pm.pm_segtab(), top);
     assert!(seg_seg_raw::<M>(top, 0).is_null());
     assert!(seg_seg_raw::<M>(top, 1).is_null());
     assert_eq!(p.free_list(10).count(), 2);
     assert_eq!(p.counters(), (0, 2, 3));
     // a new pmap reuses the most recently freed lower segtab (LIFO)
-    let head = p.free_segtab_head();
+    let head = p.info().free_segtab;
     let mut pm2 = Pmap::<M>::new(0);
     p.segtab_init(&mut pm2);
-    assert_eq!(pm2.pm_segtab, head);
+    assert_eq!(pm2.pm_segtab(), head);
     assert_eq!(p.counters(), (1, 2, 3));
 }
 
@@ -286,19 +268,19 @@ fn free_list_is_lifo() {
     for pm in pms.iter_mut() {
         p.segtab_init(pm);
     }
-    let stps: Vec<_> = pms.iter().map(|pm| pm.pm_segtab).collect();
+    let stps: Vec<_> = pms.iter().map(|pm| pm.pm_segtab()).collect();
     p.segtab_destroy(&mut pms[0], None, 0);
     p.segtab_destroy(&mut pms[1], None, 0);
     let fl: Vec<_> = p.free_list(10).collect();
     assert_eq!(fl, vec![stps[1], stps[0]]);
     assert_eq!(p.free_list(1).count(), 1);
-    p.env.clear_events();
+    p.env().clear_events();
     let mut pm = Pmap::new(0);
     p.segtab_init(&mut pm);
-    assert_eq!(pm.pm_segtab, stps[1]);
-    assert_eq!(p.env.events, vec![Ev::Enter, Ev::Exit]);
+    assert_eq!(pm.pm_segtab(), stps[1]);
+    assert_eq!(p.env().events(), vec![Ev::Enter, Ev::Exit]);
     // the link was cleared
-    assert!(seg_seg_raw::<M>(pm.pm_segtab, 0).is_null());
+    assert!(seg_seg_raw::<M>(pm.pm_segtab(), 0).is_null());
     assert_eq!(p.counters(), (1, 2, 3));
 }
 
@@ -311,7 +293,7 @@ fn carving_with_counters() {
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Enter,
             Ev::Exit,
@@ -324,8 +306,8 @@ fn carving_with_counters() {
             Ev::Exit
         ]
     );
-    let base = pm.pm_segtab;
-    assert_eq!(base as *mut u8, p.env.page_kva(Page(0)));
+    let base = pm.pm_segtab();
+    assert_eq!(base as *mut u8, p.env().page_kva(Page(0)));
     let fl: Vec<_> = p.free_list(1000).collect();
     assert_eq!(fl.len(), n - 1);
     for (k, s) in fl.iter().enumerate() {
@@ -336,19 +318,19 @@ fn carving_with_counters() {
     let mut others: Vec<Pmap<M>> = (0..n - 1).map(|_| Pmap::new(0)).collect();
     for (k, pm2) in others.iter_mut().enumerate() {
         p.segtab_init(pm2);
-        assert_eq!(pm2.pm_segtab, base.wrapping_add(k + 1));
+        assert_eq!(pm2.pm_segtab(), base.wrapping_add(k + 1));
     }
-    assert!(p.free_segtab_head().is_null());
+    assert!(p.info().free_segtab.is_null());
     assert_eq!(p.counters(), ((n - 1) as u32, (n - 1) as u32, 1));
-    assert_eq!(p.env.in_use_count(), 1);
+    assert_eq!(p.env().in_use_count(), 1);
     // one more needs a second page, carved again
     let mut last = Pmap::<M>::new(0);
     p.segtab_init(&mut last);
-    assert_eq!(last.pm_segtab as *mut u8, p.env.page_kva(Page(1)));
+    assert_eq!(last.pm_segtab() as *mut u8, p.env().page_kva(Page(1)));
     assert_eq!(p.counters(), ((n - 1) as u32, 2 * (n - 1) as u32, 2));
     // segtabs carved from a page work as page tables
     let r = p
-        .pte_reserve(&mut others[10], 0x0400_0000 * 5 + 0x8000, 0)
+        .pte_reserve(&others[10], 0x0400_0000 * 5 + 0x8000, 0)
         .unwrap();
     r.write(9);
     assert_eq!(
@@ -378,24 +360,28 @@ fn ptp_cache_not_zeroed<M: Machine>() {
     let mut pm = Pmap::<M>::new(va::<M>(0));
     p.segtab_init(&mut pm);
     let a = va::<M>(2 * M::NBSEG + 3 * M::NBPG as u64);
-    p.pte_reserve(&mut pm, a, 0)
+    p.pte_reserve(&pm, a, 0)
         .unwrap()
         .write(M::Pte::from_u64(0x1234));
     let pte_ptr = p.pte_lookup(&pm, a).unwrap().as_ptr();
-    let pg = p.env.page_containing(pte_ptr.cast()).unwrap();
+    let pg = p.env().page_containing(pte_ptr.cast()).unwrap();
     p.segtab_destroy(&mut pm, None, 0);
-    assert_eq!(p.ptp_cache_head(), Some(pg));
-    assert!(p.env.is_in_use(pg));
+    assert_eq!(p.info().ptp_first, Some(pg));
+    assert!(p.env().is_in_use(pg));
     let mut pm2 = Pmap::<M>::new(va::<M>(0));
     p.segtab_init(&mut pm2);
-    p.env.clear_events();
+    p.env().clear_events();
     // another segment: the cached page is reused as is
     let b = va::<M>(5 * M::NBSEG);
-    let r = p.pte_reserve(&mut pm2, b, 0).unwrap();
-    assert!(!p.env.events.iter().any(|e| matches!(e, Ev::Alloc { .. })));
-    assert_eq!(r.page_kva().cast::<u8>(), p.env.page_kva(pg));
+    let r = p.pte_reserve(&pm2, b, 0).unwrap();
+    assert!(!p
+        .env()
+        .events()
+        .iter()
+        .any(|e| matches!(e, Ev::Alloc { .. })));
+    assert_eq!(r.page_kva().cast::<u8>(), p.env().page_kva(pg));
     assert_eq!(r.offset(3).unwrap().read(), M::Pte::from_u64(0x1234));
-    assert_eq!(p.ptp_cache_head(), None);
+    assert_eq!(p.info().ptp_first, None);
 }
 
 #[test]
@@ -411,32 +397,32 @@ fn ptp_cache_lifo_order() {
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     for k in 0..3u64 {
-        p.pte_reserve(&mut pm, k * M::NBSEG, 0).unwrap();
+        p.pte_reserve(&pm, k * M::NBSEG, 0).unwrap();
     }
     let pages: Vec<Page> = (0..3u64)
         .map(|k| {
             let r = p.pte_lookup(&pm, k * M::NBSEG).unwrap();
-            p.env.page_containing(r.as_ptr().cast()).unwrap()
+            p.env().page_containing(r.as_ptr().cast()).unwrap()
         })
         .collect();
     p.segtab_destroy(&mut pm, None, 0);
     // released in slot order, inserted at the head: last released first
-    assert_eq!(p.ptp_cache_head(), Some(pages[2]));
+    assert_eq!(p.info().ptp_first, Some(pages[2]));
     let mut pm2 = Pmap::<M>::new(0);
     p.segtab_init(&mut pm2);
-    let r = p.pte_reserve(&mut pm2, 0, 0).unwrap();
-    assert_eq!(r.page_kva().cast::<u8>(), p.env.page_kva(pages[2]));
-    assert_eq!(p.ptp_cache_head(), Some(pages[1]));
+    let r = p.pte_reserve(&pm2, 0, 0).unwrap();
+    assert_eq!(r.page_kva().cast::<u8>(), p.env().page_kva(pages[2]));
+    assert_eq!(p.info().ptp_first, Some(pages[1]));
 }
 
 #[test]
 fn debug_nonzero_pte_panics_in_release() {
     quiet_panics();
     type M = MipsO32_4k;
-    let mut p = port::<M>(8);
+    let p = port::<M>(8);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x1000, 0).unwrap().write(0xabc);
+    p.pte_reserve(&pm, 0x1000, 0).unwrap().write(0xabc);
     let e = expect_segtab_panic(|| p.segtab_destroy(&mut pm, None, 0));
     assert_eq!(e.site, PanicSite::CheckPtesNonzero);
     assert!(
@@ -456,7 +442,7 @@ fn debug_dirty_cached_page_panics_in_reserve() {
     let mut p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x3000, 0).unwrap();
+    p.pte_reserve(&pm, 0x3000, 0).unwrap();
     p.segtab_destroy(
         &mut pm,
         Some(&mut |_, _, _, pte: PteRef<'_, M>, _| {
@@ -465,9 +451,9 @@ fn debug_dirty_cached_page_panics_in_reserve() {
         }),
         0,
     );
-    assert!(p.ptp_cache_head().is_some());
+    assert!(p.info().ptp_first.is_some());
     let e = expect_segtab_panic(|| {
-        p.pte_reserve(&mut pm, 0x40_0000, 0);
+        p.pte_reserve(&pm, 0x40_0000, 0);
     });
     assert_eq!(e.site, PanicSite::CheckPtesNonzero);
     assert!(
@@ -486,20 +472,20 @@ fn debug_dirty_cached_page_panics_in_reserve() {
 fn canfail_returns_none_32bit() {
     quiet_panics();
     type M = MipsO32_4k;
-    let mut p = port::<M>(1);
+    let p = port::<M>(1);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.env.clear_events();
-    assert!(p.pte_reserve(&mut pm, 0x40_0000, PMAP_CANFAIL).is_none());
+    p.env().clear_events();
+    assert!(p.pte_reserve(&pm, 0x40_0000, PMAP_CANFAIL).is_none());
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![Ev::Alloc {
             flags: FLAGS,
             page: None
         }]
     );
     let e = expect_segtab_panic(|| {
-        p.pte_reserve(&mut pm, 0x40_0000, 0);
+        p.pte_reserve(&pm, 0x40_0000, 0);
     });
     assert_eq!(e.site, PanicSite::ReserveNoPage);
     assert_eq!(
@@ -511,25 +497,23 @@ fn canfail_returns_none_32bit() {
 #[test]
 fn canfail_lp64_keeps_lower_segtab() {
     type M = MipsN64_4k;
-    let mut p = port::<M>(2);
+    let p = port::<M>(2);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    assert!(p
-        .pte_reserve(&mut pm, M::NBXSEG * 4, PMAP_CANFAIL)
-        .is_none());
-    assert!(!seg_seg_raw::<M>(pm.pm_segtab, 4).is_null());
-    assert_eq!(p.env.in_use_count(), 2);
+    assert!(p.pte_reserve(&pm, M::NBXSEG * 4, PMAP_CANFAIL).is_none());
+    assert!(!seg_seg_raw::<M>(pm.pm_segtab(), 4).is_null());
+    assert_eq!(p.env().in_use_count(), 2);
 }
 
 #[test]
 fn uvm_wait_retry_then_success() {
     type M = MipsN64_4k;
-    let mut p = port::<M>(8);
-    p.env.fail_next = 2;
+    let p = port::<M>(8);
+    p.env().set_fail_next(2);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Enter,
             Ev::Exit,
@@ -554,18 +538,18 @@ fn uvm_wait_retry_then_success() {
             Ev::Map(PA_BASE),
         ]
     );
-    assert!(!pm.pm_segtab.is_null());
+    assert!(!pm.pm_segtab().is_null());
 }
 
 #[test]
 fn uvm_wait_forever_when_exhausted() {
     quiet_panics();
     type M = MipsN64_4k;
-    let mut p = port::<M>(1);
+    let p = port::<M>(1);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     // the lower segtab cannot be allocated, even with CANFAIL
-    let w = expect_wait_forever(|| p.pte_reserve(&mut pm, 0x1000, PMAP_CANFAIL).is_none());
+    let w = expect_wait_forever(|| p.pte_reserve(&pm, 0x1000, PMAP_CANFAIL).is_none());
     assert_eq!(w.0, "segtab");
 }
 
@@ -579,13 +563,13 @@ fn mp_lose_segtab_race_lp64() {
     let mut p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm); // page 0
-    p.env.races.extend([true, false]);
-    p.env.clear_events();
-    let r = p.pte_reserve(&mut pm, 0x2000, 0).unwrap();
+    p.env().plan_races([true, false]);
+    p.env().clear_events();
+    let r = p.pte_reserve(&pm, 0x2000, 0).unwrap();
     let r_ptr = r.as_ptr();
     // page 1 = our nstp, page 2 = the other CPU's segtab, page 3 = pte page
     assert_eq!(
-        p.env.events,
+        p.env().events(),
         vec![
             Ev::Enter,
             Ev::Exit,
@@ -605,12 +589,12 @@ fn mp_lose_segtab_race_lp64() {
             Ev::Cas { lost: false },
         ]
     );
-    let lower = seg_seg_raw::<M>(pm.pm_segtab, 0);
-    assert_eq!(lower as *mut u8, p.env.page_kva(Page(2)));
-    assert_eq!(p.free_segtab_head() as *mut u8, p.env.page_kva(Page(1)));
+    let lower = seg_seg_raw::<M>(pm.pm_segtab(), 0);
+    assert_eq!(lower as *mut u8, p.env().page_kva(Page(2)));
+    assert_eq!(p.info().free_segtab as *mut u8, p.env().page_kva(Page(1)));
     assert_eq!(
         seg_tab_raw::<M>(lower, 0) as *mut u8,
-        p.env.page_kva(Page(3))
+        p.env().page_kva(Page(3))
     );
     assert_eq!(p.pte_lookup(&pm, 0x2000).unwrap().as_ptr(), r_ptr);
     assert_eq!(p.counters(), (0, 1, 2));
@@ -619,20 +603,20 @@ fn mp_lose_segtab_race_lp64() {
 #[test]
 fn mp_lose_pte_race_without_ptp_cache() {
     fn run<M: Machine>() {
-        let mut p = port::<M>(16);
+        let p = port::<M>(16);
         let mut pm = Pmap::<M>::new(va::<M>(0));
         p.segtab_init(&mut pm);
         if M::LP64 {
-            p.env.races.push_back(false);
+            p.env().plan_races([false]);
         }
-        p.env.races.push_back(true);
+        p.env().plan_races([true]);
         let a = va::<M>(M::NBSEG + 0x3000);
-        p.env.clear_events();
-        let ours = p.env.in_use_count(); // index of our PTE page (LP64: +1)
-        let r_ptr = p.pte_reserve(&mut pm, a, 0).unwrap().as_ptr();
+        p.env().clear_events();
+        let ours = p.env().in_use_count(); // index of our PTE page (LP64: +1)
+        let r_ptr = p.pte_reserve(&pm, a, 0).unwrap().as_ptr();
         let our_pg = Page(if M::LP64 { ours + 1 } else { ours });
         let their_pg = Page(our_pg.0 + 1);
-        let ev = &p.env.events;
+        let ev = &p.env().events();
         let tail = &ev[ev.len() - 4..];
         assert_eq!(
             tail,
@@ -643,8 +627,8 @@ fn mp_lose_pte_race_without_ptp_cache() {
                 Ev::Free(our_pg),
             ]
         );
-        assert!(!p.env.is_in_use(our_pg));
-        assert_eq!(p.env.page_containing(r_ptr.cast()), Some(their_pg));
+        assert!(!p.env().is_in_use(our_pg));
+        assert_eq!(p.env().page_containing(r_ptr.cast()), Some(their_pg));
         assert_eq!(p.pte_lookup(&pm, a).unwrap().as_ptr(), r_ptr);
     }
     run::<MipsN64_4k>();
@@ -658,17 +642,23 @@ fn mp_lose_pte_race_with_ptp_cache() {
         let mut pm = Pmap::<M>::new(va::<M>(0));
         p.segtab_init(&mut pm);
         if M::LP64 {
-            p.env.races.push_back(false);
+            p.env().plan_races([false]);
         }
-        p.env.races.push_back(true);
+        p.env().plan_races([true]);
         let a = va::<M>(0x4000);
-        p.env.clear_events();
-        p.pte_reserve(&mut pm, a, 0).unwrap();
-        let our_pg = match p.env.events.iter().rev().find(|e| matches!(e, Ev::Map(_))) {
-            Some(Ev::Map(pa)) => rust_segtab::Env::phys_to_page(&p.env, *pa),
+        p.env().clear_events();
+        p.pte_reserve(&pm, a, 0).unwrap();
+        let our_pg = match p
+            .env()
+            .events()
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Ev::Map(_)))
+        {
+            Some(Ev::Map(pa)) => rust_segtab::Env::phys_to_page(p.env(), PhysAddr::new(*pa)),
             _ => unreachable!(),
         };
-        let ev = &p.env.events;
+        let ev = &p.env().events();
         assert_eq!(
             &ev[ev.len() - 4..],
             &[
@@ -678,14 +668,18 @@ fn mp_lose_pte_race_with_ptp_cache() {
                 Ev::Exit,
             ]
         );
-        assert_eq!(p.ptp_cache_head(), Some(our_pg));
+        assert_eq!(p.info().ptp_first, Some(our_pg));
         // the next PTE page comes from the cache
-        p.env.clear_events();
+        p.env().clear_events();
         let b = va::<M>(3 * M::NBSEG);
-        let r = p.pte_reserve(&mut pm, b, 0).unwrap();
-        assert_eq!(r.page_kva().cast::<u8>(), p.env.page_kva(our_pg));
-        assert!(!p.env.events.iter().any(|e| matches!(e, Ev::Alloc { .. })));
-        assert_eq!(p.ptp_cache_head(), None);
+        let r = p.pte_reserve(&pm, b, 0).unwrap();
+        assert_eq!(r.page_kva().cast::<u8>(), p.env().page_kva(our_pg));
+        assert!(!p
+            .env()
+            .events()
+            .iter()
+            .any(|e| matches!(e, Ev::Alloc { .. })));
+        assert_eq!(p.info().ptp_first, None);
     }
     run::<Riscv64Sv39Shape>();
     run::<MipsO32_16k>();
@@ -703,46 +697,46 @@ fn activate_user_and_kernel_lp64() {
     let kpm = Box::new(Pmap::<M>::new(0));
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x1000, 0).unwrap();
-    p.env.kernel = &*kpm;
-    p.env.invalid = std::ptr::without_provenance_mut(0xfeed_0000);
-    p.env.curlwp = 0;
-    p.env.lwp_cpu = vec![1, 0];
-    p.env.lwp_pmap = vec![&pm, &*kpm];
+    p.pte_reserve(&pm, 0x1000, 0).unwrap();
+    p.env_mut().kernel = &*kpm;
+    p.env_mut().invalid = std::ptr::without_provenance_mut(0xfeed_0000);
+    p.env_mut().curlwp = 0;
+    p.env_mut().lwp_cpu = vec![1, 0];
+    p.env_mut().lwp_pmap = vec![&pm, &*kpm];
 
-    p.env.clear_events();
+    p.env().clear_events();
     p.segtab_activate(&pm, 0);
-    assert_eq!(p.env.events, vec![Ev::XtabActivate]);
-    assert_eq!(p.env.cpus[1].ci_pmap_user_segtab, pm.pm_segtab);
+    assert_eq!(p.env().events(), vec![Ev::XtabActivate]);
+    assert_eq!(p.env().cpus[1].user_segtab(), pm.pm_segtab());
     assert_eq!(
-        p.env.cpus[1].ci_pmap_user_seg0tab,
-        seg_seg_raw::<M>(pm.pm_segtab, 0)
+        p.env().cpus[1].user_seg0tab(),
+        seg_seg_raw::<M>(pm.pm_segtab(), 0)
     );
-    assert!(!p.env.cpus[1].ci_pmap_user_seg0tab.is_null());
-    assert!(p.env.cpus[0].ci_pmap_user_segtab.is_null());
+    assert!(!p.env().cpus[1].user_seg0tab().is_null());
+    assert!(p.env().cpus[0].user_segtab().is_null());
 
     // not curlwp: nothing at all
-    p.env.clear_events();
+    p.env().clear_events();
     p.segtab_activate(&kpm, 1);
-    assert!(p.env.events.is_empty());
+    assert!(p.env().events().is_empty());
 
     // kernel pmap on curlwp
-    p.env.curlwp = 1;
+    p.env_mut().curlwp = 1;
     p.segtab_activate(&kpm, 1);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_segtab, p.env.invalid);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_seg0tab, p.env.invalid);
+    assert_eq!(p.env().cpus[0].user_segtab(), p.env().invalid);
+    assert_eq!(p.env().cpus[0].user_seg0tab(), p.env().invalid);
 
     // KASSERT(pm == l->l_proc->p_vmspace->vm_map.pmap), line 432
     let e = expect_segtab_panic(|| p.segtab_activate(&pm, 1));
     assert_eq!(e.site, PanicSite::Kassert { line: 432 });
 
     // deactivate: curcpu's segtab invalid, seg0tab NULL
-    p.env.curcpu = 1;
-    p.env.clear_events();
+    p.env_mut().curcpu = 1;
+    p.env().clear_events();
     p.segtab_deactivate(&pm);
-    assert_eq!(p.env.events, vec![Ev::XtabDeactivate]);
-    assert_eq!(p.env.cpus[1].ci_pmap_user_segtab, p.env.invalid);
-    assert!(p.env.cpus[1].ci_pmap_user_seg0tab.is_null());
+    assert_eq!(p.env().events(), vec![Ev::XtabDeactivate]);
+    assert_eq!(p.env().cpus[1].user_segtab(), p.env().invalid);
+    assert!(p.env().cpus[1].user_seg0tab().is_null());
 }
 
 #[test]
@@ -752,20 +746,20 @@ fn activate_deactivate_32bit_booke() {
     let kpm = Box::new(Pmap::<M>::new(0));
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.env.kernel = &*kpm;
-    p.env.invalid = std::ptr::without_provenance_mut(0xfeeddead);
-    p.env.lwp_pmap = vec![&pm, &*kpm];
+    p.env_mut().kernel = &*kpm;
+    p.env_mut().invalid = std::ptr::without_provenance_mut(0xfeeddead);
+    p.env_mut().lwp_pmap = vec![&pm, &*kpm];
     let marker = std::ptr::without_provenance_mut(0x1234_0000);
-    p.env.cpus[0].ci_pmap_user_seg0tab = marker;
+    set_user_seg0tab(&p.env().cpus[0], marker);
     p.segtab_activate(&pm, 0);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_segtab, pm.pm_segtab);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_seg0tab, marker); // untouched (no _LP64)
-    p.env.lwp_pmap[0] = &*kpm;
+    assert_eq!(p.env().cpus[0].user_segtab(), pm.pm_segtab());
+    assert_eq!(p.env().cpus[0].user_seg0tab(), marker); // untouched (no _LP64)
+    p.env_mut().lwp_pmap[0] = &*kpm;
     p.segtab_activate(&kpm, 0);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_segtab as usize, 0xfeeddead);
+    assert_eq!(p.env().cpus[0].user_segtab() as usize, 0xfeeddead);
     p.segtab_deactivate(&pm);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_segtab as usize, 0xfeeddead);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_seg0tab, marker);
+    assert_eq!(p.env().cpus[0].user_segtab() as usize, 0xfeeddead);
+    assert_eq!(p.env().cpus[0].user_seg0tab(), marker);
 }
 
 #[test]
@@ -774,10 +768,10 @@ fn activate_kassert_off_without_diagnostic() {
     let mut p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    p.env.lwp_pmap = vec![std::ptr::null(), std::ptr::null()];
+    p.env_mut().lwp_pmap = vec![std::ptr::null(), std::ptr::null()];
     p.segtab_activate(&pm, 0);
-    assert_eq!(p.env.cpus[0].ci_pmap_user_segtab, pm.pm_segtab);
-    assert!(p.env.cpus[0].ci_pmap_user_seg0tab.is_null());
+    assert_eq!(p.env().cpus[0].user_segtab(), pm.pm_segtab());
+    assert!(p.env().cpus[0].user_seg0tab().is_null());
 }
 
 // ---------------------------------------------------------------------
@@ -791,8 +785,8 @@ fn segmap_kassert_direct_mapped_kernel_va() {
     let mut p = port::<M>(16);
     let mut kpm = Box::new(Pmap::<M>::new(0));
     p.segtab_init(&mut kpm);
-    p.env.kernel = &*kpm;
-    p.env.direct = Some((0x8000_0000, 0xc000_0000));
+    p.env_mut().kernel = &*kpm;
+    p.env_mut().direct = Some((0x8000_0000, 0xc000_0000));
     assert!(p.pte_lookup(&kpm, 0x1000).is_none());
     let e = expect_segtab_panic(|| p.pte_lookup(&kpm, 0x8000_1000).is_none());
     assert_eq!(e.site, PanicSite::Kassert { line: 220 });
@@ -809,8 +803,8 @@ fn segmap_kassert_off_without_diagnostic() {
     let mut p = port::<M>(16);
     let mut kpm = Box::new(Pmap::<M>::new(0));
     p.segtab_init(&mut kpm);
-    p.env.kernel = &*kpm;
-    p.env.direct = Some((0, u64::MAX));
+    p.env_mut().kernel = &*kpm;
+    p.env_mut().direct = Some((0, u64::MAX));
     assert!(p.pte_lookup(&kpm, 0x1000).is_none());
 }
 
@@ -820,7 +814,7 @@ fn segmap_kassert_off_without_diagnostic() {
 
 type Call<M> = (<M as Machine>::Vaddr, <M as Machine>::Vaddr, usize, usize);
 
-fn process<M: Machine>(p: &mut Port<M>, pm: &mut Pmap<M>, s: u64, e: u64) -> Vec<Call<M>> {
+fn process<M: Machine>(p: &Port<M>, pm: &Pmap<M>, s: u64, e: u64) -> Vec<Call<M>> {
     let mut v = Vec::new();
     p.pte_process(
         pm,
@@ -838,15 +832,15 @@ fn process<M: Machine>(p: &mut Port<M>, pm: &mut Pmap<M>, s: u64, e: u64) -> Vec
 #[test]
 fn process_ranges_32bit_top_of_address_space() {
     type M = MipsO32_4k;
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     for a in [0x1000u32, 0x0080_0000, 0xffc0_0000] {
-        p.pte_reserve(&mut pm, a, 0).unwrap();
+        p.pte_reserve(&pm, a, 0).unwrap();
     }
     // 0xffc00000 aliases slot 511 (PMAP_SEGTABSIZE * NBSEG = 2 GiB on this
     // host model), and so does 0x7fc00000.
-    let calls = process(&mut p, &mut pm, 0x3000, 0xffff_f000);
+    let calls = process(&p, &pm, 0x3000, 0xffff_f000);
     assert_eq!(
         calls,
         vec![
@@ -859,28 +853,28 @@ fn process_ranges_32bit_top_of_address_space() {
         ]
     );
     // top segment with eva at the very end: lastseg_va wraps to 0 -> eva
-    let calls = process(&mut p, &mut pm, 0xffc0_1000, 0xffff_ffff);
+    let calls = process(&p, &pm, 0xffc0_1000, 0xffff_ffff);
     assert_eq!(calls, vec![(0xffc0_1000, 0xffff_ffff, 1, 3)]);
     // empty and inverted ranges do nothing
-    assert!(process(&mut p, &mut pm, 0x5000, 0x5000).is_empty());
-    assert!(process(&mut p, &mut pm, 0x6000, 0x5000).is_empty());
+    assert!(process(&p, &pm, 0x5000, 0x5000).is_empty());
+    assert!(process(&p, &pm, 0x6000, 0x5000).is_empty());
     // eva inside a segment
-    let calls = process(&mut p, &mut pm, 0x0080_2000, 0x0080_5000);
+    let calls = process(&p, &pm, 0x0080_2000, 0x0080_5000);
     assert_eq!(calls, vec![(0x0080_2000, 0x0080_5000, 2, 3)]);
 }
 
 #[test]
 fn process_top_of_address_space_lp64() {
     type M = Riscv64Sv39Shape;
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
     let top = u64::MAX - M::NBSEG + 1; // last segment
-    p.pte_reserve(&mut pm, top + 0x5000, 0).unwrap();
-    let calls = process(&mut p, &mut pm, top - M::NBSEG, u64::MAX);
+    p.pte_reserve(&pm, top + 0x5000, 0).unwrap();
+    let calls = process(&p, &pm, top - M::NBSEG, u64::MAX);
     assert_eq!(calls, vec![(top, u64::MAX, 0, 3)]);
     // sva unaligned in the top segment: index of sva
-    let calls = process(&mut p, &mut pm, top + 0x7000, u64::MAX);
+    let calls = process(&p, &pm, top + 0x7000, u64::MAX);
     assert_eq!(calls, vec![(top + 0x7000, u64::MAX, 7, 3)]);
 }
 
@@ -892,14 +886,13 @@ fn process_top_of_address_space_lp64() {
 fn check_ptes_alignment_panics_without_debug() {
     quiet_panics();
     type M = MipsO32_16k; // DEBUG off: the alignment check stays
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0);
     p.segtab_init(&mut pm);
-    let r = p.pte_reserve(&mut pm, 0, 0).unwrap();
+    let r = p.pte_reserve(&pm, 0, 0).unwrap();
     let bad = r.as_ptr().wrapping_add(1);
-    let slot = <<M as Machine>::Segtab as rust_segtab::SegtabLayout>::seg_tab_slot(pm.pm_segtab, 3);
-    // SAFETY: slot 3 of the live top segtab; deliberately corrupt it.
-    unsafe { slot.write(bad) };
+    // slot 3 of the live top segtab: deliberately corrupt it.
+    slot_of::<M>(pm.pm_segtab(), 3).store(bad, Ordering::Release);
     let e = expect_segtab_panic(|| p.segtab_destroy(&mut pm, None, 0));
     assert_eq!(e.site, PanicSite::CheckPtesAlign);
     assert!(
@@ -913,10 +906,10 @@ fn check_ptes_alignment_panics_without_debug() {
 #[test]
 fn unaligned_minaddr_callback_vas() {
     type M = MipsO32_4k;
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(0x1000);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x0040_0000, 0).unwrap();
+    p.pte_reserve(&pm, 0x0040_0000, 0).unwrap();
     let mut calls = Vec::new();
     p.segtab_destroy(
         &mut pm,
@@ -934,11 +927,11 @@ fn unaligned_minaddr_callback_vas() {
 fn minaddr_skips_low_segments_debug_panics() {
     quiet_panics();
     type M = MipsO32_4k;
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(2 * 0x0040_0000 + 0x1000);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x0040_0000, 0).unwrap(); // slot 1: skipped
-    p.pte_reserve(&mut pm, 0x00c0_0000, 0).unwrap(); // slot 3: released
+    p.pte_reserve(&pm, 0x0040_0000, 0).unwrap(); // slot 1: skipped
+    p.pte_reserve(&pm, 0x00c0_0000, 0).unwrap(); // slot 3: released
     let e = expect_segtab_panic(|| p.segtab_destroy(&mut pm, None, 0));
     assert_eq!(e.site, PanicSite::CheckStp);
     assert!(
@@ -956,14 +949,14 @@ fn minaddr_skips_low_segments_stale_entry_without_debug() {
     let mut p = port::<M>(16);
     let mut pm = Pmap::<M>::new(2 * M::NBSEG as u32);
     p.segtab_init(&mut pm);
-    let stale = p.pte_reserve(&mut pm, M::NBSEG as u32, 0).unwrap().as_ptr();
-    p.pte_reserve(&mut pm, 3 * M::NBSEG as u32, 0).unwrap();
-    let stp = pm.pm_segtab;
+    let stale = p.pte_reserve(&pm, M::NBSEG as u32, 0).unwrap().as_ptr();
+    p.pte_reserve(&pm, 3 * M::NBSEG as u32, 0).unwrap();
+    let stp = pm.pm_segtab();
     p.segtab_destroy(&mut pm, None, 0);
-    assert_eq!(p.free_segtab_head(), stp);
+    assert_eq!(p.info().free_segtab, stp);
     let mut pm2 = Pmap::<M>::new(0);
     p.segtab_init(&mut pm2);
-    assert_eq!(pm2.pm_segtab, stp);
+    assert_eq!(pm2.pm_segtab(), stp);
     // the new pmap sees the old pmap's PTE page for segment 1
     assert_eq!(p.pte_lookup(&pm2, M::NBSEG as u32).unwrap().as_ptr(), stale);
     assert!(p.pte_lookup(&pm2, 3 * M::NBSEG as u32).is_none());
@@ -973,10 +966,10 @@ fn minaddr_skips_low_segments_stale_entry_without_debug() {
 fn minaddr_lp64_recursion_starts_mid_table() {
     quiet_panics();
     type M = MipsN64_4k; // DEBUG: check_stp panics on the skipped entry
-    let mut p = port::<M>(16);
+    let p = port::<M>(16);
     let mut pm = Pmap::<M>::new(M::NBSEG + 0x1000);
     p.segtab_init(&mut pm);
-    p.pte_reserve(&mut pm, 0x2000, 0).unwrap(); // xseg 0, seg 0: skipped
+    p.pte_reserve(&pm, 0x2000, 0).unwrap(); // xseg 0, seg 0: skipped
     let e = expect_segtab_panic(|| p.segtab_destroy(&mut pm, None, 0));
     assert_eq!(e.site, PanicSite::CheckStp);
     assert!(e.msg.contains("seg_tab[0] != 0"), "{}", e.msg);
@@ -990,12 +983,9 @@ fn minaddr_lp64_without_debug_leaves_stale_lower_segtab() {
     let mut pm = Pmap::<M>::new(M::NBSEG + 0x1000);
     p.segtab_init(&mut pm);
     // xseg 1, seg 0: the recursion starts at index ((NBXSEG+NBSEG)/NBSEG)&2047 = 1
-    let stale = p
-        .pte_reserve(&mut pm, M::NBXSEG + 0x4000, 0)
-        .unwrap()
-        .as_ptr();
-    p.pte_reserve(&mut pm, M::NBXSEG + 2 * M::NBSEG, 0).unwrap();
-    let lower = seg_seg_raw::<M>(pm.pm_segtab, 1);
+    let stale = p.pte_reserve(&pm, M::NBXSEG + 0x4000, 0).unwrap().as_ptr();
+    p.pte_reserve(&pm, M::NBXSEG + 2 * M::NBSEG, 0).unwrap();
+    let lower = seg_seg_raw::<M>(pm.pm_segtab(), 1);
     let mut calls = Vec::new();
     p.segtab_destroy(
         &mut pm,
@@ -1014,11 +1004,11 @@ fn minaddr_lp64_without_debug_leaves_stale_lower_segtab() {
     );
     // the skipped slot 0 was overwritten by the free-list link (NULL, as
     // the list was empty): its PTE page is leaked, still allocated
-    assert_eq!(p.free_segtab_head(), lower);
+    assert_eq!(p.info().free_segtab, lower);
     assert!(seg_tab_raw::<M>(lower, 0).is_null());
-    let stale_pg = p.env.page_containing(stale.cast()).unwrap();
-    assert!(p.env.is_in_use(stale_pg));
-    assert_eq!(p.ptp_cache_head().map(|pg| pg == stale_pg), Some(false));
+    let stale_pg = p.env().page_containing(stale.cast()).unwrap();
+    assert!(p.env().is_in_use(stale_pg));
+    assert_eq!(p.info().ptp_first.map(|pg| pg == stale_pg), Some(false));
 }
 
 // ---------------------------------------------------------------------
@@ -1035,8 +1025,57 @@ fn two_instances_coexist() {
     a.segtab_init(&mut pa);
     b.segtab_init(&mut pb);
     a.segtab_destroy(&mut pa, None, 0);
-    assert!(!a.free_segtab_head().is_null());
-    assert!(b.free_segtab_head().is_null());
+    assert!(!a.info().free_segtab.is_null());
+    assert!(b.info().free_segtab.is_null());
     assert_eq!(a.counters(), (0, 1, 1));
     assert_eq!(b.counters(), (0, 0, 1));
+}
+
+#[test]
+fn pmap_of_another_instance_panics() {
+    fn run<M: Machine>() {
+        let mut a = port::<M>(16);
+        let mut b = port::<M>(16);
+        let mut pa = Pmap::<M>::new(va::<M>(0));
+        a.segtab_init(&mut pa);
+        let v = va::<M>(M::NBSEG + 0x2000);
+        let pte = a.pte_reserve(&pa, v, 0).unwrap().as_ptr();
+        let (a_info, b_info) = (a.info(), b.info());
+        let a_in_use = a.env().in_use_count();
+        a.env().clear_events();
+        let msg = "pmap's segment table belongs to another PmapSegtab";
+        let check = |m: String| assert!(m.contains(msg), "{m}");
+        quietly(|| {
+            check(expect_rust_panic(|| b.pte_lookup(&pa, v)));
+            check(expect_rust_panic(|| b.pte_reserve(&pa, v, 0)));
+            check(expect_rust_panic(|| {
+                b.pte_process(&pa, v, v, &mut |_, _, _, _, _| true, 0)
+            }));
+            check(expect_rust_panic(|| b.segtab_activate(&pa, 0)));
+            check(expect_rust_panic(|| b.segtab_destroy(&mut pa, None, 0)));
+        });
+        // b refused before any environment call: nothing moved between
+        // the two instances' free lists, PTP caches or page pools.
+        assert!(b.env().events().is_empty());
+        assert!(a.env().events().is_empty());
+        assert_eq!(b.env().lock_depth(), 0);
+        assert_eq!(format!("{:?}", a.info()), format!("{a_info:?}"));
+        assert_eq!(format!("{:?}", b.info()), format!("{b_info:?}"));
+        assert_eq!(a.env().in_use_count(), a_in_use);
+        assert_eq!(b.env().in_use_count(), 0);
+        // a still owns the tree, intact.
+        assert_eq!(a.pte_lookup(&pa, v).unwrap().as_ptr(), pte);
+        a.segtab_destroy(&mut pa, None, 0);
+        assert!(pa.pm_segtab().is_null());
+        assert!(!a.info().free_segtab.is_null());
+        assert!(b.info().free_segtab.is_null());
+        // An empty pmap belongs to no one: b may give it a tree.
+        b.segtab_init(&mut pa);
+        assert!(b.pte_lookup(&pa, v).is_none());
+        check(quietly(|| expect_rust_panic(|| a.pte_lookup(&pa, v))));
+        b.segtab_destroy(&mut pa, None, 0);
+    }
+    run::<MipsN64_4k>();
+    run::<MipsO32_16k>();
+    run::<Riscv64Sv39Shape>();
 }

@@ -75,7 +75,7 @@ fn pte_idx<M: Machine>(va: M::Vaddr) -> usize {
 }
 
 fn run<M: Machine>(ops: Vec<Op>) {
-    let mut p = port::<M>(10_000);
+    let p = port::<M>(10_000);
     let mut pm = Pmap::<M>::new(M::Vaddr::ZERO);
     p.segtab_init(&mut pm);
     let mut segs: BTreeSet<(usize, usize)> = BTreeSet::new();
@@ -85,7 +85,7 @@ fn run<M: Machine>(ops: Vec<Op>) {
         match op {
             Op::Reserve(a, v) => {
                 let va = place::<M>(a);
-                let r = p.pte_reserve(&mut pm, va, 0).unwrap();
+                let r = p.pte_reserve(&pm, va, 0).unwrap();
                 assert_eq!(r.index(), pte_idx::<M>(va));
                 let key = seg_key::<M>(va);
                 let expect = *vals.get(&(key, pte_idx::<M>(va))).unwrap_or(&0);
@@ -126,7 +126,7 @@ fn run<M: Machine>(ops: Vec<Op>) {
                 };
                 let mut got = Vec::new();
                 p.pte_process(
-                    &mut pm,
+                    &pm,
                     sva,
                     eva,
                     &mut |_, s, e, pte: PteRef<'_, M>, f| {
@@ -170,7 +170,7 @@ fn run<M: Machine>(ops: Vec<Op>) {
                 vals.clear();
                 segs.clear();
                 p.segtab_destroy(&mut pm, None, 0);
-                assert!(pm.pm_segtab.is_null());
+                assert!(pm.pm_segtab().is_null());
                 p.segtab_init(&mut pm);
             }
         }

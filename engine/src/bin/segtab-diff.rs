@@ -79,8 +79,9 @@ enum Cmd {
         /// A configuration name, a comma-separated list, or "all".
         #[arg(long, default_value = "all")]
         config: String,
-        /// Workloads: any of small, medium, large.
-        #[arg(long, default_value = "small,medium,large")]
+        /// Workloads: any of small, medium, large, concurrent (steps of two
+        /// calls at once on two CPUs, small footprint).
+        #[arg(long, default_value = "small,medium,large,concurrent")]
         workloads: String,
         /// Measured operations per workload.
         #[arg(long, default_value_t = 100_000)]
@@ -474,6 +475,7 @@ fn save_inflight(inflight: &std::path::Path, out: &std::path::Path, what: &str) 
         sequence: seq,
         step: 0,
         trace: Vec::new(),
+        schedules: Vec::new(),
         diffs: vec![segtab_diff::compare::FieldDiff {
             category: if what.starts_with("hang") {
                 "hang".into()
@@ -629,6 +631,7 @@ fn minimize(file: &std::path::Path, out: &std::path::Path, budget: usize) -> Res
             sequence: small.clone(),
             step: 0,
             trace: Vec::new(),
+            schedules: Vec::new(),
             diffs: vec![segtab_diff::compare::FieldDiff {
                 category: what.into(),
                 field: "process".into(),
@@ -708,7 +711,27 @@ fn seed_corpus(out: &std::path::Path, candidates: u64, seed: u64) -> Result<u8> 
                     StepEnd::Ok(_) => "ok".to_string(),
                     StepEnd::Panic(c, _) => format!("{c:?}"),
                     StepEnd::Refused(_) => "refused".to_string(),
+                    StepEnd::Abandoned(a) => format!("abandoned {a:?}"),
                 };
+                if let Action::Concurrent(cc) = a {
+                    // Interleavings: which calls each CPU made, whether a
+                    // CPU waited for the lock, and where the CPUs switched.
+                    let waits = trace.sched.iter().any(|e| e.blocked);
+                    feats.insert(format!(
+                        "{} concurrent {} {} {end} waits={waits}",
+                        config.name,
+                        cc.actions[0].name(),
+                        cc.actions[1].name()
+                    ));
+                    for w in trace.sched.windows(2) {
+                        if w[0].cpu != w[1].cpu {
+                            feats.insert(format!(
+                                "{} switch {:?} -> {:?}",
+                                config.name, w[0].call, w[1].call
+                            ));
+                        }
+                    }
+                }
                 let op = match a {
                     Action::Destroy { cb: Some(_), .. } => "destroy-cb",
                     // Only activating curlwp does anything (line 429); the
@@ -757,7 +780,8 @@ fn bench(config: &str, workloads: &str, ops: u64, json: Option<&std::path::Path>
             "small" => 10,
             "medium" => 1_000,
             "large" => 100_000,
-            other => bail!("unknown workload {other:?}; known: small, medium, large"),
+            "concurrent" => 10,
+            other => bail!("unknown workload {other:?}; known: small, medium, large, concurrent"),
         };
         for c in &configs {
             eprint!("bench {} {w} ...\r", c.name);
@@ -775,7 +799,10 @@ fn bench(config: &str, workloads: &str, ops: u64, json: Option<&std::path::Path>
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); single thread");
+    println!(
+        "segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); one thread \
+         (a concurrent step runs its CPUs on threads of their own, one at a time)"
+    );
     print!("{}", bench::table(&rows));
     if let Some(path) = json {
         let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows });
