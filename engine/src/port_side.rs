@@ -697,7 +697,13 @@ impl<M: Machine> Side for PortSide<M> {
         std::mem::take(self.st.env_mut().xtab.get_mut())
     }
     fn root_raw(&self, pmap: u32) -> u64 {
-        self.pmap_ref(pmap).pm_segtab() as u64
+        // Every step compares a root or two: read it without the RwLock.
+        // SAFETY: addrs[pmap] is the address of the Pmap inside
+        // pmaps[pmap] (taken when the box was made; it never moves). A
+        // `&mut Pmap` exists only inside a step, which holds `&mut self`,
+        // so none exists while this `&self` does; pm_segtab is an atomic.
+        let pm = unsafe { &*(self.addrs[pmap as usize] as *const Pmap<M>) };
+        pm.pm_segtab() as u64
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {

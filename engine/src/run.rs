@@ -211,9 +211,9 @@ impl Pair {
         let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
         let g = c.geometry();
         let mut table = compare::TableDiffs::new(diffs);
-        let singles: Vec<&Action> = match a {
-            Action::Concurrent(cc) => cc.actions.iter().collect(),
-            a => vec![a],
+        let singles: &[Action] = match a {
+            Action::Concurrent(cc) => &cc.actions,
+            a => std::slice::from_ref(a),
         };
         for a in singles {
             match *a {

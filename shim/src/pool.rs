@@ -172,6 +172,19 @@ mod asan {
     pub(super) fn unpoison(_: *const u8, _: usize) {}
 }
 
+/// What a free frame must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// Never handed out since the pool was made: zero.
+    Zero,
+    /// Freed: [`POISON`].
+    Poison,
+    /// In use when the pool was last reset: whatever its last user left
+    /// (not checked until it is freed again; resetting does not refill
+    /// it, so a reset costs what was used, not its bytes).
+    Stale,
+}
+
 /// The pool. See the module docs.
 pub struct PagePool {
     base: NonNull<u8>,
@@ -190,8 +203,10 @@ pub struct PagePool {
     waits: u32,
     events: Vec<PoolEvent>,
     /// Frames below this were handed out at some time since the pool was
-    /// made: free ones hold POISON; frames above were never touched (zero).
+    /// made; frames above were never touched (zero).
     high_water: u32,
+    /// What each free frame must hold (see [`Expect`]).
+    expect: Vec<Expect>,
     /// The step that last freed each frame.
     freed_at: Vec<Option<u32>>,
     /// The current step (set by the engine), for the reports.
@@ -300,6 +315,7 @@ impl PagePool {
             waits: 0,
             events: Vec::new(),
             high_water: 0,
+            expect: vec![Expect::Zero; capacity],
             freed_at: vec![None; capacity],
             step: 0,
             violations: Vec::new(),
@@ -311,8 +327,10 @@ impl PagePool {
     pub fn reset(&mut self) {
         for pfn in 0..self.next_fresh as usize {
             if self.allocated[pfn] {
-                // Free frames already hold the poison.
-                self.fill_poison(pfn as u32);
+                // Free frames keep their poison; frames in use hold what
+                // their user left, which nobody checks until they are
+                // handed out (zeroed) and freed again.
+                self.expect[pfn] = Expect::Stale;
             }
             self.allocated[pfn] = false;
             self.pages[pfn].pageq = Default::default();
@@ -373,23 +391,18 @@ impl PagePool {
     fn fill_poison(&mut self, pfn: u32) {
         asan::unpoison(self.kva(pfn), self.page_size());
         self.page_bytes_mut(pfn).fill(POISON);
+        self.expect[pfn as usize] = Expect::Poison;
         asan::poison(self.kva(pfn), self.page_size());
-    }
-
-    /// What a free frame holds: POISON if it was ever handed out, zero if
-    /// not (the mapping is zero-filled).
-    fn expected(&self, pfn: u32) -> u8 {
-        if pfn < self.high_water {
-            POISON
-        } else {
-            0
-        }
     }
 
     /// Checks one free frame (ASan-unpoisoned by the caller); records a
     /// violation and restores the frame if it changed.
     fn check_frame(&mut self, pfn: u32) -> bool {
-        let want = self.expected(pfn);
+        let want = match self.expect[pfn as usize] {
+            Expect::Zero => 0,
+            Expect::Poison => POISON,
+            Expect::Stale => return true,
+        };
         let bytes = self.page_bytes(pfn);
         let Some(off) = bytes.iter().position(|&b| b != want) else {
             return true;
@@ -419,7 +432,7 @@ impl PagePool {
             if !self.allocated[pfn as usize] {
                 asan::unpoison(self.kva(pfn), self.page_size());
                 ok &= self.check_frame(pfn);
-                if self.expected(pfn) == POISON {
+                if self.expect[pfn as usize] != Expect::Zero {
                     asan::poison(self.kva(pfn), self.page_size());
                 }
             }
