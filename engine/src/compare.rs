@@ -244,8 +244,9 @@ pub fn snapshot(out: &mut Vec<FieldDiff>, c: &Snapshot, r: &Snapshot) {
     push(out, "lwp", "(cpu, pmap) per lwp", &c.lwps, &r.lwps);
 }
 
-/// Every table of every pmap whose roots agree, walked in lockstep.
-pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side) {
+/// Every table of every pmap whose roots agree, walked in lockstep; the
+/// contents of the PTE pages `pages` admits.
+pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side, pages: &dyn Fn(u32) -> bool) {
     let g = c.geometry();
     let mut diffs = TableDiffs::new(out);
     for pm in 0..c_reference::NPMAPS {
@@ -253,7 +254,7 @@ pub fn trees(out: &mut Vec<FieldDiff>, c: &dyn Side, r: &dyn Side) {
         if rc == 0 || rr == 0 {
             continue; // NULL roots are compared with the summaries
         }
-        inspect::diff_trees(c.pool(), rc, r.pool(), rr, &g, |field, a, b| {
+        inspect::diff_trees_in(c.pool(), rc, r.pool(), rr, &g, pages, |field, a, b| {
             diffs.add(format_args!("pmap {pm} {field}"), a, b)
         });
     }
@@ -268,6 +269,7 @@ pub fn pages(
     r: &dyn Side,
     cs: &crate::side::Snapshot,
     rs: &crate::side::Snapshot,
+    contents: &dyn Fn(u32) -> bool,
 ) {
     let g = c.geometry();
     let roots =
@@ -277,6 +279,9 @@ pub fn pages(
     let mut listed = 0;
     let mut more = 0;
     for pfn in 0..ac.len().max(ar.len()) {
+        if ac.get(pfn) == ar.get(pfn) {
+            continue;
+        }
         let class = |a: &[inspect::PageUse]| {
             a.get(pfn)
                 .map(|u| u.class())
@@ -313,13 +318,14 @@ pub fn pages(
             r.pool(),
             &rs.free_list.0,
             &g,
+            contents,
             |k, i, a, b| diffs.add(format_args!("free segtab {k} seg_tab[{i}]"), a, b),
         );
     }
     if cs.ptp == rs.ptp {
         let mut diffs = TableDiffs::with_category(out, "ptp cache");
         for &pfn in &cs.ptp.0 {
-            if pfn < c.pool().capacity() {
+            if pfn < c.pool().capacity() && contents(pfn) {
                 inspect::diff_page(c.pool(), r.pool(), &g, pfn, |j, a, b| {
                     diffs.add(format_args!("ptp cache page pfn {pfn} pte[{j}]"), a, b)
                 });

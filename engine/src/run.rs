@@ -15,6 +15,7 @@ use crate::side::{CSide, PanicClass, Side, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
 use shim::inspect::{self, PteLoc};
+use shim::PoolEvent;
 
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
@@ -52,7 +53,20 @@ pub struct Pair {
     pub last_r_sched: Vec<shim::sched::SchedEvent>,
     /// Poison violations of each pool already reported.
     seen_violations: (usize, usize),
+    /// Frames touched since the last deep pass (a flag per frame, and the
+    /// list of those set).
+    dirty: Vec<bool>,
+    dirty_list: Vec<u32>,
+    /// Where the next periodic pass's rolling window of frames starts.
+    roll: u32,
 }
+
+/// A periodic deep pass reads the contents of the frames touched since the
+/// previous pass and of `ROLL` more, the next in a window that cycles over
+/// every frame handed out so far: its cost follows what changed plus a
+/// constant, and in a world of `n` frames every frame is read at least
+/// every `n / ROLL` passes.
+pub const ROLL: u32 = 16;
 
 impl Pair {
     /// Open both sides of `name`.
@@ -67,6 +81,9 @@ impl Pair {
             last_c: StepTrace::default(),
             last_r_sched: Vec::new(),
             seen_violations: (0, 0),
+            dirty: vec![false; pool_pages],
+            dirty_list: Vec::new(),
+            roll: 0,
         })
     }
 
@@ -75,6 +92,9 @@ impl Pair {
         self.c.reset();
         self.r.reset();
         self.seen_violations = (0, 0);
+        self.dirty.iter_mut().for_each(|d| *d = false);
+        self.dirty_list.clear();
+        self.roll = 0;
     }
 
     /// Run one action on both sides and compare; `deep` walks everything.
@@ -91,6 +111,9 @@ impl Pair {
                 let ers = self.r.step_concurrent(acts, cc.lwp, cc.schedule, &mut tr);
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
+                }
+                for e in ecs.iter().chain(&ers) {
+                    self.mark_end(e);
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
@@ -109,7 +132,11 @@ impl Pair {
         } else {
             compare::step(&mut diffs, &ec, &er, &tc, &tr);
         }
-        let deep = deep || ec.is_panic() || er.is_panic();
+        self.mark_end(&ec);
+        self.mark_end(&er);
+        self.mark_dirty(&tc);
+        let full = ec.is_panic() || er.is_panic();
+        let deep = deep || full;
         if !deep {
             self.touched(a, &tc, &mut diffs);
         }
@@ -123,7 +150,7 @@ impl Pair {
                 | Action::Concurrent(_)
         );
         if deep {
-            self.deep(&mut diffs);
+            self.deep_pass(&mut diffs, full);
         } else if lwp_state {
             compare::snapshot(&mut diffs, &self.c.snapshot(false), &self.r.snapshot(false));
         } else {
@@ -140,12 +167,88 @@ impl Pair {
     /// contents, what every pool page is used for, and the poison of every
     /// free page.
     pub fn deep(&mut self, diffs: &mut Vec<FieldDiff>) {
+        self.deep_pass(diffs, true)
+    }
+
+    /// A deep pass. A periodic one (`full` false) walks every table slot,
+    /// both lists and the page classes, but reads page *contents* (PTE
+    /// pages, free segtabs, cached pages, free pages' poison) only for the
+    /// pages touched since the last pass and a rolling window of [`ROLL`]
+    /// others: its cost follows what changed. A full pass (end of
+    /// sequence, panics) reads everything.
+    fn deep_pass(&mut self, diffs: &mut Vec<FieldDiff>, full: bool) {
         let (cs, rs) = (self.c.snapshot(true), self.r.snapshot(true));
+        let dirty = std::mem::take(&mut self.dirty);
+        let frames = (self.c.pool().high_water().max(self.r.pool().high_water()) + 2)
+            .min(self.c.pool().capacity())
+            .max(1);
+        let start = self.roll % frames;
+        let in_window = |pfn: u32| (pfn + frames - start) % frames < ROLL;
+        let admit =
+            |pfn: u32| full || in_window(pfn) || dirty.get(pfn as usize).copied().unwrap_or(false);
         compare::snapshot(diffs, &cs, &rs);
-        compare::trees(diffs, &self.c, &*self.r);
-        compare::pages(diffs, &self.c, &*self.r, &cs, &rs);
-        self.c.pool_mut().check_free();
-        self.r.pool_mut().check_free();
+        compare::trees(diffs, &self.c, &*self.r, &admit);
+        compare::pages(diffs, &self.c, &*self.r, &cs, &rs, &admit);
+        if full {
+            self.c.pool_mut().check_free();
+            self.r.pool_mut().check_free();
+        } else {
+            // Only the frames touched since the last pass and the window.
+            let window = (0..ROLL.min(frames)).map(|k| (start + k) % frames);
+            let frames: Vec<u32> = self.dirty_list.iter().copied().chain(window).collect();
+            self.c.pool_mut().check_free_list(frames.iter().copied());
+            self.r.pool_mut().check_free_list(frames.iter().copied());
+        }
+        let mut dirty = dirty;
+        for &pfn in &self.dirty_list {
+            dirty[pfn as usize] = false;
+        }
+        self.dirty_list.clear();
+        self.dirty = dirty;
+        self.roll = (start + ROLL) % frames;
+    }
+
+    /// Notes the PTE page a call returned (pmap_enter writes into it).
+    fn mark_end(&mut self, e: &StepEnd) {
+        if let StepEnd::Ok(Some(PteLoc::In { pfn, .. })) = *e {
+            if let Some(d) = self.dirty.get_mut(pfn as usize) {
+                if !*d {
+                    *d = true;
+                    self.dirty_list.push(pfn);
+                }
+            }
+        }
+    }
+
+    /// Notes the pages a step touched (allocated, freed, mapped, handed out
+    /// as PTEs, given to callbacks), for the next periodic deep pass.
+    fn mark_dirty(&mut self, tc: &StepTrace) {
+        let (dirty, list) = (&mut self.dirty, &mut self.dirty_list);
+        let mut mark = |pfn: u32| {
+            if let Some(d) = dirty.get_mut(pfn as usize) {
+                if !*d {
+                    *d = true;
+                    list.push(pfn);
+                }
+            }
+        };
+        for pool in [self.c.pool(), self.r.pool()] {
+            for ev in pool.events() {
+                match *ev {
+                    PoolEvent::Alloc { pfn, .. }
+                    | PoolEvent::Free { pfn }
+                    | PoolEvent::BadFree { pfn }
+                    | PoolEvent::Map { pfn }
+                    | PoolEvent::Unmap { pfn } => mark(pfn),
+                    PoolEvent::AllocFailed { .. } | PoolEvent::Wait { .. } => {}
+                }
+            }
+        }
+        for call in &tc.callbacks {
+            if let PteLoc::In { pfn, .. } = call.pte {
+                mark(pfn);
+            }
+        }
     }
 
     /// Stores into free pages seen since the last step (by allocations and
@@ -371,7 +474,11 @@ pub fn run_observed(
         let a: Action = resolver.action(op);
         pair.set_step(i);
         let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
-        let (ec, diffs) = pair.step(&a, deep);
+        let (ec, mut diffs) = pair.step(&a, deep);
+        if i + 1 == n && diffs.is_empty() {
+            // The end of the sequence: read everything.
+            pair.deep(&mut diffs);
+        }
         observe(&a, &ec, pair.c.pool().events(), &pair.last_c);
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);

@@ -241,7 +241,18 @@ fn end_of<T>(o: Outcome<T>, f: impl FnOnce(T) -> Option<PteLoc>) -> StepEnd {
     match o {
         Outcome::Ok(v) => StepEnd::Ok(f(v)),
         Outcome::Panicked(p) | Outcome::WaitForever(p) => {
-            StepEnd::Panic(PanicClass::of_c(&p), p.msg)
+            let class = PanicClass::of_c(&p);
+            let mut msg = p.msg;
+            // A KASSERT names its rev-1.23 line, whatever `__LINE__` the
+            // compiler gave a macro spanning two lines (gcc: the first,
+            // clang: the last) or a patched file shifted it to.
+            if let (PanicKind::Kassert { line, .. }, PanicClass::Kassert(site)) = (&p.kind, &class)
+            {
+                if line != site {
+                    msg = msg.replacen(&format!(", line {line} "), &format!(", line {site} "), 1);
+                }
+            }
+            StepEnd::Panic(class, msg)
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The incremental comparison must not let through anything the full one
 //! would catch: differences planted on one side, away from what the
-//! following steps touch, must still be reported by the next *periodic*
-//! deep comparison (every K steps), not only by the final one.
+//! following steps touch, must still be reported by a *periodic* deep
+//! comparison (every K steps; it reads the pages touched since the last
+//! one and a rolling window of ROLL others), not only by the final, full
+//! one. Every deep pass in these tests is a periodic one.
 
 use segtab_diff::model::{Action, CbKind};
-use segtab_diff::run::Pair;
+use segtab_diff::run::{Pair, ROLL};
 use segtab_diff::side::Side;
 use shim::inspect::{PteLoc, Ptr};
 use shim::PagePool;
@@ -12,9 +14,9 @@ use shim::PagePool;
 /// The period of the deep comparison in these tests.
 const DEEP_EVERY: usize = 4;
 
-/// Run `actions` with a deep comparison every [`DEEP_EVERY`] steps and at
-/// the last; return the first step that reported a difference and the
-/// categories it reported.
+/// Run `actions` with a periodic deep comparison every [`DEEP_EVERY`]
+/// steps and at the last; return the first step that reported a difference
+/// and the categories it reported.
 fn first_diff(pair: &mut Pair, actions: &[Action]) -> Option<(usize, Vec<String>)> {
     for (i, a) in actions.iter().enumerate() {
         let deep = (i + 1) % DEEP_EVERY == 0 || i + 1 == actions.len();
@@ -100,12 +102,16 @@ fn elsewhere(pair: &Pair, n: usize) -> Vec<Action> {
         .collect()
 }
 
+/// Periodic passes the tests allow: the worlds here use fewer than
+/// `PASSES * ROLL` frames, so the rolling window reaches every one.
+const PASSES: usize = 6;
+
 /// Plant a difference in every configuration where `plant` can, run steps
-/// elsewhere, and require the first periodic deep pass to report it under
+/// elsewhere, and require a periodic deep pass to report it under
 /// `category`.
 fn each(plant: impl Fn(&mut Pair, &[PteLoc]) -> bool, what: &str, category: &str) {
     each_with(plant, what, category, |pair| {
-        elsewhere(pair, 3 * DEEP_EVERY)
+        elsewhere(pair, PASSES * DEEP_EVERY)
     })
 }
 
@@ -125,17 +131,22 @@ fn each_with(
         }
         planted += 1;
         let acts = steps(&pair);
-        let Some((at, cats)) = first_diff(&mut pair, &acts) else {
-            panic!("{}: planted {what} escaped the comparison", c.name);
-        };
+        let frames = pair.c.pool().high_water() + 2;
         assert!(
-            at < DEEP_EVERY,
-            "{}: planted {what} was caught only at step {at}, after the first periodic deep pass",
+            (frames as usize) < PASSES * ROLL as usize,
+            "{}: {frames} frames; raise PASSES",
             c.name
         );
+        let Some((at, cats)) = first_diff(&mut pair, &acts) else {
+            panic!(
+                "{}: planted {what} escaped the periodic deep passes",
+                c.name
+            );
+        };
+
         assert!(
             cats.iter().any(|x| x == category),
-            "{}: planted {what} reported as {cats:?}, not {category:?}",
+            "{}: planted {what} reported at step {at} as {cats:?}, not {category:?}",
             c.name
         );
     }
@@ -315,11 +326,11 @@ fn a_leaked_page_is_caught() {
         // Lookups only: a new allocation would take different pages on the
         // two sides and show the plant as an outcome first.
         |pair| {
-            elsewhere(pair, 3 * DEEP_EVERY)
+            elsewhere(pair, 3)
                 .into_iter()
                 .filter(|a| matches!(a, Action::Lookup { .. }))
                 .cycle()
-                .take(3 * DEEP_EVERY)
+                .take(PASSES * DEEP_EVERY)
                 .collect()
         },
     );

@@ -339,6 +339,22 @@ pub fn diff_trees(
     pool_b: &PagePool,
     root_b: u64,
     g: &Geometry,
+    diff: impl FnMut(Field, Option<Value>, Option<Value>),
+) -> usize {
+    diff_trees_in(pool_a, root_a, pool_b, root_b, g, &|_| true, diff)
+}
+
+/// [`diff_trees`] comparing the contents of only the PTE pages `pages`
+/// admits (every slot of every segtab is still compared): a periodic deep
+/// pass compares the pages touched since the last one and a rolling slice
+/// of the rest.
+pub fn diff_trees_in(
+    pool_a: &PagePool,
+    root_a: u64,
+    pool_b: &PagePool,
+    root_b: u64,
+    g: &Geometry,
+    pages: &dyn Fn(u32) -> bool,
     mut diff: impl FnMut(Field, Option<Value>, Option<Value>),
 ) -> usize {
     let mut n = 0;
@@ -369,15 +385,16 @@ pub fn diff_trees(
                 continue;
             }
             if let (Some(sa), Some(sb)) = (segtab_at(pool_a, g, pa), segtab_at(pool_b, g, pb)) {
-                diff_segtabs(pool_a, sa, pool_b, sb, g, x, &mut report);
+                diff_segtabs(pool_a, sa, pool_b, sb, g, x, pages, &mut report);
             }
         }
     } else {
-        diff_segtabs(pool_a, ta, pool_b, tb, g, 0, &mut report);
+        diff_segtabs(pool_a, ta, pool_b, tb, g, 0, pages, &mut report);
     }
     n
 }
 
+#[allow(clippy::too_many_arguments)]
 fn diff_segtabs(
     pool_a: &PagePool,
     sa: PageRef,
@@ -385,6 +402,7 @@ fn diff_segtabs(
     sb: PageRef,
     g: &Geometry,
     x: u32,
+    pages: &dyn Fn(u32) -> bool,
     report: &mut impl FnMut(Field, Option<Value>, Option<Value>),
 ) {
     for i in 0..g.segtabsize {
@@ -401,9 +419,11 @@ fn diff_segtabs(
             continue;
         }
         if let Ptr::Page(r) = pa {
-            diff_page(pool_a, pool_b, g, r.pfn, |j, a, b| {
-                report(Field::Pte(x, i, j), a, b)
-            });
+            if pages(r.pfn) {
+                diff_page(pool_a, pool_b, g, r.pfn, |j, a, b| {
+                    report(Field::Pte(x, i, j), a, b)
+                });
+            }
         }
     }
 }
@@ -619,12 +639,16 @@ pub fn diff_free_segtabs(
     pool_b: &PagePool,
     list_b: &[Ptr],
     g: &Geometry,
+    pages: &dyn Fn(u32) -> bool,
     mut report: impl FnMut(usize, u32, Option<Value>, Option<Value>),
 ) {
     for (k, (pa, pb)) in list_a.iter().zip(list_b).enumerate() {
         let (Some(a), Some(b)) = (segtab_at(pool_a, g, *pa), segtab_at(pool_b, g, *pb)) else {
             continue;
         };
+        if !pages(a.pfn) {
+            continue;
+        }
         for i in 1..g.segtabsize {
             let (wa, wb) = (
                 pool_a.read_word(a.pfn, a.off + 8 * i, 8),
