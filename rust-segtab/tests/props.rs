@@ -59,19 +59,30 @@ fn place<M: Machine>(a: u64) -> M::Vaddr {
     M::Vaddr::from_u64(spread)
 }
 
-/// Key of the PTE page a va maps to (including the index masking quirk).
+/// Slots per segtab, from the type's size (not the port's constants).
+fn slots<M: Machine>() -> u64 {
+    (std::mem::size_of::<M::Segtab>() / std::mem::size_of::<*mut u8>()) as u64
+}
+
+/// Key of the PTE page a va maps to (including the index wrap-around
+/// quirk), computed by division and remainder from the geometry, not with
+/// the port's shifts and masks.
 fn seg_key<M: Machine>(va: M::Vaddr) -> (usize, usize) {
-    let v = va.to_u64();
+    let v = va.to_u64() as u128;
     let x = if M::LP64 {
-        (v >> M::XSEGSHIFT) as usize & (M::NSEGPG - 1)
+        (v / (1u128 << M::XSEGSHIFT)) % slots::<M>() as u128
     } else {
         0
     };
-    (x, (v >> M::SEGSHIFT) as usize & (M::PMAP_SEGTABSIZE - 1))
+    (
+        x as usize,
+        ((v / (1u128 << M::SEGSHIFT)) % slots::<M>() as u128) as usize,
+    )
 }
 
 fn pte_idx<M: Machine>(va: M::Vaddr) -> usize {
-    (va.to_u64() >> M::PGSHIFT) as usize & (M::NPTEPG - 1)
+    let ptes_per_page = (1u64 << M::PGSHIFT) / std::mem::size_of::<M::Pte>() as u64;
+    ((va.to_u64() / (1u64 << M::PGSHIFT)) % ptes_per_page) as usize
 }
 
 fn run<M: Machine>(ops: Vec<Op>) {
