@@ -771,20 +771,8 @@ impl<M: Machine> Side for PortSide<M> {
             end
         });
         let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
-        // pmap_enter's store into the PTE: after both CPUs, in CPU order.
         let g = self.geometry;
-        for (a, e) in acts.iter().zip(&ends) {
-            if let (
-                Action::Enter { value, .. },
-                StepEnd::Ok(Some(PteLoc::In { pfn, index, rem: 0 })),
-            ) = (a, e)
-            {
-                if *index < g.nptepg {
-                    self.pool_mut()
-                        .write_word(*pfn, *index * g.pte_bytes, g.pte_bytes, *value);
-                }
-            }
-        }
+        crate::side::store_entered(self.pool_mut(), &g, acts, &ends);
         ends
     }
 

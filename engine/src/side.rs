@@ -435,25 +435,7 @@ impl Side for CSide {
             CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
         });
         let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
-        // pmap_enter's store into the PTE: after both CPUs, in CPU order
-        // (the port does the same).
-        for (a, e) in acts.iter().zip(&ends) {
-            if let (
-                Action::Enter { value, .. },
-                StepEnd::Ok(Some(PteLoc::In { pfn, index, rem: 0 })),
-            ) = (a, e)
-            {
-                if *index < geometry.nptepg {
-                    w_write(
-                        self.world.pool_mut(),
-                        *pfn,
-                        *index,
-                        geometry.pte_bytes,
-                        *value,
-                    );
-                }
-            }
-        }
+        store_entered(self.world.pool_mut(), &geometry, acts, &ends);
         ends.map(|e| self.normalized(e))
     }
 
@@ -493,6 +475,20 @@ impl Side for CSide {
             ci_seg0tab: s.ci_seg0tab.map(cls),
             curlwp: s.cur_lwp,
             lwps: std::array::from_fn(|i| (s.lwp_cpu[i], s.lwp_pmap[i])),
+        }
+    }
+}
+
+/// `pmap_enter`'s store into the PTE of the `Enter` calls of a concurrent
+/// step: after both CPUs, in CPU order, on both sides.
+pub fn store_entered(pool: &mut PagePool, g: &Geometry, acts: [&Action; 2], ends: &[StepEnd; 2]) {
+    for (a, e) in acts.iter().zip(ends) {
+        if let (Action::Enter { value, .. }, StepEnd::Ok(Some(PteLoc::In { pfn, index, rem: 0 }))) =
+            (a, e)
+        {
+            if *index < g.nptepg {
+                w_write(pool, *pfn, *index, g.pte_bytes, *value);
+            }
         }
     }
 }
