@@ -167,7 +167,9 @@ impl Pair {
     /// contents, what every pool page is used for, and the poison of every
     /// free page.
     pub fn deep(&mut self, diffs: &mut Vec<FieldDiff>) {
-        self.deep_pass(diffs, true)
+        self.deep_pass(diffs, true);
+        // A store into a free page only this pass saw is a finding too.
+        self.memory(diffs);
     }
 
     /// A deep pass. A periodic one (`full` false) walks every table slot,

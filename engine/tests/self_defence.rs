@@ -1425,15 +1425,9 @@ fn a_store_at_the_last_step_is_reported() {
 
 /// A store into a free page the periodic passes do not read (not touched
 /// since the last pass, outside the rolling window) is still reported by
-/// the end of the sequence: the final full pass checks every free page.
-///
-/// Ignored: the final full pass of `run_observed` (`pair.deep` when the
-/// last step found nothing, and the one after a stale free segtab) records
-/// such a store in the pool but `Pair::memory` never runs after it, so it
-/// is not reported. Remove the `#[ignore]` once `Pair::deep` (or
-/// `run_observed` after it) calls `Pair::memory`.
+/// the end of the sequence: the final full pass checks every free page,
+/// and `Pair::deep` reports what it found.
 #[test]
-#[ignore = "gap: violations found by the final full deep pass are not reported (Pair::memory is not called after Pair::deep)"]
 fn a_store_into_any_free_page_is_reported_by_the_end() {
     let c = CONFIGS.iter().find(|c| !c.ptp_cache).unwrap();
     let seg = 1u64 << c.segshift;

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use rust_segtab::machines::*;
-use rust_segtab::{CpuInfo, Ordering, PanicSite, PhysAddr, Pmap, PteRef, SegtabInfo};
+use rust_segtab::{CpuInfo, Ordering, PanicSite, PhysAddr, Pmap, PteRef, SegtabInfo, Slot};
 use std::ptr::NonNull;
 
 /// A kernel that sets `pm_minaddr` after creating the pmap gets what it set,
@@ -117,6 +117,10 @@ fn debug_and_hex_forms_show_the_values() {
     assert!(
         text.starts_with("CpuInfo") && text.contains("ci_pmap_user_segtab"),
         "{text}"
+    );
+    assert_eq!(
+        format!("{:?}", Slot::null()),
+        format!("{:p}", std::ptr::null::<u8>())
     );
     let p = port::<MipsN64_4k>(8);
     let text = format!("{p:?}");
