@@ -213,12 +213,7 @@ impl Pair {
     /// Notes the PTE page a call returned (pmap_enter writes into it).
     fn mark_end(&mut self, e: &StepEnd) {
         if let StepEnd::Ok(Some(PteLoc::In { pfn, .. })) = *e {
-            if let Some(d) = self.dirty.get_mut(pfn as usize) {
-                if !*d {
-                    *d = true;
-                    self.dirty_list.push(pfn);
-                }
-            }
+            mark_frame(&mut self.dirty, &mut self.dirty_list, pfn);
         }
     }
 
@@ -226,14 +221,7 @@ impl Pair {
     /// as PTEs, given to callbacks), for the next periodic deep pass.
     fn mark_dirty(&mut self, tc: &StepTrace) {
         let (dirty, list) = (&mut self.dirty, &mut self.dirty_list);
-        let mut mark = |pfn: u32| {
-            if let Some(d) = dirty.get_mut(pfn as usize) {
-                if !*d {
-                    *d = true;
-                    list.push(pfn);
-                }
-            }
-        };
+        let mut mark = |pfn: u32| mark_frame(dirty, list, pfn);
         for pool in [self.c.pool(), self.r.pool()] {
             for ev in pool.events() {
                 match *ev {
@@ -358,6 +346,16 @@ impl Pair {
                     |j, x, y| table.add(format_args!("callback page pfn {pfn} pte[{j}]"), x, y),
                 );
             }
+        }
+    }
+}
+
+/// Notes frame `pfn` as touched since the last deep pass (once).
+fn mark_frame(dirty: &mut [bool], list: &mut Vec<u32>, pfn: u32) {
+    if let Some(d) = dirty.get_mut(pfn as usize) {
+        if !*d {
+            *d = true;
+            list.push(pfn);
         }
     }
 }
