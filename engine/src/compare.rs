@@ -60,17 +60,28 @@ impl<'a> TableDiffs<'a> {
 
     /// One differing field (`None`: that side has no such field).
     pub fn add(&mut self, field: impl std::fmt::Display, c: Option<Value>, r: Option<Value>) {
+        let show = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        self.add_shown(field, || (show(c), show(r)));
+    }
+
+    /// One differing field, each side's value already shown (made only
+    /// if listed).
+    pub fn add_shown(
+        &mut self,
+        field: impl std::fmt::Display,
+        values: impl FnOnce() -> (String, String),
+    ) {
         if self.listed == MAX_TABLE_DIFFS {
             self.more += 1;
             return;
         }
         self.listed += 1;
-        let show = |v: Option<Value>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+        let (c, rust) = values();
         self.out.push(FieldDiff {
             category: self.category.into(),
             field: field.to_string(),
-            c: show(c),
-            rust: show(r),
+            c,
+            rust,
         });
     }
 }

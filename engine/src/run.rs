@@ -11,10 +11,10 @@
 
 use crate::compare::{self, FieldDiff};
 use crate::model::{Action, Resolver, Sequence};
-use crate::side::{CSide, PanicClass, Side, StepEnd, StepTrace};
+use crate::side::{CSide, PanicClass, Side, Snapshot, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
-use shim::inspect::{self, PteLoc};
+use shim::inspect::{self, PteLoc, Ptr};
 use shim::PoolEvent;
 
 /// Pool frames per world unless told otherwise.
@@ -57,6 +57,10 @@ pub struct Pair {
     /// list of those set).
     dirty: Vec<bool>,
     dirty_list: Vec<u32>,
+    /// Frames on the free list or PTP cache at the last deep pass (a flag
+    /// per frame, and the list of those set).
+    listed: Vec<bool>,
+    listed_list: Vec<u32>,
     /// Where the next periodic pass's rolling window of frames starts.
     roll: u32,
 }
@@ -66,7 +70,7 @@ pub struct Pair {
 /// every frame handed out so far: its cost follows what changed plus a
 /// constant, and in a world of `n` frames every frame is read at least
 /// every `n / ROLL` passes.
-pub const ROLL: u32 = 16;
+pub const ROLL: u32 = 8;
 
 impl Pair {
     /// Open both sides of `name`.
@@ -83,6 +87,8 @@ impl Pair {
             seen_violations: (0, 0),
             dirty: vec![false; pool_pages],
             dirty_list: Vec::new(),
+            listed: vec![false; pool_pages],
+            listed_list: Vec::new(),
             roll: 0,
         })
     }
@@ -94,6 +100,8 @@ impl Pair {
         self.seen_violations = (0, 0);
         self.dirty.iter_mut().for_each(|d| *d = false);
         self.dirty_list.clear();
+        self.listed.iter_mut().for_each(|d| *d = false);
+        self.listed_list.clear();
         self.roll = 0;
     }
 
@@ -112,8 +120,8 @@ impl Pair {
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
                 }
-                for e in ecs.iter().chain(&ers) {
-                    self.mark_end(e);
+                for (i, e) in ecs.iter().chain(&ers).enumerate() {
+                    self.mark_end(&cc.actions[i % 2], e);
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
@@ -132,8 +140,10 @@ impl Pair {
         } else {
             compare::step(&mut diffs, &ec, &er, &tc, &tr);
         }
-        self.mark_end(&ec);
-        self.mark_end(&er);
+        if !matches!(a, Action::Concurrent(_)) {
+            self.mark_end(a, &ec);
+            self.mark_end(a, &er);
+        }
         self.mark_dirty(&tc);
         let full = ec.is_panic() || er.is_panic();
         let deep = deep || full;
@@ -172,46 +182,155 @@ impl Pair {
         self.memory(diffs);
     }
 
-    /// A deep pass. A periodic one (`full` false) walks every table slot,
-    /// both lists and the page classes, but reads page *contents* (PTE
-    /// pages, free segtabs, cached pages, free pages' poison) only for the
-    /// pages touched since the last pass and a rolling window of [`ROLL`]
-    /// others: its cost follows what changed. A full pass (end of
-    /// sequence, panics) reads everything.
+    /// A deep pass. Both kinds compare the snapshot with the whole free
+    /// list and PTP cache, and check the poison of the free frames they
+    /// read.
+    ///
+    /// A full pass (end of sequence, panics, or a step that already
+    /// differs) walks every table, classifies every frame and reads every
+    /// page.
+    ///
+    /// A periodic pass (`full` false) costs what changed, not the
+    /// footprint: it reads, as raw memory on both sides, the frames
+    /// touched since the last pass, the frames of every segtab reachable
+    /// from a root (so every slot of every tree is still compared each
+    /// pass), segtabs and pages newly on the free list or PTP cache, and a
+    /// rolling window of [`ROLL`] others. When the sides agree, every
+    /// allocated frame holds the same words up to pointer translation, so
+    /// this detects any difference in what it reads; the frame classes are
+    /// a function of the roots, lists, allocation flags and slots, all of
+    /// which it compares. Only when a frame differs does it run the full
+    /// structural comparison, to name the table, list or class.
     fn deep_pass(&mut self, diffs: &mut Vec<FieldDiff>, full: bool) {
         let (cs, rs) = (self.c.snapshot(true), self.r.snapshot(true));
-        let dirty = std::mem::take(&mut self.dirty);
+        compare::snapshot(diffs, &cs, &rs);
+        // A step that already differs gets the full report: it costs
+        // nothing while the sides agree.
+        let full = full || !diffs.is_empty();
         let frames = (self.c.pool().high_water().max(self.r.pool().high_water()) + 2)
             .min(self.c.pool().capacity())
             .max(1);
         let start = self.roll % frames;
-        let in_window = |pfn: u32| (pfn + frames - start) % frames < ROLL;
-        let admit =
-            |pfn: u32| full || in_window(pfn) || dirty.get(pfn as usize).copied().unwrap_or(false);
-        compare::snapshot(diffs, &cs, &rs);
-        compare::trees(diffs, &self.c, &*self.r, &admit);
-        compare::pages(diffs, &self.c, &*self.r, &cs, &rs, &admit);
         if full {
+            self.structure(diffs, &cs, &rs);
             self.c.pool_mut().check_free();
             self.r.pool_mut().check_free();
         } else {
-            // Only the frames touched since the last pass and the window.
-            let window = (0..ROLL.min(frames)).map(|k| (start + k) % frames);
-            let frames: Vec<u32> = self.dirty_list.iter().copied().chain(window).collect();
-            self.c.pool_mut().check_free_list(frames.iter().copied());
-            self.r.pool_mut().check_free_list(frames.iter().copied());
+            self.periodic(diffs, &cs, &rs, start, frames);
         }
-        let mut dirty = dirty;
         for &pfn in &self.dirty_list {
-            dirty[pfn as usize] = false;
+            self.dirty[pfn as usize] = false;
         }
         self.dirty_list.clear();
-        self.dirty = dirty;
+        self.note_listed(&cs);
         self.roll = (start + ROLL) % frames;
     }
 
-    /// Notes the PTE page a call returned (pmap_enter writes into it).
-    fn mark_end(&mut self, e: &StepEnd) {
+    /// Every table walked, every frame classified, every free segtab and
+    /// cached page read.
+    fn structure(&self, diffs: &mut Vec<FieldDiff>, cs: &Snapshot, rs: &Snapshot) {
+        let all = |_: u32| true;
+        compare::trees(diffs, &self.c, &*self.r, &all);
+        compare::pages(diffs, &self.c, &*self.r, cs, rs, &all);
+    }
+
+    /// The periodic pass's reading: see [`Pair::deep_pass`].
+    fn periodic(
+        &mut self,
+        diffs: &mut Vec<FieldDiff>,
+        cs: &Snapshot,
+        rs: &Snapshot,
+        start: u32,
+        frames: u32,
+    ) {
+        let (dirty, list) = (&mut self.dirty, &mut self.dirty_list);
+        let mut mark = |pfn: u32| mark_frame(dirty, list, pfn);
+        for k in 0..ROLL.min(frames) {
+            mark((start + k) % frames);
+        }
+        let roots: Vec<u64> = (0..c_reference::NPMAPS)
+            .map(|p| self.c.root_raw(p))
+            .collect();
+        inspect::segtab_frames(self.c.pool(), &self.c.geometry(), &roots, &mut mark);
+        for p in &cs.free_list.0 {
+            if let Ptr::Page(r) = *p {
+                if !self.listed.get(r.pfn as usize).copied().unwrap_or(true) {
+                    mark(r.pfn);
+                }
+            }
+        }
+        for &pfn in &cs.ptp.0 {
+            if !self.listed.get(pfn as usize).copied().unwrap_or(true) {
+                mark(pfn);
+            }
+        }
+        let (pc, pr) = (self.c.pool(), self.r.pool());
+        let mut found: Vec<(u32, u32, String, String)> = Vec::new();
+        for &pfn in &self.dirty_list {
+            if pfn >= pc.capacity() {
+                continue;
+            }
+            let (ac, ar) = (pc.is_allocated(pfn), pr.is_allocated(pfn));
+            if ac != ar {
+                let state = |a: bool| if a { "allocated" } else { "free" }.to_string();
+                found.push((pfn, 0, state(ac), state(ar)));
+            } else if ac {
+                inspect::diff_frame(pc, pr, pfn, |off, a, b| {
+                    let show = |pool: &shim::PagePool, w: u64| Ptr::classify(pool, w).to_string();
+                    found.push((pfn, off, show(pc, a), show(pr, b)));
+                });
+            }
+        }
+        if !found.is_empty() {
+            let before = diffs.len();
+            self.structure(diffs, cs, rs);
+            if diffs.len() == before {
+                // Nothing a structure holds: a leaked page, or bytes no
+                // table or list reaches.
+                let g = self.c.geometry();
+                let uses = inspect::account(pc, &g, &roots, &cs.free_list.0, &cs.ptp.0);
+                let mut table = compare::TableDiffs::with_category(diffs, "pages");
+                for (pfn, off, c, r) in found {
+                    let class = uses.get(pfn as usize).map(|u| u.class());
+                    let class = class.as_deref().unwrap_or("never used");
+                    table.add_shown(format_args!("pfn {pfn} ({class}) word +{off:#x}"), || {
+                        (c, r)
+                    });
+                }
+            }
+        }
+        self.c
+            .pool_mut()
+            .check_free_list(self.dirty_list.iter().copied());
+        self.r
+            .pool_mut()
+            .check_free_list(self.dirty_list.iter().copied());
+    }
+
+    /// Remembers which frames the free list and PTP cache hold, so the
+    /// next periodic pass reads those newly put there.
+    fn note_listed(&mut self, cs: &Snapshot) {
+        for &pfn in &self.listed_list {
+            self.listed[pfn as usize] = false;
+        }
+        self.listed_list.clear();
+        let pages = cs.free_list.0.iter().filter_map(|p| match *p {
+            Ptr::Page(r) => Some(r.pfn),
+            _ => None,
+        });
+        for pfn in pages.chain(cs.ptp.0.iter().copied()) {
+            mark_frame(&mut self.listed, &mut self.listed_list, pfn);
+        }
+    }
+
+    /// Notes the PTE page a reserve returned: it may have come from the
+    /// PTP cache (not zeroed, lines 532-540), and `Enter` writes into it. A
+    /// lookup's page is left alone: `pmap_pte_lookup` writes nothing, and
+    /// the step compared the entry it returned.
+    fn mark_end(&mut self, a: &Action, e: &StepEnd) {
+        if matches!(a, Action::Lookup { .. }) {
+            return;
+        }
         if let StepEnd::Ok(Some(PteLoc::In { pfn, .. })) = *e {
             mark_frame(&mut self.dirty, &mut self.dirty_list, pfn);
         }

@@ -667,3 +667,65 @@ pub fn diff_free_segtabs(
         }
     }
 }
+
+/// The frames holding the segtabs of the trees rooted at `roots` (raw
+/// `pm_segtab` values): each root's frame and, on LP64, the frame of every
+/// segtab its slots point to. Calls `f` once per frame a root or slot
+/// reaches (a frame may come up more than once); it reads one slot per
+/// upper-level entry and no PTE page, so it costs what the upper levels
+/// hold, not the footprint.
+pub fn segtab_frames(pool: &PagePool, g: &Geometry, roots: &[u64], mut f: impl FnMut(u32)) {
+    for &root in roots {
+        let Some(top) = segtab_at(pool, g, Ptr::classify(pool, root)) else {
+            continue;
+        };
+        f(top.pfn);
+        if g.lp64 {
+            for x in 0..g.segtabsize {
+                let p = Ptr::classify(pool, pool.read_word(top.pfn, top.off + 8 * x, 8));
+                if let Some(st) = segtab_at(pool, g, p) {
+                    f(st.pfn);
+                }
+            }
+        }
+    }
+}
+
+/// Compare frame `pfn` of both pools as memory, whatever it holds: one
+/// `memcmp`, then 8-byte word by word only if the bytes differ, where two
+/// words agree when they are equal or point at the same frame and offset
+/// of their own pool (segtab slots, free-list links and stale pointers hold
+/// host addresses, which differ between the pools). Calls `report` with
+/// the byte offset and both words of each word that differs; returns
+/// whether any did.
+///
+/// This is the periodic deep pass's detector: when the sides agree, every
+/// allocated frame holds the same bytes up to pointer translation, because
+/// both allocate the same frame numbers. It says *that* a frame differs;
+/// the structural comparisons ([`diff_trees`], [`account`]) say what.
+pub fn diff_frame(
+    pool_a: &PagePool,
+    pool_b: &PagePool,
+    pfn: u32,
+    mut report: impl FnMut(u32, u64, u64),
+) -> bool {
+    let (a, b) = (pool_a.page_bytes(pfn), pool_b.page_bytes(pfn));
+    if a == b {
+        return false;
+    }
+    let (ma, mb) = (pool_a.map(), pool_b.map());
+    let mut any = false;
+    for (k, (wa, wb)) in a.chunks_exact(8).zip(b.chunks_exact(8)).enumerate() {
+        if wa == wb {
+            continue;
+        }
+        let wa = u64::from_ne_bytes(wa.try_into().expect("8 bytes"));
+        let wb = u64::from_ne_bytes(wb.try_into().expect("8 bytes"));
+        if ma.same_place(wa, &mb, wb) {
+            continue;
+        }
+        any = true;
+        report(8 * k as u32, wa, wb);
+    }
+    any
+}

@@ -112,6 +112,18 @@ impl PoolMap {
         (pfn < self.capacity as u64)
             .then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
     }
+
+    /// Whether `a` (an address in this pool) and `b` (in `other`, whose
+    /// frames have the same size) point at the same frame and offset:
+    /// [`Self::locate`] of both, equal, without the division into frame and
+    /// offset (the deep pass asks this of every slot).
+    #[inline]
+    pub fn same_place(&self, a: u64, other: &PoolMap, b: u64) -> bool {
+        let (oa, ob) = (a.wrapping_sub(self.base), b.wrapping_sub(other.base));
+        oa == ob
+            && oa < (self.capacity as u64) << self.page_shift
+            && ob < (other.capacity as u64) << other.page_shift
+    }
 }
 
 /// The byte a free frame is filled with: `0xa5a5...` is neither zero (an
