@@ -1,26 +1,38 @@
 //! The port mutants of `mutants/port/` are fixtures for
-//! `scripts/port-mutants.sh`: each must still apply to the port as it is,
+//! `scripts/port-mutants.sh`, the C mutants of `mutants/c/` for
+//! `scripts/c-mutants.sh`: each must still apply to the file it mutates,
 //! or the script would measure nothing. (Building and campaigning against
-//! each is the script's job, run by `.ci/run`.)
+//! each is the scripts' job, run by `.ci/run`.)
 
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn port_mutants_apply() {
+    mutants_apply("mutants/port", &[], 3);
+}
+
+#[test]
+fn c_mutants_apply() {
+    // Their paths are relative to c-reference/.
+    mutants_apply("mutants/c", &["--directory=c-reference"], 5);
+}
+
+fn mutants_apply(dir: &str, args: &[&str], at_least: usize) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join("mutants/port");
+    let dir = root.join(dir);
     let mut patches: Vec<_> = std::fs::read_dir(&dir)
-        .expect("mutants/port")
+        .expect("mutants directory")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "patch"))
         .collect();
     patches.sort();
-    assert!(patches.len() >= 3, "the three lock-discipline mutants");
+    assert!(patches.len() >= at_least, "{}: fixtures missing", dir.display());
     for p in patches {
         // `git apply --check` works outside a repository too.
         let out = match Command::new("git")
             .args(["apply", "--check"])
+            .args(args)
             .arg(&p)
             .current_dir(&root)
             .output()
@@ -33,7 +45,7 @@ fn port_mutants_apply() {
         };
         assert!(
             out.status.success(),
-            "{} no longer applies to the port: {}",
+            "{} no longer applies: {}",
             p.display(),
             String::from_utf8_lossy(&out.stderr)
         );
