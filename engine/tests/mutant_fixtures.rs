@@ -27,7 +27,11 @@ fn mutants_apply(dir: &str, args: &[&str], at_least: usize) {
         .filter(|p| p.extension().is_some_and(|x| x == "patch"))
         .collect();
     patches.sort();
-    assert!(patches.len() >= at_least, "{}: fixtures missing", dir.display());
+    assert!(
+        patches.len() >= at_least,
+        "{}: fixtures missing",
+        dir.display()
+    );
     for p in patches {
         // `git apply --check` works outside a repository too.
         let out = match Command::new("git")

@@ -1574,6 +1574,37 @@ fn a_periodic_pass_reads_every_page_touched_since_the_last() {
     }
 }
 
+/// A segtab a destroy puts on the free list is read by the very next
+/// periodic pass, though no pool event touched its frame: a stale slot in
+/// it is reported at the destroy, wherever the rolling window stands.
+#[test]
+fn a_newly_freed_segtab_is_read_by_the_next_periodic_pass() {
+    for c in roomy_configs() {
+        let seg = 1u64 << c.segshift;
+        for filler in 0..6 {
+            let tail = [create(2), reserve(2, 8 * seg), destroy(2), lookup(1, 0)];
+            let ops = many_pages(c, 24, filler, &tail);
+            let at = ops.len() - 2;
+            let mut pair = tampered(
+                c,
+                on_step(move |i, side, _, _, _| {
+                    if i != at {
+                        return;
+                    }
+                    let head = side.snapshot(true).free_list.0[0];
+                    let Ptr::Page(r) = head else {
+                        panic!("a segtab on the free list")
+                    };
+                    side.pool_mut()
+                        .write_word(r.pfn, r.off + 8 * 5, 8, 0xdead_0000);
+                }),
+            );
+            let d = diverge(&mut pair, &ops, 1);
+            expect(&d, at, &["free list"]);
+        }
+    }
+}
+
 /// A page no step touches is still read by some periodic pass before the
 /// sequence ends (the passes roll over every page), not only by the final
 /// full pass.
