@@ -15,6 +15,7 @@
 
 pub mod bench;
 pub mod callbacks;
+pub mod census;
 pub mod compare;
 pub mod corpus;
 pub mod model;
