@@ -31,7 +31,7 @@ pub struct Campaign {
     pub configs: Vec<&'static Config>,
     /// The `--config` argument as given.
     pub config_arg: String,
-    /// Seed of the first worker (worker k uses seed + k).
+    /// Seed of the first worker (worker k uses seed + k, wrapping).
     pub seed: u64,
     /// Worker processes.
     pub jobs: u32,
@@ -41,6 +41,31 @@ pub struct Campaign {
     pub hang_secs: u64,
     /// Deep-compare every K steps.
     pub deep_every: u32,
+}
+
+/// A seed no earlier campaign is likely to have used: the process's
+/// randomly keyed hasher (OS entropy) over the time and the process id.
+pub fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .hash(&mut h);
+    std::process::id().hash(&mut h);
+    h.finish()
+}
+
+/// The seed of worker `k`.
+fn worker_seed(seed: u64, k: u32) -> u64 {
+    seed.wrapping_add(k as u64)
+}
+
+/// How a finding records where it came from: the command that reruns the
+/// worker that found it (worker k of a campaign with seed S has seed S + k
+/// and its share of the configurations).
+fn found_by(seed: u64, config: &str, what: &str) -> String {
+    format!("campaign --seed {seed} --config {config} --jobs 1: {what}")
 }
 
 /// One worker process: runs sequences, prints a JSON progress line about
@@ -78,8 +103,9 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
         ops += seq.ops.len() as u64;
         if let RunResult::Diverge(d) = result {
             let small = shrink::shrink(&mut pairs[k], &d, 5000);
-            let path = corpus::save(&c.out, &small, &format!("campaign seed {seed}"))?;
-            eprintln!("{}", report::text(&small));
+            let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
+            let path = corpus::save(&c.out, &small, &found)?;
+            eprintln!("found by {found}\n{}", report::text(&small));
             println!(
                 "{}",
                 serde_json::json!({"seqs": seqs, "ops": ops, "divergence": path})
@@ -105,6 +131,7 @@ struct Worker {
     child: std::process::Child,
     rx: std::sync::mpsc::Receiver<serde_json::Value>,
     inflight: PathBuf,
+    seed: u64,
     seqs: u64,
     ops: u64,
     last: Instant,
@@ -137,7 +164,7 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
         ])
         .args([
             "--seed",
-            &(c.seed + k as u64).to_string(),
+            &worker_seed(c.seed, k).to_string(),
             "--deep-every",
             &c.deep_every.to_string(),
         ])
@@ -163,6 +190,7 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
         child,
         rx,
         inflight,
+        seed: worker_seed(c.seed, k),
         seqs: 0,
         ops: 0,
         last: Instant::now(),
@@ -175,6 +203,8 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
 /// Exit code 0: no divergence; 1: a divergence, crash or hang (reproducers
 /// saved under `c.out` and printed).
 pub fn run(c: &Campaign) -> Result<u8> {
+    // First, before anything can fail: the seed that replays this run.
+    println!("campaign: seed {} (rerun with --seed {})", c.seed, c.seed);
     let exe = std::env::current_exe()?;
     let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -218,8 +248,10 @@ pub fn run(c: &Campaign) -> Result<u8> {
                         // Died (a crash in the C or the port): the sequence in
                         // flight is the finding.
                         exit = 1;
-                        let p = save_inflight(&w.inflight, out, &format!("crash ({status})"))?;
-                        eprintln!("segtab-diff: a worker on {} died ({status}); sequence in flight saved to {}", w.config, p.display());
+                        let what = format!("crash ({status})");
+                        let by = found_by(w.seed, &w.config, &what);
+                        let p = save_inflight(&w.inflight, out, &what, &by)?;
+                        eprintln!("segtab-diff: a worker on {} died ({status}); sequence in flight saved to {} (found by {by})", w.config, p.display());
                         found.push(p.display().to_string());
                     }
                 }
@@ -228,8 +260,9 @@ pub fn run(c: &Campaign) -> Result<u8> {
                 let _ = w.child.wait();
                 w.done = true;
                 exit = 1;
-                let p = save_inflight(&w.inflight, out, "hang")?;
-                eprintln!("segtab-diff: a worker on {} made no progress for {hang_secs}s (hang); sequence in flight saved to {}", w.config, p.display());
+                let by = found_by(w.seed, &w.config, "hang");
+                let p = save_inflight(&w.inflight, out, "hang", &by)?;
+                eprintln!("segtab-diff: a worker on {} made no progress for {hang_secs}s (hang); sequence in flight saved to {} (found by {by})", w.config, p.display());
                 found.push(p.display().to_string());
             }
         }
@@ -262,11 +295,12 @@ pub fn run(c: &Campaign) -> Result<u8> {
         .iter()
         .fold((0, 0), |a, w| (a.0 + w.seqs, a.1 + w.ops));
     println!(
-        "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s): {}",
+        "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {}",
         start.elapsed().as_secs_f64(),
         ops as f64 / start.elapsed().as_secs_f64(),
         c.configs.len(),
         c.jobs,
+        c.seed,
         if found.is_empty() { "no divergence".to_string() } else { format!("{} divergence(s)", found.len()) }
     );
     for f in &found {
@@ -277,7 +311,8 @@ pub fn run(c: &Campaign) -> Result<u8> {
 
 /// Save the sequence a dead or hung worker was running, minimized in
 /// child processes so the crash or hang itself cannot take us down.
-fn save_inflight(inflight: &Path, out: &Path, what: &str) -> Result<PathBuf> {
+/// `found` says where it came from.
+fn save_inflight(inflight: &Path, out: &Path, what: &str, found: &str) -> Result<PathBuf> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
     let seq: Sequence =
         serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
@@ -316,5 +351,5 @@ fn save_inflight(inflight: &Path, out: &Path, what: &str) -> Result<PathBuf> {
             rust: String::new(),
         }],
     };
-    corpus::save(out, &d, what)
+    corpus::save(out, &d, found)
 }

@@ -32,9 +32,11 @@ enum Cmd {
         /// A configuration name, or "all".
         #[arg(long, default_value = "all")]
         config: String,
-        /// Seed of the first worker (worker k uses seed + k).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Seed of the first worker (worker k uses seed + k). Without it
+        /// the campaign draws a fresh seed, prints it first and records it
+        /// in every reproducer, so any run can be replayed with --seed.
+        #[arg(long)]
+        seed: Option<u64>,
         /// Worker processes (a crash or hang in one is caught and reported).
         #[arg(long, default_value_t = default_jobs())]
         jobs: u32,
@@ -139,7 +141,7 @@ fn main() -> ExitCode {
                 seconds,
                 configs,
                 config_arg: config,
-                seed,
+                seed: seed.unwrap_or_else(campaign::fresh_seed),
                 jobs: jobs.max(1),
                 out,
                 hang_secs,
