@@ -40,9 +40,10 @@ enum Cmd {
         /// Worker processes (a crash or hang in one is caught and reported).
         #[arg(long, default_value_t = default_jobs())]
         jobs: u32,
-        /// Where reproducers go.
-        #[arg(long, default_value_os_t = corpus::default_dir().join("regressions"))]
-        out: PathBuf,
+        /// Where reproducers go [default: corpus/regressions/ when run
+        /// inside a segtab-diff checkout, else ./segtab-diff-out/].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Seconds without progress after which a worker is declared hung.
         #[arg(long, default_value_t = 20)]
         hang_secs: u64,
@@ -54,6 +55,8 @@ enum Cmd {
         worker: Option<PathBuf>,
     },
     /// Replay reproducers (JSON) or raw fuzzer inputs and print their reports.
+    /// Inside a segtab-diff checkout, divergences its ledger
+    /// (corpus/known-divergences.json) lists are expected.
     Replay {
         /// Files or directories.
         #[arg(required = true)]
@@ -67,9 +70,9 @@ enum Cmd {
     Minimize {
         /// The file.
         file: PathBuf,
-        /// Where the minimized reproducer goes.
-        #[arg(long, default_value_os_t = corpus::default_dir().join("regressions"))]
-        out: PathBuf,
+        /// Where the minimized reproducer goes [default: as for campaign].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Most runs to spend.
         #[arg(long, default_value_t = 5000)]
         budget: usize,
@@ -102,9 +105,10 @@ enum Cmd {
     /// Write a seed corpus of raw fuzzer inputs that together reach every
     /// operation, outcome and configuration.
     SeedCorpus {
-        /// Output directory.
-        #[arg(long, default_value_os_t = corpus::default_dir().join("diff"))]
-        out: PathBuf,
+        /// Output directory [default: corpus/diff/ inside a segtab-diff
+        /// checkout, else ./segtab-diff-out/diff/].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Candidates to try.
         #[arg(long, default_value_t = 20000)]
         candidates: u64,
@@ -143,7 +147,7 @@ fn main() -> ExitCode {
                 config_arg: config,
                 seed: seed.unwrap_or_else(campaign::fresh_seed),
                 jobs: jobs.max(1),
-                out,
+                out: out.unwrap_or_else(|| corpus::Places::here().out),
                 hang_secs,
                 deep_every,
             };
@@ -162,10 +166,13 @@ fn main() -> ExitCode {
                 ),
                 None => None,
             };
-            let ledger = corpus::ledger(&corpus::default_dir())?;
+            let ledger = corpus::Places::here().ledger()?;
             replay::replay(&files, pinned, &ledger)
         })(),
-        Cmd::Minimize { file, out, budget } => replay::minimize(&file, &out, budget),
+        Cmd::Minimize { file, out, budget } => {
+            let out = out.unwrap_or_else(|| corpus::Places::here().out);
+            replay::minimize(&file, &out, budget)
+        }
         Cmd::Configs => {
             for c in c_reference::CONFIGS {
                 println!("{:<20} {}", c.name, c.summary);
@@ -180,7 +187,10 @@ fn main() -> ExitCode {
             out,
             candidates,
             seed,
-        } => seeds::seed_corpus(&out, candidates, seed),
+        } => {
+            let out = out.unwrap_or_else(|| corpus::Places::here().seeds);
+            seeds::seed_corpus(&out, candidates, seed)
+        }
         Cmd::Probe { file } => replay::probe_file(&file),
         Cmd::Bench {
             config,
