@@ -23,11 +23,19 @@
 //! window, so the high half of a host pointer left in a page read as 32-bit
 //! PTEs is the same on both sides.
 //!
-//! An LP64 configuration's pool may go anywhere when the window is full
-//! (its 64-bit `vaddr_t` holds any pointer); a 32-bit configuration's
-//! cannot. The host must be 64-bit.
+//! Once a pool finds no room below 4 GiB (always, on macOS), later pools
+//! go straight to the window. Pools made before that stay low, so a
+//! process that maps more than about 1.75 GiB of pools can have the two
+//! sides' pools in different windows: a host pointer read as 32-bit PTEs
+//! then differs in its high half. An LP64 configuration's pool may go
+//! anywhere when the window is full (its 64-bit `vaddr_t` holds any
+//! pointer); a 32-bit configuration's cannot. The host must be 64-bit.
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("segtab-diff models 32- and 64-bit targets on a 64-bit host only");
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// How pools are placed (see the module docs).
@@ -89,14 +97,21 @@ impl Mapping {
     /// `len` bytes for a pool; `narrow`: the configuration's `vaddr_t` is
     /// 32 bits, so the pool must lie in the window.
     pub fn new(len: usize, narrow: bool) -> io::Result<Mapping> {
+        // Set when the low 2 GiB had no room: saves futile attempts and
+        // keeps later pools together in the window.
+        static NO_ROOM_LOW: AtomicBool = AtomicBool::new(false);
         let mode = mode().map_err(io::Error::other)?;
-        if mode == Mode::Low {
+        if mode == Mode::Low && !NO_ROOM_LOW.load(Ordering::Relaxed) {
             if let Some(addr) = map_low(len) {
                 return Ok(Mapping {
                     addr,
                     len,
                     window_offset: None,
                 });
+            }
+            // (A pool too large for the low window says nothing of the others.)
+            if len as u64 <= USABLE - LOW_FLOOR {
+                NO_ROOM_LOW.store(true, Ordering::Relaxed);
             }
         }
         match carve(len) {
