@@ -102,8 +102,8 @@ fn main() {
             .flag_if_supported("-Wno-unused-function")
             // Expected in the unmodified file: DEBUG-only parameters, and on
             // 32-bit configurations PTE pointers cast to the 32-bit vaddr_t
-            // (lines 301, 366, 550), which the pool makes lossless by mapping
-            // the arena below 4 GiB.
+            // (lines 301, 566), which the shim undoes with the arena's 4 GiB
+            // window (shim/src/placement.rs).
             .flag("-Wno-unused-parameter")
             .flag("-Wno-pointer-to-int-cast")
             .flag("-Wno-int-to-pointer-cast")

@@ -48,7 +48,7 @@ for p in "${patches[@]}"; do
         exit 2
     fi
     out=$(cd "$scratch/tree" && "$CARGO_TARGET_DIR/release/segtab-diff" campaign \
-        --seconds "$seconds" --config "$config" 2>&1)
+        --seconds "$seconds" --config "$config" --seed 1 2>&1)
     rc=$?
     summary=$(printf '%s\n' "$out" | grep '^campaign:' | tail -1)
     case $rc in

@@ -281,3 +281,54 @@ pub fn table(rows: &[Row]) -> String {
     }
     s
 }
+
+/// `segtab-diff bench`: measure `workloads` (comma-separated: small,
+/// medium, large, concurrent) over `configs`, print the table with the
+/// machine it ran on, and write it as JSON to `json` if given.
+pub fn run(
+    configs: &[&'static Config],
+    workloads: &str,
+    ops: u64,
+    json: Option<&std::path::Path>,
+) -> Result<u8> {
+    let mut rows = Vec::new();
+    for w in workloads.split(',') {
+        let want = match w {
+            "small" => 10,
+            "medium" => 1_000,
+            "large" => 100_000,
+            "concurrent" => 10,
+            other => {
+                anyhow::bail!("unknown workload {other:?}; known: small, medium, large, concurrent")
+            }
+        };
+        for c in configs {
+            eprint!("bench {} {w} ...\r", c.name);
+            rows.push(measure(c, w, want, ops)?);
+        }
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); one thread \
+         (a concurrent step runs its CPUs on threads of their own, one at a time)"
+    );
+    print!("{}", table(&rows));
+    if let Some(path) = json {
+        use anyhow::Context;
+        let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows });
+        std::fs::write(path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(0)
+}

@@ -130,7 +130,100 @@ pub fn ledger(corpus: &Path) -> Result<Vec<LedgerEntry>> {
     serde_json::from_str(&text).with_context(|| format!("{} is malformed", path.display()))
 }
 
-/// The workspace's `corpus/` directory.
-pub fn default_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
+/// The segtab-diff checkout `dir` lies in, if any: the nearest ancestor
+/// (or `dir` itself) holding a Cargo workspace with `corpus/` and
+/// `engine/`. Found at run time from where the tool runs, never from where
+/// it was compiled: an installed binary must not write into the checkout
+/// it was built from, nor a scratch copy (a mutant, another revision) into
+/// the original.
+pub fn repository(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            d.join("corpus").is_dir()
+                && d.join("engine").is_dir()
+                && std::fs::read_to_string(d.join("Cargo.toml"))
+                    .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Where findings go and where the ledger is, for a tool run from `cwd`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Places {
+    /// The checkout's `corpus/`, when run inside one.
+    pub corpus: Option<PathBuf>,
+    /// Default for reproducers: `corpus/regressions/` in a checkout (so
+    /// `cargo test` replays them), else `./segtab-diff-out/`.
+    pub out: PathBuf,
+    /// Default for a seed corpus: `corpus/diff/` in a checkout, else
+    /// `./segtab-diff-out/diff/`.
+    pub seeds: PathBuf,
+}
+
+/// Directory the tool writes into outside a checkout.
+pub const OUT_DIR: &str = "segtab-diff-out";
+
+impl Places {
+    /// The places for a tool run from `cwd`.
+    pub fn for_cwd(cwd: &Path) -> Places {
+        match repository(cwd) {
+            Some(repo) => {
+                let corpus = repo.join("corpus");
+                Places {
+                    out: corpus.join("regressions"),
+                    seeds: corpus.join("diff"),
+                    corpus: Some(corpus),
+                }
+            }
+            None => Places {
+                corpus: None,
+                out: PathBuf::from(OUT_DIR),
+                seeds: Path::new(OUT_DIR).join("diff"),
+            },
+        }
+    }
+
+    /// The places for the current directory.
+    pub fn here() -> Places {
+        Places::for_cwd(&std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")))
+    }
+
+    /// The known-divergence ledger: the checkout's, or none outside one.
+    pub fn ledger(&self) -> Result<Vec<LedgerEntry>> {
+        match &self.corpus {
+            Some(c) => ledger(c),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_inside_and_outside_a_checkout() {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let repo = here.parent().unwrap();
+        assert_eq!(repository(here).as_deref(), Some(repo));
+        assert_eq!(repository(&repo.join("corpus/diff")).as_deref(), Some(repo));
+        let p = Places::for_cwd(&here.join("src"));
+        assert_eq!(p.out, repo.join("corpus/regressions"));
+        assert_eq!(p.seeds, repo.join("corpus/diff"));
+
+        let tmp = std::env::temp_dir().join(format!("segtab-places-{}", std::process::id()));
+        // A directory with corpus/ and engine/ but no workspace is not a checkout.
+        std::fs::create_dir_all(tmp.join("corpus")).unwrap();
+        std::fs::create_dir_all(tmp.join("engine")).unwrap();
+        std::fs::write(tmp.join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        let outside = Places::for_cwd(&tmp);
+        std::fs::remove_dir_all(&tmp).unwrap();
+        // (Unless the temporary directory itself lies in a checkout.)
+        if repository(&std::env::temp_dir()).is_none() {
+            assert_eq!(outside.corpus, None);
+            assert_eq!(outside.out, Path::new(OUT_DIR));
+            assert_eq!(outside.seeds, Path::new(OUT_DIR).join("diff"));
+            assert!(outside.ledger().unwrap().is_empty());
+        }
+    }
 }

@@ -5,16 +5,22 @@
 //!
 //! - [`model`]: the operation model (`arbitrary`), and its resolution to
 //!   concrete addresses;
-//! - [`side`]: what both sides offer, and the C side; [`port_side`]: the port;
+//! - [`side`]: what both sides offer; [`c_side`]: the C reference;
+//!   [`port_side`]: the port;
 //! - [`callbacks`]: the callbacks a sequence can pass;
 //! - [`compare`], [`run`]: per-step comparison;
 //! - [`shrink`], [`report`], [`corpus`]: minimising, explaining and keeping
-//!   divergences.
+//!   divergences; [`probe`]: running a sequence in a child process;
+//! - the `segtab-diff` commands: [`campaign`] (worker processes),
+//!   [`replay`] (replay, minimize), [`seeds`] (the fuzzer's seed corpus),
+//!   [`bench`].
 
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod c_side;
 pub mod callbacks;
+pub mod campaign;
 pub mod census;
 pub mod compare;
 pub mod corpus;
@@ -22,9 +28,11 @@ pub mod model;
 pub mod panic_text;
 pub mod port_side;
 pub mod probe;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod seeds;
 pub mod shrink;
 pub mod side;
 

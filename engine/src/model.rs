@@ -737,7 +737,8 @@ impl Resolver {
                 let width = self.config.pte_bits;
                 let value = (value as u64 | 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - width);
                 // The top bit keeps a PTE value from looking like a pool
-                // address (pools lie below 4 GiB; see shim::inspect::pte_value).
+                // address (pool offsets in their 4 GiB window have bit 31
+                // clear; see shim::inspect::pte_value).
                 let value = value | 1 | (1 << (width - 1));
                 let (pmap, va) = self.target(pmap, va);
                 self.remember(pmap, va);

@@ -9,9 +9,10 @@
 //! the comparison is deep: every table, every PTE, the whole free list and
 //! PTP cache. `deep_every = 1` deep-compares every step.
 
+use crate::c_side::CSide;
 use crate::compare::{self, FieldDiff};
 use crate::model::{Action, Resolver, Sequence};
-use crate::side::{CSide, PanicClass, Side, Snapshot, StepEnd, StepTrace};
+use crate::side::{PanicClass, Side, Snapshot, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
 use shim::inspect::{self, PteLoc, Ptr};

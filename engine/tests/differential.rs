@@ -72,8 +72,13 @@ fn every_configuration_has_a_port_machine_with_the_same_geometry() {
     }
 }
 
+/// This checkout's `corpus/`.
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
+}
+
 fn corpus_files() -> Vec<PathBuf> {
-    let root = corpus::default_dir();
+    let root = corpus_dir();
     let mut out = Vec::new();
     for sub in ["regressions", "diff"] {
         let dir = root.join(sub);
@@ -94,7 +99,7 @@ fn corpus_files() -> Vec<PathBuf> {
 /// ledger lists it, in which case it must still diverge the listed way.
 #[test]
 fn corpus_replays_in_agreement() {
-    let ledger = corpus::ledger(&corpus::default_dir()).unwrap();
+    let ledger = corpus::ledger(&corpus_dir()).unwrap();
     let files = corpus_files();
     assert!(!files.is_empty(), "the corpus is empty");
     let mut pairs: std::collections::HashMap<String, Pair> = Default::default();

@@ -204,7 +204,7 @@ pmap_md_alloc_poolpage(int flags)
 	return world.hooks.alloc_page(world.hooks.ctx, flags);
 }
 
-vaddr_t
+uintptr_t
 pmap_md_map_poolpage(paddr_t pa)
 {
 	sched_point(SEGTAB_SHIM_CALL_MAP);
@@ -213,10 +213,7 @@ pmap_md_map_poolpage(paddr_t pa)
 	    + (uintptr_t)(pa - world.arena.phys_base);
 
 	world.hooks.map_event(world.hooks.ctx, 1, pa);
-
-	/* On a 32-bit configuration the arena lies below 4 GiB, so a KVA fits
-	 * vaddr_t exactly as on the target (the pool guarantees it). */
-	return (vaddr_t)kva;
+	return kva;
 }
 
 paddr_t
@@ -224,8 +221,15 @@ pmap_md_unmap_poolpage(vaddr_t va)
 {
 	sched_point(SEGTAB_SHIM_CALL_UNMAP);
 
+	/* A 32-bit vaddr_t kept only the low half of the file's pointer, as on
+	 * the target.  The arena lies in one 4 GiB-aligned window (at 0 where
+	 * the host has room below 4 GiB): its base restores the rest. */
+	uintptr_t kva = (uintptr_t)va;
+	if (sizeof(vaddr_t) < sizeof(uintptr_t))
+		kva += (uintptr_t)world.arena.base & ~(uintptr_t)UINT32_MAX;
+
 	paddr_t pa = world.arena.phys_base
-	    + (paddr_t)((uintptr_t)va - (uintptr_t)world.arena.base);
+	    + (paddr_t)(kva - (uintptr_t)world.arena.base);
 
 	world.hooks.map_event(world.hooks.ctx, 0, pa);
 	return pa;

@@ -259,11 +259,13 @@ pub fn page_fields(pool: &PagePool, g: &Geometry, pfn: u32, mut f: impl FnMut(u3
 /// A PTE word as compared: a word that is an address inside the pool is a
 /// stale host pointer (a segtab page read as PTEs, which the release quirk
 /// of lines 270-272 can cause), and pointers differ between the sides'
-/// arenas, so it is shown as the frame it points to. Pools lie below 4 GiB,
-/// so such a word has no high half even in 32-bit PTEs; the engine's PTE
+/// arenas, so it is shown as the frame it points to. In 32-bit PTEs such a
+/// pointer is two words: the low half is located through the pool's 4 GiB
+/// window, the high half (the window's, 0 below 4 GiB) is the same on both
+/// sides. Pool offsets in the window have bit 31 clear; the engine's PTE
 /// values set bit 31 (or 63) and so are never taken for pointers.
 pub fn pte_value(pool: &PagePool, v: u64) -> Value {
-    match pool.locate(v) {
+    match pool.locate_word(v) {
         Some((pfn, off)) => Value::Ptr(Ptr::Page(PageRef { pfn, off })),
         None => Value::Word(v),
     }

@@ -22,6 +22,7 @@
 #[rustfmt::skip]
 pub mod bindings;
 pub mod inspect;
+pub mod placement;
 pub mod pool;
 pub mod sched;
 

@@ -16,11 +16,12 @@
 //! it. Under AddressSanitizer (`cargo fuzz`), free frames are also poisoned
 //! through ASan's manual interface, so any access reports its stack.
 //!
-//! For 32-bit configurations the mapping is placed below 4 GiB (`MAP_32BIT`)
-//! so a kernel virtual address fits the target's 32-bit `vaddr_t`, as the C
-//! assumes when it casts a PTE pointer to `vaddr_t` (pmap_segtab.c:301).
+//! The mapping lies below 4 GiB where the host allows, else in a 4 GiB
+//! window whose base the shim adds back to a 32-bit `vaddr_t`; see
+//! [`crate::placement`].
 
 use crate::bindings::vm_page;
+use crate::placement::{self, Mapping};
 use std::ptr::NonNull;
 
 /// Something that happened in the pool, in order.
@@ -70,15 +71,16 @@ pub enum PoolEvent {
 /// A pool could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    /// The mapping failed (too large, or no room below 4 GiB).
-    #[error("cannot map {pages} pages of {page_size} bytes{}: {source}", if *below_4g { " below 4 GiB" } else { "" })]
+    /// The mapping failed (too large, no room in the window, or a bad
+    /// `SEGTAB_POOL`).
+    #[error("cannot map {pages} pages of {page_size} bytes{}: {source}", if *narrow { " in the 4 GiB window" } else { "" })]
     Map {
         /// Frames asked for.
         pages: usize,
         /// Bytes per frame.
         page_size: usize,
-        /// Whether the mapping had to lie below 4 GiB.
-        below_4g: bool,
+        /// Whether the pool had to lie in the window (32-bit `vaddr_t`).
+        narrow: bool,
         /// The OS error.
         source: std::io::Error,
     },
@@ -200,8 +202,8 @@ enum Expect {
 /// The pool. See the module docs.
 pub struct PagePool {
     base: NonNull<u8>,
-    map_len: usize,
-    map_addr: *mut libc::c_void,
+    /// The memory, given back when the pool is dropped.
+    _mapping: Mapping,
     page_shift: u32,
     capacity: u32,
     phys_base: u64,
@@ -234,27 +236,17 @@ unsafe impl Send for PagePool {}
 impl PagePool {
     /// A pool of `capacity` frames of `1 << page_shift` bytes.
     ///
-    /// `below_4g` is required for 32-bit configurations (a KVA must fit
-    /// `vaddr_t`). Other pools are placed below 4 GiB too when there is
-    /// room, so that a host pointer left in a page later read as PTEs (the
-    /// release quirk can do that) has no high half and can be recognised
-    /// as a pointer on both sides; see `inspect`.
+    /// `narrow`: the configuration's `vaddr_t` is 32 bits, so the pool must
+    /// lie inside the process's 4 GiB window (the shim rebuilds pointers
+    /// from 32-bit `vaddr_t`s with the window's base). Other pools go there
+    /// too when there is room, so that a host pointer left in a page later
+    /// read as 32-bit PTEs (the release quirk can do that) has the same
+    /// high half on both sides; see `inspect::pte_value`. `identity`:
+    /// physical addresses are the KVAs (booke).
     pub fn new(
         page_shift: u32,
         capacity: usize,
-        below_4g: bool,
-        identity: bool,
-    ) -> Result<Self, PoolError> {
-        match Self::map_arena(page_shift, capacity, true, identity) {
-            Err(_) if !below_4g => Self::map_arena(page_shift, capacity, false, identity),
-            r => r,
-        }
-    }
-
-    fn map_arena(
-        page_shift: u32,
-        capacity: usize,
-        below_4g: bool,
+        narrow: bool,
         identity: bool,
     ) -> Result<Self, PoolError> {
         if !(10..=16).contains(&page_shift) || capacity == 0 || capacity > u32::MAX as usize / 2 {
@@ -263,45 +255,20 @@ impl PagePool {
             )));
         }
         let page_size = 1usize << page_shift;
-        let map_len = (capacity + 1) * page_size;
-        let mut mflags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        if below_4g {
-            mflags |= libc::MAP_32BIT;
-        }
-        // SAFETY: an anonymous private mapping at an address of the kernel's
-        // choosing; no existing memory is affected.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                mflags,
-                -1,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
-            return Err(PoolError::Map {
+        // One spare page: room to align, and above the last frame, where a
+        // store past the end of the pool lands in memory the pool owns.
+        let mapping =
+            Mapping::new((capacity + 1) * page_size, narrow).map_err(|source| PoolError::Map {
                 pages: capacity,
                 page_size,
-                below_4g,
-                source: std::io::Error::last_os_error(),
-            });
-        }
+                narrow,
+                source,
+            })?;
+        let addr = mapping.addr();
         let misalign = (addr as usize).wrapping_neg() & (page_size - 1);
-        // SAFETY: map_len includes one spare page, so rounding up to the page
-        // size stays inside the mapping.
-        let base = unsafe { (addr as *mut u8).add(misalign) };
-        if below_4g && (base as u64 + (capacity * page_size) as u64) > u32::MAX as u64 {
-            // SAFETY: unmapping exactly what was mapped above.
-            unsafe { libc::munmap(addr, map_len) };
-            return Err(PoolError::Map {
-                pages: capacity,
-                page_size,
-                below_4g,
-                source: std::io::Error::other("mapping ends above 4 GiB"),
-            });
-        }
+        // SAFETY: the mapping includes one spare page, so rounding up to the
+        // page size stays inside it.
+        let base = unsafe { addr.add(misalign) };
         let phys_base = if identity { base as u64 } else { PHYS_BASE };
         let pages: Box<[vm_page]> = (0..capacity as u64)
             .map(|pfn| vm_page {
@@ -312,8 +279,7 @@ impl PagePool {
             .collect();
         Ok(Self {
             base: NonNull::new(base).expect("mmap returned null"),
-            map_len,
-            map_addr: addr,
+            _mapping: mapping,
             page_shift,
             capacity: capacity as u32,
             phys_base,
@@ -618,6 +584,18 @@ impl PagePool {
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
         self.map().locate(addr)
     }
+    /// As [`locate`](Self::locate) for a word read from a page: a full host
+    /// address, or in a word of at most 32 bits the low half of one (the
+    /// high half is the window's, the same for every pool of the process;
+    /// see [`placement`]). Below 4 GiB the two are the same.
+    pub fn locate_word(&self, v: u64) -> Option<(u32, u32)> {
+        self.locate(v).or_else(|| {
+            let window = placement::window_of(self.base.as_ptr() as u64);
+            (v >> 32 == 0 && window != 0)
+                .then(|| self.locate(window + v))
+                .flatten()
+        })
+    }
     /// The frame of a `struct vm_page *` of this pool.
     pub fn pfn_of_vm_page(&self, pg: *const vm_page) -> Option<u32> {
         let off = (pg as usize).checked_sub(self.pages.as_ptr() as usize)?;
@@ -733,14 +711,6 @@ impl PagePool {
     }
 }
 
-impl Drop for PagePool {
-    fn drop(&mut self) {
-        // SAFETY: unmapping the mapping made in new(); nothing refers to it
-        // once the pool is dropped (the worlds using it hold the pool).
-        unsafe { libc::munmap(self.map_addr, self.map_len) };
-    }
-}
-
 impl std::fmt::Debug for PagePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PagePool")
@@ -799,9 +769,16 @@ mod tests {
     }
 
     #[test]
-    fn below_4g_and_identity() {
+    fn in_the_window_and_identity() {
         let p = PagePool::new(14, 16, true, true).unwrap();
-        assert!((p.base() as u64) < u32::MAX as u64);
+        let (base, end) = (p.base() as u64, p.kva(15) as u64 + (1 << 14));
+        let window = placement::window_of(base);
+        assert_eq!(window, placement::window_of(end), "one 4 GiB window");
+        assert!(end - window <= 1 << 31, "bit 31 of the offset clear");
+        if placement::mode() == Ok(placement::Mode::High) {
+            assert!(window > 0, "SEGTAB_POOL=high: above 4 GiB");
+        }
+        assert_eq!(p.locate_word(base - window + (3 << 14)), Some((3, 0)));
         assert_eq!(p.pa(3), p.kva(3) as u64, "identity-mapped");
         assert_eq!(p.base() as usize % (1 << 14), 0, "NBPG-aligned");
     }

@@ -45,7 +45,14 @@ typedef uint32_t	pt_entry_t;
 #include <uvm/pmap/pmap.h>
 
 struct vm_page *pmap_md_alloc_poolpage(int);
-vaddr_t pmap_md_map_poolpage(paddr_t);
+/*
+ * On the target PMAP_MAP_POOLPAGE gives a vaddr_t as wide as a pointer, and
+ * the file casts it straight to one (lines 366, 550).  On this 64-bit host a
+ * 32-bit configuration's pool may lie above 4 GiB (see shim/src/placement.rs),
+ * so the KVA comes back at the host's pointer width.  PMAP_UNMAP_POOLPAGE
+ * still takes the vaddr_t the file casts its pointer to (lines 301, 566).
+ */
+uintptr_t pmap_md_map_poolpage(paddr_t);
 paddr_t pmap_md_unmap_poolpage(vaddr_t);
 #define PMAP_ALLOC_POOLPAGE(flags)	pmap_md_alloc_poolpage(flags)
 #define PMAP_MAP_POOLPAGE(pa)		pmap_md_map_poolpage(pa)
