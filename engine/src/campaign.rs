@@ -9,6 +9,7 @@
 //! running to FILE before running it, so the parent can save and minimize
 //! what a dead or hung worker was doing.
 
+use crate::census::{Census, ClassKey};
 use crate::corpus;
 use crate::model::Sequence;
 use crate::probe::{self, Probe};
@@ -41,7 +42,15 @@ pub struct Campaign {
     pub hang_secs: u64,
     /// Deep-compare every K steps.
     pub deep_every: u32,
+    /// Run for the whole budget and group every divergence into classes
+    /// (see [`crate::census`]) instead of stopping at the first.
+    pub census: bool,
+    /// Where a census writes its classes as JSON.
+    pub json: Option<PathBuf>,
 }
+
+/// Shrinking runs per finding.
+const SHRINK_BUDGET: usize = 5000;
 
 /// A seed no earlier campaign is likely to have used: the process's
 /// randomly keyed hasher (OS entropy) over the time and the process id.
@@ -87,6 +96,11 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
         deep_every: c.deep_every,
     };
     let stdout = std::io::stdout();
+    let start = Instant::now();
+    // Census: classes this worker has minimized, and findings of known
+    // classes since the last progress line, per (class, configuration).
+    let mut known: std::collections::HashSet<ClassKey> = Default::default();
+    let mut counts: std::collections::BTreeMap<(ClassKey, &str), u64> = Default::default();
     while Instant::now() < deadline {
         let k = (seqs % pairs.len() as u64) as usize;
         let len = 16 + (rng.next_u64() % 700) as usize;
@@ -101,8 +115,30 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
         let result = run_sequence(&mut pairs[k], &seq, opts);
         seqs += 1;
         ops += seq.ops.len() as u64;
-        if let RunResult::Diverge(d) = result {
-            let small = shrink::shrink(&mut pairs[k], &d, 5000);
+        if let (RunResult::Diverge(d), true) = (&result, c.census) {
+            let key = ClassKey::of(d);
+            if known.contains(&key) {
+                *counts.entry((key, pairs[k].config.name)).or_default() += 1;
+            } else {
+                known.insert(key.clone());
+                let small = shrink::shrink_keeping(&mut pairs[k], d, SHRINK_BUDGET, |nd| {
+                    ClassKey::of(nd) == key
+                });
+                let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
+                let path = corpus::save(&c.out, &small, &found)?;
+                let mut lock = stdout.lock();
+                writeln!(
+                    lock,
+                    "{}",
+                    serde_json::json!({
+                        "seqs": seqs, "ops": ops, "new_class": key, "divergence": small,
+                        "path": path, "at": start.elapsed().as_secs_f64(),
+                    })
+                )?;
+                lock.flush()?;
+            }
+        } else if let RunResult::Diverge(d) = result {
+            let small = shrink::shrink(&mut pairs[k], &d, SHRINK_BUDGET);
             let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
             let path = corpus::save(&c.out, &small, &found)?;
             eprintln!("found by {found}\n{}", report::text(&small));
@@ -115,15 +151,30 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
         if last.elapsed() >= Duration::from_millis(250) {
             last = Instant::now();
             let mut lock = stdout.lock();
-            writeln!(lock, "{}", serde_json::json!({"seqs": seqs, "ops": ops}))?;
+            writeln!(
+                lock,
+                "{}",
+                serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts)})
+            )?;
             lock.flush()?;
         }
     }
     println!(
         "{}",
-        serde_json::json!({"seqs": seqs, "ops": ops, "done": true})
+        serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts), "done": true})
     );
     Ok(0)
+}
+
+/// The census counts since the last progress line, as
+/// `[[class, configuration, n], ...]`, and none left.
+fn count_list(
+    counts: &mut std::collections::BTreeMap<(ClassKey, &str), u64>,
+) -> Vec<serde_json::Value> {
+    std::mem::take(counts)
+        .into_iter()
+        .map(|((key, config), n)| serde_json::json!([key, config, n]))
+        .collect()
 }
 
 /// A worker process as the parent sees it.
@@ -131,6 +182,7 @@ struct Worker {
     child: std::process::Child,
     rx: std::sync::mpsc::Receiver<serde_json::Value>,
     inflight: PathBuf,
+    k: u32,
     seed: u64,
     seqs: u64,
     ops: u64,
@@ -139,8 +191,16 @@ struct Worker {
     config: String,
 }
 
-/// Start worker `k` of `c.jobs` as a child of this executable.
-fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
+/// Start worker `k` of `c.jobs` as a child of this executable, with
+/// `seed` for `seconds`.
+fn spawn(
+    c: &Campaign,
+    k: u32,
+    seed: u64,
+    seconds: u64,
+    exe: &Path,
+    scratch: &Path,
+) -> Result<Worker> {
     let jobs = c.jobs as usize;
     // Spread configurations over workers when there are enough of them.
     let mine: Vec<&str> = if c.configs.len() >= jobs {
@@ -158,16 +218,17 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
         .args([
             "campaign",
             "--seconds",
-            &c.seconds.to_string(),
+            &seconds.to_string(),
             "--config",
             &mine.join(","),
         ])
         .args([
             "--seed",
-            &worker_seed(c.seed, k).to_string(),
+            &seed.to_string(),
             "--deep-every",
             &c.deep_every.to_string(),
         ])
+        .args(c.census.then_some("--census"))
         .arg("--out")
         .arg(&c.out)
         .arg("--worker")
@@ -190,7 +251,8 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
         child,
         rx,
         inflight,
-        seed: worker_seed(c.seed, k),
+        k,
+        seed,
         seqs: 0,
         ops: 0,
         last: Instant::now(),
@@ -201,7 +263,9 @@ fn spawn(c: &Campaign, k: u32, exe: &Path, scratch: &Path) -> Result<Worker> {
 
 /// Run a campaign in `c.jobs` worker processes with a progress bar.
 /// Exit code 0: no divergence; 1: a divergence, crash or hang (reproducers
-/// saved under `c.out` and printed).
+/// saved under `c.out` and printed). A census runs for the whole budget,
+/// restarting a worker that crashed or hung with a fresh seed, and prints
+/// its classes.
 pub fn run(c: &Campaign) -> Result<u8> {
     // First, before anything can fail: the seed that replays this run.
     println!("campaign: seed {} (rerun with --seed {})", c.seed, c.seed);
@@ -209,7 +273,7 @@ pub fn run(c: &Campaign) -> Result<u8> {
     let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut workers = (0..c.jobs)
-        .map(|k| spawn(c, k, &exe, &scratch))
+        .map(|k| spawn(c, k, worker_seed(c.seed, k), c.seconds, &exe, &scratch))
         .collect::<Result<Vec<_>>>()?;
     let seconds = c.seconds;
     let out = &c.out;
@@ -222,63 +286,101 @@ pub fn run(c: &Campaign) -> Result<u8> {
     );
     let start = Instant::now();
     let mut found: Vec<String> = Vec::new();
+    let mut census = Census::new();
+    // Sequences and operations of workers that have been replaced.
+    let (mut past_seqs, mut past_ops) = (0u64, 0u64);
+    let mut restarts = 0u32;
     let mut exit = 0u8;
     loop {
         std::thread::sleep(Duration::from_millis(100));
-        for w in workers.iter_mut().filter(|w| !w.done) {
-            while let Ok(v) = w.rx.try_recv() {
+        let now = start.elapsed().as_secs_f64();
+        let mut replace = Vec::new();
+        for (i, w) in workers.iter_mut().enumerate().filter(|(_, w)| !w.done) {
+            let mut take = |v: serde_json::Value, w: &mut Worker| -> Result<()> {
                 w.seqs = v["seqs"].as_u64().unwrap_or(w.seqs);
                 w.ops = v["ops"].as_u64().unwrap_or(w.ops);
                 w.last = Instant::now();
                 if let Some(p) = v["divergence"].as_str() {
                     found.push(p.to_string());
                 }
+                note_census(&mut census, &v, now)?;
+                Ok(())
+            };
+            while let Ok(v) = w.rx.try_recv() {
+                take(v, w)?;
             }
-            if let Some(status) = w.child.try_wait()? {
+            let died = if let Some(status) = w.child.try_wait()? {
                 while let Ok(v) = w.rx.try_recv() {
-                    if let Some(p) = v["divergence"].as_str() {
-                        found.push(p.to_string());
-                    }
+                    take(v, w)?;
                 }
                 w.done = true;
                 match status.code() {
-                    Some(0) => {}
-                    Some(1) => exit = 1,
-                    _ => {
-                        // Died (a crash in the C or the port): the sequence in
-                        // flight is the finding.
+                    Some(0) => None,
+                    Some(1) => {
                         exit = 1;
-                        let what = format!("crash ({status})");
-                        let by = found_by(w.seed, &w.config, &what);
-                        let p = save_inflight(&w.inflight, out, &what, &by)?;
-                        eprintln!("segtab-diff: a worker on {} died ({status}); sequence in flight saved to {} (found by {by})", w.config, p.display());
-                        found.push(p.display().to_string());
+                        None
                     }
+                    // Died (a crash in the C or the port): the sequence in
+                    // flight is the finding.
+                    _ => Some(format!("crash ({status})")),
                 }
             } else if w.last.elapsed() > Duration::from_secs(hang_secs) {
                 let _ = w.child.kill();
                 let _ = w.child.wait();
                 w.done = true;
+                Some("hang".to_string())
+            } else {
+                None
+            };
+            if let Some(what) = died {
                 exit = 1;
-                let by = found_by(w.seed, &w.config, "hang");
-                let p = save_inflight(&w.inflight, out, "hang", &by)?;
-                eprintln!("segtab-diff: a worker on {} made no progress for {hang_secs}s (hang); sequence in flight saved to {} (found by {by})", w.config, p.display());
-                found.push(p.display().to_string());
+                let by = found_by(w.seed, &w.config, &what);
+                let (d, p) = save_inflight(&w.inflight, out, &what, &by)?;
+                eprintln!(
+                    "segtab-diff: a worker on {} {}; sequence in flight saved to {} (found by {by})",
+                    w.config,
+                    if what == "hang" { format!("made no progress for {hang_secs}s (hang)") } else { format!("died ({what})") },
+                    p.display()
+                );
+                if c.census {
+                    census.record(ClassKey::of(&d), d, Some(p), now);
+                    replace.push(i);
+                } else {
+                    found.push(p.display().to_string());
+                }
             }
         }
-        let (seqs, ops): (u64, u64) = workers
+        // A census goes on: a fresh worker (new seed: the old one would
+        // meet the same crash) for the time that is left.
+        let left = seconds.saturating_sub(start.elapsed().as_secs());
+        for i in replace {
+            if left == 0 {
+                continue;
+            }
+            restarts += 1;
+            let k = workers[i].k;
+            let seed = worker_seed(c.seed, k + restarts * c.jobs);
+            past_seqs += workers[i].seqs;
+            past_ops += workers[i].ops;
+            workers[i] = spawn(c, k, seed, left, &exe, &scratch)?;
+        }
+        let (seqs, ops) = workers
             .iter()
-            .fold((0, 0), |a, w| (a.0 + w.seqs, a.1 + w.ops));
+            .fold((past_seqs, past_ops), |a, w| (a.0 + w.seqs, a.1 + w.ops));
         let secs = start.elapsed().as_secs_f64().max(1e-3);
         bar.set_position(start.elapsed().as_secs().min(seconds));
+        let findings = if c.census {
+            format!("{} classes", census.classes().len())
+        } else {
+            format!("{} divergences", found.len())
+        };
         bar.set_message(format!(
-            "{:.0} ops/s, {seqs} sequences, {} configurations ({}), {} divergences",
+            "{:.0} ops/s, {seqs} sequences, {} configurations ({}), {findings}",
             ops as f64 / secs,
             c.configs.len(),
             c.config_arg,
-            found.len()
         ));
-        if !found.is_empty() {
+        if !found.is_empty() && !c.census {
             for w in workers.iter_mut().filter(|w| !w.done) {
                 let _ = w.child.kill();
                 let _ = w.child.wait();
@@ -291,28 +393,72 @@ pub fn run(c: &Campaign) -> Result<u8> {
     }
     bar.finish();
     let _ = std::fs::remove_dir_all(&scratch);
-    let (seqs, ops): (u64, u64) = workers
+    let (seqs, ops) = workers
         .iter()
-        .fold((0, 0), |a, w| (a.0 + w.seqs, a.1 + w.ops));
+        .fold((past_seqs, past_ops), |a, w| (a.0 + w.seqs, a.1 + w.ops));
+    let verdict = if c.census {
+        match census.classes().len() {
+            0 => "no divergence".to_string(),
+            n => format!("{n} class(es) of divergence"),
+        }
+    } else if found.is_empty() {
+        "no divergence".to_string()
+    } else {
+        format!("{} divergence(s)", found.len())
+    };
     println!(
-        "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {}",
+        "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {verdict}",
         start.elapsed().as_secs_f64(),
         ops as f64 / start.elapsed().as_secs_f64(),
         c.configs.len(),
         c.jobs,
         c.seed,
-        if found.is_empty() { "no divergence".to_string() } else { format!("{} divergence(s)", found.len()) }
     );
     for f in &found {
         println!("reproducer: {f}");
     }
+    if c.census {
+        print!("{}", census.table(|t| format!("{t:.1} s")));
+        if let Some(path) = &c.json {
+            write_json(path, &census)?;
+        }
+        exit = u8::from(!census.is_empty());
+    }
     Ok(exit)
+}
+
+/// Writes a census as `{"classes": [...]}`.
+pub fn write_json(path: &Path, census: &Census) -> Result<()> {
+    let text = serde_json::to_string_pretty(&census.to_json())?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// A worker's census news: a new class (minimized, written) or counts of
+/// known ones.
+fn note_census(census: &mut Census, v: &serde_json::Value, now: f64) -> Result<()> {
+    if let Some(key) = v.get("new_class") {
+        let key: ClassKey = serde_json::from_value(key.clone())?;
+        let d: crate::Divergence = serde_json::from_value(v["divergence"].clone())?;
+        let path = v["path"].as_str().map(PathBuf::from);
+        census.record(key, d, path, v["at"].as_f64().unwrap_or(now));
+    }
+    for entry in v["counts"].as_array().into_iter().flatten() {
+        let key: ClassKey = serde_json::from_value(entry[0].clone())?;
+        let config = entry[1].as_str().unwrap_or("?");
+        census.count(&key, entry[2].as_u64().unwrap_or(1), config, now);
+    }
+    Ok(())
 }
 
 /// Save the sequence a dead or hung worker was running, minimized in
 /// child processes so the crash or hang itself cannot take us down.
 /// `found` says where it came from.
-fn save_inflight(inflight: &Path, out: &Path, what: &str, found: &str) -> Result<PathBuf> {
+fn save_inflight(
+    inflight: &Path,
+    out: &Path,
+    what: &str,
+    found: &str,
+) -> Result<(crate::Divergence, PathBuf)> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
     let seq: Sequence =
         serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
@@ -351,5 +497,6 @@ fn save_inflight(inflight: &Path, out: &Path, what: &str, found: &str) -> Result
             rust: String::new(),
         }],
     };
-    corpus::save(out, &d, found)
+    let path = corpus::save(out, &d, found)?;
+    Ok((d, path))
 }

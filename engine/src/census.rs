@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What makes two divergences the same behaviour change.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 pub struct ClassKey {
     /// The operation of the diverging step (`pmap_segtab_destroy`, `at
     /// once`, ...), or `crash` / `hang` for a side that died.
@@ -31,10 +31,40 @@ pub struct ClassKey {
 }
 
 impl ClassKey {
-    /// The class of `d`.
+    /// The class of `d`. A concurrent step whose outcome differs on one
+    /// CPU is classed by that CPU's call, as a sequential step would be:
+    /// the same behaviour change whichever way it was reached (the
+    /// shortest reproducer is kept either way).
     pub fn of(d: &Divergence) -> ClassKey {
+        let outcomes: Vec<&crate::compare::FieldDiff> =
+            d.diffs.iter().filter(|f| f.category == "outcome").collect();
+        // `cpu1 return / panic`: the first CPU whose end differs.
+        let cpu = outcomes.iter().find_map(|f| {
+            f.field
+                .strip_prefix("cpu")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok())
+        });
+        // Without an outcome to go by, callbacks come from the one call
+        // that makes them.
+        let cpu = cpu.or_else(|| {
+            let t = d.trace.last()?;
+            if !d.diffs.iter().any(|f| f.category == "callbacks") {
+                return None;
+            }
+            let calls: Vec<String> = (0..2).map(|n| operation(t, Some(n))).collect();
+            let makers: Vec<usize> = (0..2)
+                .filter(|&n| {
+                    matches!(
+                        calls[n].as_str(),
+                        "pmap_pte_process" | "pmap_segtab_destroy"
+                    )
+                })
+                .collect();
+            (t.starts_with("at once: ") && makers.len() == 1).then(|| makers[0])
+        });
         let op = match d.trace.last() {
-            Some(t) => operation(t),
+            Some(t) => operation(t, cpu),
             None => d
                 .diffs
                 .first()
@@ -45,19 +75,11 @@ impl ClassKey {
         categories.sort();
         categories.dedup();
         let ends = |pick: fn(&crate::compare::FieldDiff) -> &str| {
-            let v: Vec<String> = d
-                .diffs
-                .iter()
-                .filter(|f| f.category == "outcome")
-                .map(|f| {
-                    let who = f.field.split(' ').next().filter(|w| w.starts_with("cpu"));
-                    let end = end_kind(pick(f));
-                    match who {
-                        Some(cpu) => format!("{cpu} {end}"),
-                        None => end,
-                    }
-                })
-                .collect();
+            let mine = outcomes.iter().filter(|f| match cpu {
+                Some(n) => f.field.starts_with(&format!("cpu{n} ")),
+                None => true,
+            });
+            let v: Vec<String> = mine.map(|f| end_kind(pick(f))).collect();
             if v.is_empty() {
                 "-".to_string()
             } else {
@@ -82,26 +104,32 @@ impl ClassKey {
     }
 }
 
-/// The operation named by a trace line: its function, or `at once` (with
-/// both CPUs' functions) for a concurrent step.
-fn operation(line: &str) -> String {
-    let line = line.trim_start_matches('*');
-    if let Some(rest) = line.strip_prefix("at once: ") {
-        let fns: Vec<&str> = rest
-            .split(" | ")
-            .take(2)
-            .map(|half| {
-                // `cpu1 (lwp 2) pmap_pte_lookup(pmap 0, ...)`: the first
-                // word that is a call.
-                half.split_whitespace()
-                    .find(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()) && w.contains('('))
-                    .and_then(|w| w.split('(').next())
-                    .unwrap_or("")
-            })
-            .collect();
-        return format!("at once ({})", fns.join(" | "));
+/// The operation named by a trace line: its function; for a concurrent
+/// step the call of CPU `cpu`, or without one both calls, sorted, as `at
+/// once (f | g)`.
+fn operation(line: &str, cpu: Option<usize>) -> String {
+    let call = |text: &str| -> String {
+        // `cpu1 (lwp 2) *pmap_pte_reserve(pmap 0, ...) = 0x5`: the first
+        // word that is a call.
+        text.split_whitespace()
+            .map(|w| w.trim_start_matches('*'))
+            .find(|w| w.starts_with(|c: char| c.is_ascii_alphabetic()) && w.contains('('))
+            .and_then(|w| w.split('(').next())
+            .unwrap_or("nothing")
+            .to_string()
+    };
+    let Some(rest) = line.strip_prefix("at once: ") else {
+        return call(line);
+    };
+    let halves: Vec<String> = rest.split(" | ").take(2).map(call).collect();
+    match cpu.and_then(|n| halves.get(n)) {
+        Some(f) => f.clone(),
+        None => {
+            let mut fns = halves.clone();
+            fns.sort();
+            format!("at once ({})", fns.join(" | "))
+        }
     }
-    line.split('(').next().unwrap_or("").trim().to_string()
 }
 
 /// A step's end as a class word, from its `Debug` text: the panic site
@@ -173,21 +201,23 @@ impl Census {
         self.index.contains_key(key)
     }
 
-    /// Count a finding of class `key` (`d` already minimized if new).
-    pub fn record(&mut self, key: ClassKey, d: Divergence, at: f64, count: u64) -> Recorded {
+    /// A finding of class `key`: `d` (minimized) and where it was written.
+    /// A known class keeps the shorter reproducer.
+    pub fn record(
+        &mut self,
+        key: ClassKey,
+        d: Divergence,
+        path: Option<PathBuf>,
+        at: f64,
+    ) -> Recorded {
         let config = d.sequence.config.clone();
         match self.index.get(&key) {
             Some(&i) => {
+                self.count(&key, 1, &config, at);
                 let c = &mut self.classes[i];
-                c.count += count;
-                c.first_seen = c.first_seen.min(at);
-                if !c.configs.contains(&config) {
-                    c.configs.push(config);
-                    c.configs.sort();
-                }
                 if d.step < c.reproducer.step {
                     c.reproducer = d;
-                    c.path = None;
+                    c.path = path;
                 }
                 Recorded::Counted
             }
@@ -195,15 +225,31 @@ impl Census {
                 self.index.insert(key.clone(), self.classes.len());
                 self.classes.push(Class {
                     key,
-                    count,
+                    count: 1,
                     first_seen: at,
                     configs: vec![config],
                     reproducer: d,
-                    path: None,
+                    path,
                 });
                 Recorded::New
             }
         }
+    }
+
+    /// `n` more findings of a known class, in `config`; false if the
+    /// class is unknown.
+    pub fn count(&mut self, key: &ClassKey, n: u64, config: &str, at: f64) -> bool {
+        let Some(&i) = self.index.get(key) else {
+            return false;
+        };
+        let c = &mut self.classes[i];
+        c.count += n;
+        c.first_seen = c.first_seen.min(at);
+        if !c.configs.iter().any(|x| x == config) {
+            c.configs.push(config.to_string());
+            c.configs.sort();
+        }
+        true
     }
 
     /// The classes, first seen first.
@@ -221,31 +267,36 @@ impl Census {
         self.classes.is_empty()
     }
 
-    /// The table a census prints: class, count, first seen, shortest
+    /// The table a census prints: class, count, first seen (as `first`
+    /// shows it: seconds into a run, a file's number), shortest
     /// reproducer (its length in steps, and its file).
-    pub fn table(&self, first_seen_unit: &str) -> String {
+    pub fn table(&self, first: impl Fn(f64) -> String) -> String {
         let mut out = String::new();
         if self.classes.is_empty() {
             out.push_str("census: no divergence\n");
             return out;
         }
         out.push_str(&format!(
-            "{:>3}  {:>7}  {:>10}  {:>5}  class / configurations / reproducer\n",
-            "#", "count", "first", "steps"
+            "census: {} class(es)\n{:>3}  {:>7}  {:>10}  {:>5}  class / configurations / reproducer\n",
+            self.classes.len(),
+            "#",
+            "count",
+            "first seen",
+            "steps"
         ));
         for (i, c) in self.classes.iter().enumerate() {
             out.push_str(&format!(
-                "{:>3}  {:>7}  {:>9.1}{}  {:>5}  {}\n",
+                "{:>3}  {:>7}  {:>10}  {:>5}  {}\n",
                 i + 1,
                 c.count,
-                c.first_seen,
-                first_seen_unit,
+                first(c.first_seen),
                 c.reproducer.step + 1,
                 c.key.label()
             ));
-            out.push_str(&format!("{:>34}{}\n", "", c.configs.join(", ")));
+            let pad = " ".repeat(33);
+            out.push_str(&format!("{pad}{}\n", c.configs.join(", ")));
             if let Some(p) = &c.path {
-                out.push_str(&format!("{:>34}{}\n", "", p.display()));
+                out.push_str(&format!("{pad}{}\n", p.display()));
             }
         }
         out
@@ -300,16 +351,75 @@ mod tests {
     #[test]
     fn operations() {
         assert_eq!(
-            operation("pmap_segtab_destroy(pmap 1, Record, 0xab)"),
+            operation("pmap_segtab_destroy(pmap 1, Record, 0xab)", None),
             "pmap_segtab_destroy"
         );
         assert_eq!(
-            operation("*pmap_pte_reserve(pmap 1, 0x1000) = 0x5"),
+            operation("*pmap_pte_reserve(pmap 1, 0x1000) = 0x5", None),
             "pmap_pte_reserve"
         );
+        let both = "at once: cpu0 *pmap_pte_reserve(pmap 7, 0x0) = 0x1 | cpu1 (lwp 2) pmap_pte_lookup(pmap 0, 0x1) | schedule 0x0";
+        assert_eq!(operation(both, Some(0)), "pmap_pte_reserve");
+        assert_eq!(operation(both, Some(1)), "pmap_pte_lookup");
         assert_eq!(
-            operation("at once: cpu0 pmap_segtab_init(pmap 7) with pm_minaddr 0x0 | cpu1 (lwp 2) pmap_pte_lookup(pmap 0, 0x1) | schedule 0x0"),
-            "at once (pmap_segtab_init | pmap_pte_lookup)"
+            operation(both, None),
+            "at once (pmap_pte_lookup | pmap_pte_reserve)"
         );
+    }
+
+    fn finding(step: usize, last: &str, diffs: &[(&str, &str, &str, &str)]) -> Divergence {
+        Divergence {
+            sequence: crate::model::Sequence {
+                config: "mips64-n64-4k".into(),
+                ops: Vec::new(),
+            },
+            step,
+            trace: vec![last.to_string(); step + 1],
+            diffs: diffs
+                .iter()
+                .map(|&(category, field, c, rust)| crate::compare::FieldDiff {
+                    category: category.into(),
+                    field: field.into(),
+                    c: c.into(),
+                    rust: rust.into(),
+                })
+                .collect(),
+            schedules: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn findings_group_into_classes() {
+        let destroy = "pmap_segtab_destroy(pmap 1, Record, 0xab)";
+        let panic = |line: u32| format!("Panic(Kassert({line}), \"at 0x1⟨pfn 3⟩\")");
+        let (p1, p2) = (panic(220), panic(432));
+        let a = finding(5, destroy, &[("outcome", "return / panic", &p1, &p2)]);
+        let b = finding(2, destroy, &[("outcome", "return / panic", &p1, &p2)]);
+        let c = finding(
+            3,
+            destroy,
+            &[("outcome", "return / panic", &p1, "Ok(None)")],
+        );
+        let both = "at once: cpu0 pmap_pte_lookup(pmap 1, 0x0) | cpu1 (lwp 2) pmap_segtab_destroy(pmap 1, None, 0x0) | schedule 0x3";
+        let d = finding(1, both, &[("outcome", "cpu1 return / panic", &p1, &p2)]);
+        let mut census = Census::new();
+        for (f, at) in [(a, 0.5), (b, 1.0), (c, 1.5), (d, 2.0)] {
+            census.record(ClassKey::of(&f), f, None, at);
+        }
+        let classes = census.classes();
+        assert_eq!(classes.len(), 2, "{:#?}", census.table(|t| t.to_string()));
+        // The concurrent destroy is the same change as the sequential one.
+        assert_eq!(classes[0].count, 3);
+        assert_eq!(classes[0].reproducer.step, 1, "the shortest is kept");
+        assert_eq!(
+            classes[0].key.label(),
+            "pmap_segtab_destroy: outcome [C: panic Kassert(220) | Rust: panic Kassert(432)]"
+        );
+        assert_eq!(classes[1].key.rust, "returned NULL");
+        assert!(census.count(&classes[1].key.clone(), 4, "powerpc-booke", 9.0));
+        let json = census.to_json();
+        assert_eq!(json["classes"].as_array().unwrap().len(), 2);
+        assert_eq!(json["classes"][1]["count"], 5);
+        assert_eq!(json["classes"][1]["configs"][1], "powerpc-booke");
     }
 }

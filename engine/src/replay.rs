@@ -3,6 +3,7 @@
 //! run in child processes ([`probe`](crate::probe)), so they cannot take
 //! this process down.
 
+use crate::census::{Census, ClassKey};
 use crate::corpus;
 use crate::probe::{self, Probe};
 use crate::run::{run, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
@@ -208,4 +209,91 @@ pub fn minimize(file: &Path, out: &Path, budget: usize) -> Result<u8> {
             Ok(1)
         }
     }
+}
+
+/// The census of `files` (and directories): every file that diverges,
+/// crashes or hangs counts in a class; the first of each class is
+/// minimized (keeping its class) and saved under `out`. Each file runs in
+/// a child process first, so a crash or hang is a class, not the end of
+/// the census. Exit code 1 if any class was found, else 2 if a file could
+/// not be read, else 0.
+pub fn census(
+    files: &[PathBuf],
+    pinned: Option<&'static Config>,
+    out: &Path,
+    json: Option<&Path>,
+) -> Result<u8> {
+    let exe = std::env::current_exe()?;
+    let timeout = Duration::from_secs(5);
+    let mut census = Census::new();
+    let mut unreadable = 0;
+    let mut pairs: std::collections::HashMap<String, Pair> = Default::default();
+    let files = expand(files)?;
+    for (i, f) in files.iter().enumerate() {
+        let at = (i + 1) as f64;
+        let seq = match corpus::load_as(f, pinned) {
+            Ok((s, _)) => s,
+            Err(e) => {
+                eprintln!("{}: skipped: {e:#}", f.display());
+                unreadable += 1;
+                continue;
+            }
+        };
+        let found = format!("census of {}", f.display());
+        match probe::probe(&exe, &seq, timeout)? {
+            Probe::Agree => {}
+            p @ (Probe::Crash(_) | Probe::Hang) => {
+                let what = if p == Probe::Hang { "hang" } else { "crash" };
+                let d = |sequence| crate::Divergence {
+                    sequence,
+                    step: 0,
+                    trace: Vec::new(),
+                    schedules: Vec::new(),
+                    diffs: vec![crate::compare::FieldDiff {
+                        category: what.into(),
+                        field: "process".into(),
+                        c: format!("{p:?}"),
+                        rust: String::new(),
+                    }],
+                };
+                let key = ClassKey::of(&d(seq.clone()));
+                if !census.count(&key, 1, &seq.config, at) {
+                    let small = probe::minimize(&exe, &seq, &p, 150, Duration::from_secs(2));
+                    let small = d(small);
+                    let path = corpus::save(out, &small, &found)?;
+                    census.record(key, small, Some(path), at);
+                }
+            }
+            Probe::Diverge => {
+                if !pairs.contains_key(&seq.config) {
+                    let pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES)?;
+                    pairs.insert(seq.config.clone(), pair);
+                }
+                let pair = pairs.get_mut(&seq.config).expect("opened above");
+                let RunResult::Diverge(d) = run(pair, &seq, CompareOpts::default()) else {
+                    eprintln!("{}: diverged in a child, agrees here; skipped", f.display());
+                    continue;
+                };
+                let key = ClassKey::of(&d);
+                if !census.count(&key, 1, &seq.config, at) {
+                    let small =
+                        shrink::shrink_keeping(pair, &d, 5000, |nd| ClassKey::of(nd) == key);
+                    let path = corpus::save(out, &small, &found)?;
+                    census.record(key, small, Some(path), at);
+                }
+            }
+        }
+    }
+    println!("census: {} file(s)", files.len());
+    print!("{}", census.table(|t| format!("file {t:.0}")));
+    if let Some(path) = json {
+        crate::campaign::write_json(path, &census)?;
+    }
+    Ok(if !census.is_empty() {
+        1
+    } else if unreadable > 0 {
+        2
+    } else {
+        0
+    })
 }

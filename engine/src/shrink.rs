@@ -15,6 +15,17 @@ use crate::run::{run, CompareOpts, Divergence, Pair, RunResult};
 /// Shrink `d`; `budget` caps the runs.
 pub fn shrink(pair: &mut Pair, d: &Divergence, budget: usize) -> Divergence {
     let class = d.class();
+    shrink_keeping(pair, d, budget, |nd| nd.class() == class)
+}
+
+/// Shrink `d`, keeping only candidates whose divergence `same` accepts
+/// (a census keeps its whole class key, not just the first category).
+pub fn shrink_keeping(
+    pair: &mut Pair,
+    d: &Divergence,
+    budget: usize,
+    same: impl Fn(&Divergence) -> bool,
+) -> Divergence {
     let mut best = d.clone();
     // Everything after the diverging step is irrelevant.
     best.sequence.ops.truncate(best.step + 1);
@@ -22,13 +33,13 @@ pub fn shrink(pair: &mut Pair, d: &Divergence, budget: usize) -> Divergence {
     let seq = reduce(&start, budget, |cand| {
         match run(pair, cand, CompareOpts::default()) {
             // Keep only up to the step that now diverges.
-            RunResult::Diverge(nd) if nd.class() == class => Some(nd.step + 1),
+            RunResult::Diverge(nd) if same(&nd) => Some(nd.step + 1),
             _ => None,
         }
     });
     // Re-run the result for its report.
     match run(pair, &seq, CompareOpts::default()) {
-        RunResult::Diverge(nd) if nd.class() == class => *nd,
+        RunResult::Diverge(nd) if same(&nd) => *nd,
         _ => best,
     }
 }

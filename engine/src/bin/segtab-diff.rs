@@ -51,8 +51,37 @@ enum Cmd {
         /// steps compare what they touched plus O(1) summaries).
         #[arg(long, default_value_t = segtab_diff::run::DEFAULT_DEEP_EVERY)]
         deep_every: u32,
+        /// Run for the whole budget and group every divergence into
+        /// classes (operation, differing categories, each side's panic site
+        /// or return), with one minimized reproducer per class: what
+        /// changed between two revisions. Exit 1 if any class was found.
+        #[arg(long)]
+        census: bool,
+        /// With --census: also write the classes as JSON to this file.
+        #[arg(long, requires = "census")]
+        json: Option<PathBuf>,
         #[arg(long, hide = true)]
         worker: Option<PathBuf>,
+    },
+    /// The census of a directory of findings (reproducers, or raw inputs
+    /// such as libFuzzer artifacts): every file is run (in a child process
+    /// first, so crashes and hangs are classes too) and the divergences
+    /// grouped into classes, one minimized reproducer each. Exit 0: no
+    /// class; 1: some; 2: tool error.
+    Census {
+        /// The directory (or files).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Decode raw inputs for this configuration (inputs of a fuzzer
+        /// pinned with SEGTAB_FUZZ_CONFIG).
+        #[arg(long)]
+        config: Option<String>,
+        /// Where the minimized reproducers go [default: as for campaign].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also write the classes as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Replay reproducers (JSON) or raw fuzzer inputs and print their reports.
     /// Inside a segtab-diff checkout, divergences its ledger
@@ -135,6 +164,8 @@ fn main() -> ExitCode {
             out,
             hang_secs,
             deep_every,
+            census,
+            json,
             worker,
         } => {
             let configs = match select(&config) {
@@ -150,6 +181,8 @@ fn main() -> ExitCode {
                 out: out.unwrap_or_else(|| corpus::Places::here().out),
                 hang_secs,
                 deep_every,
+                census,
+                json,
             };
             match worker {
                 Some(inflight) => campaign::worker(&c, &inflight),
@@ -168,6 +201,24 @@ fn main() -> ExitCode {
             };
             let ledger = corpus::Places::here().ledger()?;
             replay::replay(&files, pinned, &ledger)
+        })(),
+        Cmd::Census {
+            files,
+            config,
+            out,
+            json,
+        } => (|| {
+            let pinned = match config {
+                Some(name) => Some(
+                    select(&name)?
+                        .into_iter()
+                        .next()
+                        .context("no configuration")?,
+                ),
+                None => None,
+            };
+            let out = out.unwrap_or_else(|| corpus::Places::here().out);
+            replay::census(&files, pinned, &out, json.as_deref())
         })(),
         Cmd::Minimize { file, out, budget } => {
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
