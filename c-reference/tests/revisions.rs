@@ -34,6 +34,9 @@ fn vendored_revisions_are_netbsds_texts_byte_for_byte() {
             std::str::from_utf8(text).unwrap().contains(id),
             "{file} is not {id}"
         );
-        assert!(readme.contains(sha), "revisions/README.md lacks {file}'s hash");
+        assert!(
+            readme.contains(sha),
+            "revisions/README.md lacks {file}'s hash"
+        );
     }
 }
