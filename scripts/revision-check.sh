@@ -48,8 +48,10 @@ trap 'rm -f "$log"' EXIT
 echo "== revision $name ($src) into $target"
 export SEGTAB_C_SOURCE=$src
 if ! CARGO_TARGET_DIR=$target cargo build -p c-reference -vv >"$log" 2>&1; then
-    if grep -q '^missing interface ' "$log"; then
-        grep '^missing interface \|^segtab-diff: ' "$log" | sort -u >&2
+    # cargo indents a failed build script's stderr
+    if grep -Eq '^ *(missing interface|unknown layout) ' "$log"; then
+        grep -E '^ *(missing interface|unknown layout|segtab-diff: the shim cannot) ' "$log" \
+            | sed 's/^ *//' >&2
         exit 2
     fi
     tail -n 40 "$log" >&2
