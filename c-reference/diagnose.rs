@@ -257,7 +257,7 @@ pub fn header_for(name: &str) -> String {
         ("UVM_FLAG_", "uvm/uvm_extern.h"),
         ("UVM_PGA_", "uvm/uvm_page.h"),
         ("UVMHIST_", "uvm/uvm_stat.h"),
-        ("KERNHIST_", "uvm/uvm_stat.h"),
+        ("KERNHIST_", "sys/kernhist.h"),
         ("LIST_", "sys/queue.h"),
         ("TAILQ_", "sys/queue.h"),
         ("SLIST_", "sys/queue.h"),
