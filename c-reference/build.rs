@@ -155,6 +155,12 @@ fn main() {
         if c.lp64 {
             b.define("SHIM_LP64", Some("1"))
                 .define("SHIM_XSEGSHIFT", Some(c.xsegshift.to_string().as_str()));
+            if c.port == Port::Mips {
+                // What the target compiler predefines for the n64 ABI: rev
+                // 1.21 tests it (with PAGE_SIZE == 8192) for its alignment
+                // panic; rev 1.23 and the shim do not look at it.
+                b.define("__mips_n64", Some("1"));
+            }
         } else {
             // The target is ILP32: _LP64 is not defined there.
             b.flag("-U_LP64");
