@@ -253,16 +253,17 @@ fn main() {
         }
     }
     if !unresolved.is_empty() {
-        let mut lines: Vec<String> = unresolved.iter().map(|(_, m)| m.line()).collect();
+        let mut lines: Vec<String> = unresolved.into_iter().map(|(_, l)| l).collect();
         lines.sort();
         lines.dedup();
         for l in &lines {
             eprintln!("{l}");
         }
         eprintln!(
-            "segtab-diff: the shim cannot link {}: {} missing interface{}",
+            "segtab-diff: the shim cannot link {}: {} missing interface{} or entry point{}",
             source.display(),
             lines.len(),
+            if lines.len() == 1 { "" } else { "s" },
             if lines.len() == 1 { "" } else { "s" }
         );
         std::process::exit(1);

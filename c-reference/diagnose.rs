@@ -585,12 +585,25 @@ pub fn merge(reports: &[(&str, Report)], all: bool) -> (Vec<String>, usize) {
     (out, left_out)
 }
 
+/// The file's entry points, which shim/csrc/world.c calls.
+pub const ENTRY_POINTS: &[&str] = &[
+    "pmap_pte_lookup",
+    "pmap_pte_reserve",
+    "pmap_pte_process",
+    "pmap_segtab_init",
+    "pmap_segtab_destroy",
+    "pmap_segtab_activate",
+    "pmap_segtab_deactivate",
+];
+
 /// After a successful compile: symbols of this configuration (`prefix`)
-/// that the archive uses and does not define. The shim declared them but
-/// world.c defines none, so the link would fail: report them as missing
-/// interfaces (used at the source's first mention of the name) instead.
-/// `None` if `nm` cannot be run (the linker will still say it).
-pub fn undefined_symbols(archive: &Path, prefix: &str, source: &str) -> Option<Vec<Missing>> {
+/// that the archive uses and does not define, so the link would fail; one
+/// line each instead. A shim symbol declared but defined nowhere is a
+/// missing interface (used at the source's first call or declaration); an
+/// entry point the harness calls and the file does not define is
+/// `missing entry point NAME (called by shim/csrc/world.c): not in this
+/// revision`. `None` if `nm` cannot be run (the linker will still say it).
+pub fn undefined_symbols(archive: &Path, prefix: &str, source: &str) -> Option<Vec<String>> {
     let out = Command::new("nm")
         .env("LC_ALL", "C")
         .arg(archive)
@@ -619,6 +632,12 @@ pub fn undefined_symbols(archive: &Path, prefix: &str, source: &str) -> Option<V
             .filter(|s| s.starts_with(prefix) && !defined.contains(s))
             .map(|s| {
                 let name = s[prefix.len()..].to_string();
+                if ENTRY_POINTS.contains(&name.as_str()) {
+                    return format!(
+                        "missing entry point {name} (called by shim/csrc/world.c): \
+                         not in this revision"
+                    );
+                }
                 // its first call or declaration, comments aside
                 let line = src
                     .lines()
@@ -636,6 +655,7 @@ pub fn undefined_symbols(archive: &Path, prefix: &str, source: &str) -> Option<V
                     name,
                     kind: Kind::Function,
                 }
+                .line()
             })
             .collect(),
     )

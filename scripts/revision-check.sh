@@ -49,8 +49,8 @@ echo "== revision $name ($src) into $target"
 export SEGTAB_C_SOURCE=$src
 if ! CARGO_TARGET_DIR=$target cargo build -p c-reference -vv >"$log" 2>&1; then
     # cargo indents a failed build script's stderr
-    if grep -Eq '^ *(missing interface|unknown layout) ' "$log"; then
-        grep -E '^ *(missing interface|unknown layout|segtab-diff: the shim cannot) ' "$log" \
+    if grep -Eq '^ *(missing interface|missing entry point|unknown layout) ' "$log"; then
+        grep -E '^ *(missing interface|missing entry point|unknown layout|segtab-diff: the shim cannot) ' "$log" \
             | sed 's/^ *//' >&2
         exit 2
     fi

@@ -186,9 +186,8 @@ fn a_symbol_the_shim_declares_but_never_defines_is_named_not_left_to_the_linker(
         return;
     };
     std::fs::remove_dir_all(&dir).ok();
-    let lines: Vec<String> = m.iter().map(|m| m.line()).collect();
     assert_eq!(
-        lines,
+        m,
         [format!(
             "missing interface pmap_md_bogus (used at {}:32) belongs in shim/csrc/world.c \
              (declared by a shim header, defined nowhere)",
@@ -218,4 +217,32 @@ fn rev_1_31_for_a_hardware_page_walker_lacks_the_pde_interfaces() {
     );
     // Without PMAP_HWPAGEWALKER it builds.
     assert!(check(&src, &[]).is_empty());
+}
+
+#[test]
+fn an_entry_point_the_revision_lacks_is_named() {
+    let src = root().join("c-reference/tests/data/made-up-interfaces.c");
+    let flags = ["-DSHIM_TEST_UNDEFINED_ONLY", "-DSHIM_TEST_NO_DEACTIVATE"];
+    let dir = std::env::temp_dir().join(format!("segtab-entry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = dir.join("world.o");
+    let status = compiler(&src, &[&flags[..], &["-c", "-o"]].concat())
+        .arg(&obj)
+        .arg(root().join("shim/csrc/world.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let Some(m) = undefined_symbols(&obj, "mips64_n64_4k_", src.to_str().unwrap()) else {
+        eprintln!("nm is not available: skipped");
+        return;
+    };
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        m.contains(
+            &"missing entry point pmap_segtab_deactivate (called by shim/csrc/world.c): \
+              not in this revision"
+                .to_string()
+        ),
+        "{m:?}"
+    );
 }
