@@ -22,12 +22,14 @@
 
 /// The machine configurations (the matrix in the README).
 pub mod configs;
+pub mod revision;
 mod world;
 
 pub use configs::{Config, Port, CONFIGS};
+pub use revision::{Capability, Revision};
 pub use world::{
-    CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PanicInfo, PanicKind, XtabEvent,
-    NCPUS, NLWPS, NPMAPS,
+    CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PageList, PanicInfo, PanicKind,
+    XtabEvent, NCPUS, NLWPS, NPMAPS,
 };
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));

@@ -307,6 +307,15 @@ thread_local! {
     static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A per-pmap page list of the 2022 rework.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageList {
+    /// `pm_segtab_list`: the pmap's segtab pages.
+    Segtab,
+    /// `pm_ppg_list`: the pmap's PTE pages.
+    Ptpage,
+}
+
 /// One configuration of the C reference, with its page pool.
 pub struct CWorld {
     index: usize,
@@ -391,6 +400,40 @@ impl CWorld {
         unsafe { CStr::from_ptr(self.c_config().source) }
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// The revision compiled and what it has in this configuration (see
+    /// [`crate::revision`]).
+    pub fn revision(&self) -> crate::Revision {
+        // SAFETY: rcsid returns NULL or a string literal of the C file.
+        let id = unsafe { (self.ops.rcsid.unwrap())() };
+        let rcsid = (!id.is_null()).then(|| {
+            // SAFETY: non-NULL: a NUL-terminated literal.
+            unsafe { CStr::from_ptr(id) }.to_string_lossy().into_owned()
+        });
+        crate::Revision::new(rcsid, self.c_config().caps, self.config)
+    }
+
+    /// The pages on pmap `pmap`'s page list `which`, in list order, as frame
+    /// numbers (`u32::MAX` for a page outside the pool); `None` when the
+    /// revision has no per-pmap page lists (rev 1.23 and older).
+    pub fn pmap_pages(&self, pmap: u32, which: PageList) -> Option<Vec<u32>> {
+        let which = match which {
+            PageList::Segtab => shim::bindings::segtab_shim_list_SEGTAB_SHIM_LIST_SEGTAB,
+            PageList::Ptpage => shim::bindings::segtab_shim_list_SEGTAB_SHIM_LIST_PTPAGE,
+        } as i32;
+        let max = self.ctx.pool.capacity();
+        let mut out = vec![std::ptr::null_mut(); max as usize];
+        // SAFETY: out has room for max pointers; pmap_pages writes at most
+        // that many and only reads the C world.
+        let n = unsafe { (self.ops.pmap_pages.unwrap())(pmap, which, out.as_mut_ptr(), max) };
+        let n = usize::try_from(n).ok()?;
+        Some(
+            out[..n.min(max as usize)]
+                .iter()
+                .map(|&pg| self.ctx.pool.pfn_of_vm_page(pg).unwrap_or(u32::MAX))
+                .collect(),
+        )
     }
 
     /// Layout facts for walking tables.

@@ -23,6 +23,26 @@
 
 #include <stdarg.h>
 
+/*
+ * Which layout the file under test has, told at preprocessing time by what
+ * it defines, so that the inspection below reads each revision's own
+ * state:
+ *  - SHIM_REV_SEGALLOC: the 2022 rework (rev 1.31 defines MULT_CTASSERT at
+ *    its line 119, next to the pmap_segtab_alloc_t of lines 158-171): the
+ *    free list and DEBUG counters live in pmap_segtab_info.segalloc, table
+ *    pages are attached to their pmap (pm_segtab_list, pm_ppg_list,
+ *    pm_uobject.uo_npages), carving is `#if 0`, and there is no PTP cache
+ *    (PMAP_PTP_CACHE is gone; PMAP_PPG_CACHE is not configured here).
+ *    Revisions up to 1.23 define no MULT_CTASSERT.
+ *  - SHIM_REV_PTP_CACHE: the revision has rev 1.23's PTP cache
+ *    (pmap_segtab_info.ptp_pgflist) and the configuration enables it.
+ */
+#if defined(MULT_CTASSERT)
+#define SHIM_REV_SEGALLOC 1
+#elif defined(PMAP_PTP_CACHE)
+#define SHIM_REV_PTP_CACHE 1
+#endif
+
 #include "segtab_shim_api.h"
 #include "segtab_shim_guard.h"
 
@@ -312,13 +332,125 @@ pmap_md_xtab_deactivate(struct pmap *pm)
 	world.hooks.xtab(world.hooks.ctx, 0, pm->pm_index, -1);
 }
 
+/*
+ * Whether va lies in one of the configuration's direct-mapped windows
+ * (SHIM_DMAP{0,1}_{LO,HI}, defined by build.rs only for the windows the
+ * port has).  The bounds are known at preprocessing time, so a comparison
+ * that is always true (a window starting at 0, as booke's) is left out
+ * rather than written and warned about.
+ */
 bool
 pmap_md_direct_mapped_vaddr_p(vaddr_t va)
 {
 	uint64_t v = va;
+	bool in = false;
 
-	return (v >= (uint64_t)SHIM_DMAP0_LO && v < (uint64_t)SHIM_DMAP0_HI)
-	    || (v >= (uint64_t)SHIM_DMAP1_LO && v < (uint64_t)SHIM_DMAP1_HI);
+	(void)v;
+#ifdef SHIM_DMAP0_HI
+#if SHIM_DMAP0_LO == 0
+	in = in || v < (uint64_t)SHIM_DMAP0_HI;
+#else
+	in = in || (v >= (uint64_t)SHIM_DMAP0_LO && v < (uint64_t)SHIM_DMAP0_HI);
+#endif
+#endif
+#ifdef SHIM_DMAP1_HI
+#if SHIM_DMAP1_LO == 0
+	in = in || v < (uint64_t)SHIM_DMAP1_HI;
+#else
+	in = in || (v >= (uint64_t)SHIM_DMAP1_LO && v < (uint64_t)SHIM_DMAP1_HI);
+#endif
+#endif
+	return in;
+}
+
+/* ------------------------------------------- services of the 2022 rework */
+
+/* The pmap lock (sys/rwlock.h): protocol checks only, no scheduling point. */
+void
+shim_rw_enter(krwlock_t *rw, krw_t op)
+{
+	(void)op;
+	if (rw->rw_locked)
+		lock_panic(rw->rw_owner == shim_this_cpu
+		    ? "rw_enter: locking against myself"
+		    : "rw_enter: held by another cpu");
+	rw->rw_locked = 1;
+	rw->rw_owner = shim_this_cpu;
+	rw->rw_enters++;
+}
+
+void
+shim_rw_exit(krwlock_t *rw)
+{
+	if (!rw->rw_locked)
+		lock_panic("rw_exit: lock not held");
+	if (rw->rw_owner != shim_this_cpu)
+		lock_panic("rw_exit: held by another cpu");
+	rw->rw_locked = 0;
+}
+
+/* pmap_extract(pmap_kernel(), kva, &pa): the pool's pages are mapped. */
+bool
+pmap_extract(struct pmap *pm, vaddr_t va, paddr_t *pap)
+{
+	uintptr_t base = (uintptr_t)world.arena.base;
+	uintptr_t v = (uintptr_t)va;
+
+	if (pm != pmap_kernel() || v < base
+	    || v - base >= (uintptr_t)(world.arena.npages << PGSHIFT))
+		return false;
+	if (pap != NULL)
+		*pap = world.arena.phys_base + (paddr_t)(v - base);
+	return true;
+}
+
+struct vm_map *kernel_map;
+
+/*
+ * uvm_km_alloc(kernel_map, PAGE_SIZE, PAGE_SIZE, UVM_KMF_WIRED...): one
+ * pool page, mapped; zeroed only if asked (UVM_KMF_ZERO).  Without
+ * UVM_KMF_CANFAIL NetBSD waits for memory (uvm_wait("km_alloc")) and
+ * retries.  Only rev 1.31 built with SHIM_NO_MAP_PTEPAGE calls it.
+ */
+vaddr_t
+uvm_km_alloc(struct vm_map *map, vsize_t size, vsize_t align, uvm_flag_t flags)
+{
+	struct vm_page *pg;
+
+	(void)map;
+	if (size != PAGE_SIZE || (align != 0 && align != PAGE_SIZE))
+		panic("uvm_km_alloc: shim serves single pages only "
+		    "(size %#lx align %#lx)", (unsigned long)size,
+		    (unsigned long)align);
+	for (;;) {
+		pg = pmap_md_alloc_poolpage(
+		    (flags & UVM_KMF_ZERO) ? UVM_PGA_ZERO : 0);
+		if (pg != NULL)
+			break;
+		if (flags & UVM_KMF_CANFAIL)
+			return 0;
+		uvm_wait("km_alloc");
+	}
+	return pmap_md_map_poolpage(VM_PAGE_TO_PHYS(pg));
+}
+
+void
+uvm_km_free(struct vm_map *map, vaddr_t va, vsize_t size, uvm_flag_t flags)
+{
+	(void)map;
+	(void)flags;
+	for (vsize_t off = 0; off < size; off += PAGE_SIZE)
+		uvm_pagefree(PHYS_TO_VM_PAGE(pmap_md_unmap_poolpage(va + off)));
+}
+
+/* pmap_create's part: a pmap starts with empty page lists, its own lock. */
+static void
+pmap_fresh_lists(struct pmap *pm)
+{
+	pm->pm_uobject = (struct uvm_object){ .vmobjlock = &pm->pm_obj_lock };
+	pm->pm_obj_lock = (krwlock_t){ 0 };
+	TAILQ_INIT(&pm->pm_ppg_list);
+	TAILQ_INIT(&pm->pm_segtab_list);
 }
 
 /* The pte_callback_t handed to the file; the Rust hook decides what it does. */
@@ -361,7 +493,27 @@ static const struct segtab_shim_config config = {
 #endif
 	.invalid_segtab = (uint64_t)(uintptr_t)PMAP_INVALID_SEGTAB_ADDRESS,
 	.source = SEGTAB_C_FILE,
+	.caps = 0
+#ifdef SHIM_REV_PTP_CACHE
+	    | SEGTAB_SHIM_CAP_PTP_CACHE
+#endif
+#ifdef DEBUG
+	    | SEGTAB_SHIM_CAP_COUNTERS
+#endif
+#ifdef SHIM_REV_SEGALLOC
+	    | SEGTAB_SHIM_CAP_PAGE_LISTS
+#else
+	    | SEGTAB_SHIM_CAP_CARVING | SEGTAB_SHIM_CAP_UNMAP_POOLPAGE
+#endif
+	    ,
 };
+
+/* The file's $NetBSD$ id (sys/cdefs.h keeps it), or NULL. */
+static const char *
+api_rcsid(void)
+{
+	return shim_rcsid;
+}
 
 static void
 bind(uint32_t l, uint32_t pm, uint32_t ci)
@@ -383,8 +535,10 @@ reset(const struct segtab_shim_hooks *hooks,
 	world.cas_race = 0;
 	world.dead = 0;
 	world.panic = (struct segtab_shim_panic){ 0 };
-	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++)
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++) {
 		world.pmaps[i] = (struct pmap){ .pm_index = i };
+		pmap_fresh_lists(&world.pmaps[i]);
+	}
 	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++) {
 		world.cpus[i] = (struct cpu_info){ .ci_index = i };
 		world.cpus[i].ci_pmap_user_segtab = PMAP_INVALID_SEGTAB_ADDRESS;
@@ -396,7 +550,7 @@ reset(const struct segtab_shim_hooks *hooks,
 		bind(i, i, i % SEGTAB_SHIM_NCPUS);
 	}
 	pmap_segtab_info = (struct pmap_segtab_info){ 0 };
-#ifdef PMAP_PTP_CACHE
+#ifdef SHIM_REV_PTP_CACHE
 	LIST_INIT(&pmap_segtab_info.ptp_pgflist);
 #endif
 	pmap_segtab_lock = (kmutex_t){ 0 };
@@ -438,6 +592,7 @@ body_init(void *arg)
 
 	pm->pm_segtab = NULL;
 	pm->pm_minaddr = (vaddr_t)c->va;
+	pmap_fresh_lists(pm);
 	pmap_segtab_init(pm);
 }
 
@@ -599,13 +754,22 @@ api_direct_mapped_p(uint64_t va)
 static void
 api_snapshot(struct segtab_shim_state *s)
 {
+	/* Each revision's own layout (see SHIM_REV_* above). */
+#ifdef SHIM_REV_SEGALLOC
+	s->free_segtab = pmap_segtab_info.segalloc.free_segtab;
+#else
 	s->free_segtab = pmap_segtab_info.free_segtab;
-#ifdef PMAP_PTP_CACHE
+#endif
+#ifdef SHIM_REV_PTP_CACHE
 	s->ptp_first = LIST_FIRST(&pmap_segtab_info.ptp_pgflist);
 #else
 	s->ptp_first = NULL;
 #endif
-#ifdef DEBUG
+#if defined(DEBUG) && defined(SHIM_REV_SEGALLOC)
+	s->nget = pmap_segtab_info.segalloc.nget;
+	s->nput = pmap_segtab_info.segalloc.nput;
+	s->npage = pmap_segtab_info.segalloc.npage;
+#elif defined(DEBUG)
 	s->nget = pmap_segtab_info.nget_segtab;
 	s->nput = pmap_segtab_info.nput_segtab;
 	s->npage = pmap_segtab_info.npage_segtab;
@@ -620,6 +784,8 @@ api_snapshot(struct segtab_shim_state *s)
 		s->pm_segtab[i] = world.pmaps[i].pm_segtab;
 		s->pm_minaddr[i] = world.pmaps[i].pm_minaddr;
 		s->pm_addr[i] = &world.pmaps[i];
+		/* 2022 only (SEGTAB_SHIM_CAP_PAGE_LISTS); 0 otherwise */
+		s->pm_npages[i] = world.pmaps[i].pm_uobject.uo_npages;
 	}
 	for (uint32_t i = 0; i < SEGTAB_SHIM_NCPUS; i++) {
 		s->ci_segtab[i] = world.cpus[i].ci_pmap_user_segtab;
@@ -653,6 +819,39 @@ api_dead(void)
 	return world.dead;
 }
 
+/*
+ * The pages on one of a pmap's lists, in list order (2022 rework:
+ * pm_segtab_list or pm_ppg_list); how many there are (at most max are
+ * written), or -1 if the revision has no such lists.
+ */
+static int32_t
+api_pmap_pages(uint32_t pmap, int32_t which, struct vm_page **out,
+    uint32_t max)
+{
+	if (pmap >= SEGTAB_SHIM_NPMAPS)
+		return -1;
+#ifdef SHIM_REV_SEGALLOC
+	struct pglist *list = which == SEGTAB_SHIM_LIST_SEGTAB
+	    ? &world.pmaps[pmap].pm_segtab_list
+	    : &world.pmaps[pmap].pm_ppg_list;
+	struct vm_page *pg;
+	int32_t n = 0;
+
+	TAILQ_FOREACH(pg, list, pageq.queue) {
+		if ((uint32_t)n < max)
+			out[n] = pg;
+		if (++n > (int32_t)world.arena.npages)
+			break;		/* a cycle: say so by the count */
+	}
+	return n;
+#else
+	(void)which;
+	(void)out;
+	(void)max;
+	return -1;
+#endif
+}
+
 const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.config = &config,
 	.reset = reset,
@@ -673,4 +872,6 @@ const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.pm_segtab = api_pm_segtab,
 	.dead = api_dead,
 	.panic_info = api_panic_info,
+	.rcsid = api_rcsid,
+	.pmap_pages = api_pmap_pages,
 };

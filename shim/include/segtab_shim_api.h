@@ -16,10 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct uvm_object;
+
 /*
- * NetBSD's struct vm_page reduced to what pmap_segtab.c touches: the
- * pageq.list link of the PTP cache and the physical address.  The Rust page
- * pool owns an array of these, one per page frame.
+ * NetBSD's struct vm_page reduced to what the revisions of pmap_segtab.c
+ * touch: the pageq link (pageq.list for rev 1.23's PTP cache, pageq.queue
+ * for the per-pmap page lists of the 2022 rework, the same two words as in
+ * NetBSD's union), the physical address, and the owner (uobject, offset)
+ * that rev 1.31's pmap_page_attach sets.  The Rust page pool owns an array
+ * of these, one per page frame, and clears them on reset.
  */
 struct vm_page {
 	union {
@@ -27,9 +32,15 @@ struct vm_page {
 			struct vm_page *le_next;
 			struct vm_page **le_prev;
 		} list;
+		struct {
+			struct vm_page *tqe_next;
+			struct vm_page **tqe_prev;
+		} queue;
 	} pageq;
 	uint64_t phys_addr;
 	uint64_t pfn;		/* shim: index of the frame in the pool */
+	struct uvm_object *uobject;	/* owner (rev 1.31: &pmap->pm_uobject) */
+	int64_t offset;		/* voff_t offset in the owner */
 };
 
 #define SEGTAB_SHIM_NPMAPS	8	/* pmap 0 is pmap_kernel() */
@@ -80,6 +91,31 @@ struct segtab_shim_panic {
 	char msg[512];			/* the formatted message */
 };
 
+/*
+ * What the compiled revision has, in this configuration (config.caps).
+ * State a revision lacks is "not in rev X" (its $NetBSD$ id: ops.rcsid),
+ * never a difference; state it has that rev 1.23 lacks is shown and not
+ * compared.
+ */
+enum segtab_shim_cap {
+	/* rev 1.23's PTP cache (pmap_segtab_info.ptp_pgflist) is compiled in */
+	SEGTAB_SHIM_CAP_PTP_CACHE = 1 << 0,
+	/* DEBUG counters nget/nput/npage (rev 1.23: *_segtab; 2022: segalloc.*) */
+	SEGTAB_SHIM_CAP_COUNTERS = 1 << 1,
+	/* several segtabs may be carved from one page (gone in 1.31: `#if 0`) */
+	SEGTAB_SHIM_CAP_CARVING = 1 << 2,
+	/* freeing a PTE page calls PMAP_UNMAP_POOLPAGE (2022: detach, no unmap) */
+	SEGTAB_SHIM_CAP_UNMAP_POOLPAGE = 1 << 3,
+	/* per-pmap page lists and uo_npages (2022 rework; not in rev 1.23) */
+	SEGTAB_SHIM_CAP_PAGE_LISTS = 1 << 4,
+};
+
+/* Which per-pmap page list ops.pmap_pages reads. */
+enum segtab_shim_list {
+	SEGTAB_SHIM_LIST_SEGTAB = 0,	/* pm_segtab_list */
+	SEGTAB_SHIM_LIST_PTPAGE = 1,	/* pm_ppg_list */
+};
+
 /* Constants of a configuration, as the C compiler sees them. */
 struct segtab_shim_config {
 	const char *name;
@@ -92,6 +128,7 @@ struct segtab_shim_config {
 	uint8_t lp64, debug, diagnostic, multiprocessor, ptp_cache;
 	uint64_t invalid_segtab;	/* PMAP_INVALID_SEGTAB_ADDRESS */
 	const char *source;		/* the C file that was compiled */
+	uint32_t caps;			/* enum segtab_shim_cap */
 };
 
 /* Services the Rust side provides to the C world. */
@@ -149,6 +186,9 @@ struct segtab_shim_state {
 	void *ci_seg0tab[SEGTAB_SHIM_NCPUS];	/* NULL on 32-bit */
 	uint32_t lwp_cpu[SEGTAB_SHIM_NLWPS];
 	uint32_t lwp_pmap[SEGTAB_SHIM_NLWPS];
+	/* pm_uobject.uo_npages: table pages attached to each pmap
+	 * (SEGTAB_SHIM_CAP_PAGE_LISTS only; 0 otherwise) */
+	int32_t pm_npages[SEGTAB_SHIM_NPMAPS];
 };
 
 struct segtab_shim_ops {
@@ -187,6 +227,14 @@ struct segtab_shim_ops {
 	/* how the last panic came about (kept out of the snapshot, which every
 	 * step reads) */
 	void (*panic_info)(struct segtab_shim_panic *out);
+	/* the compiled file's RCS id ("$NetBSD: pmap_segtab.c,v 1.23 ...$"),
+	 * or NULL if it has none */
+	const char *(*rcsid)(void);
+	/* the pages on pmap's list `which` (enum segtab_shim_list), in order:
+	 * returns how many (writes at most max), or -1 if the revision has no
+	 * per-pmap page lists */
+	int32_t (*pmap_pages)(uint32_t pmap, int32_t which,
+	    struct vm_page **out, uint32_t max);
 };
 
 #endif /* _SEGTAB_SHIM_API_H_ */

@@ -7,16 +7,24 @@ pub const SEGTAB_SHIM_NPMAPS: u32 = 8;
 pub const SEGTAB_SHIM_NLWPS: u32 = 4;
 pub const SEGTAB_SHIM_NCPUS: u32 = 2;
 #[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct uvm_object {
+    _unused: [u8; 0],
+}
+#[repr(C)]
 #[derive(Copy, Clone)]
 pub struct vm_page {
     pub pageq: vm_page__bindgen_ty_1,
     pub phys_addr: u64,
     pub pfn: u64,
+    pub uobject: *mut uvm_object,
+    pub offset: i64,
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union vm_page__bindgen_ty_1 {
     pub list: vm_page__bindgen_ty_1__bindgen_ty_1,
+    pub queue: vm_page__bindgen_ty_1__bindgen_ty_2,
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -44,6 +52,32 @@ impl Default for vm_page__bindgen_ty_1__bindgen_ty_1 {
         }
     }
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct vm_page__bindgen_ty_1__bindgen_ty_2 {
+    pub tqe_next: *mut vm_page,
+    pub tqe_prev: *mut *mut vm_page,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of vm_page__bindgen_ty_1__bindgen_ty_2"]
+        [::core::mem::size_of::<vm_page__bindgen_ty_1__bindgen_ty_2>() - 16usize];
+    ["Alignment of vm_page__bindgen_ty_1__bindgen_ty_2"]
+        [::core::mem::align_of::<vm_page__bindgen_ty_1__bindgen_ty_2>() - 8usize];
+    ["Offset of field: vm_page__bindgen_ty_1__bindgen_ty_2::tqe_next"]
+        [::core::mem::offset_of!(vm_page__bindgen_ty_1__bindgen_ty_2, tqe_next) - 0usize];
+    ["Offset of field: vm_page__bindgen_ty_1__bindgen_ty_2::tqe_prev"]
+        [::core::mem::offset_of!(vm_page__bindgen_ty_1__bindgen_ty_2, tqe_prev) - 8usize];
+};
+impl Default for vm_page__bindgen_ty_1__bindgen_ty_2 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
     ["Size of vm_page__bindgen_ty_1"][::core::mem::size_of::<vm_page__bindgen_ty_1>() - 16usize];
@@ -51,6 +85,8 @@ const _: () = {
         [::core::mem::align_of::<vm_page__bindgen_ty_1>() - 8usize];
     ["Offset of field: vm_page__bindgen_ty_1::list"]
         [::core::mem::offset_of!(vm_page__bindgen_ty_1, list) - 0usize];
+    ["Offset of field: vm_page__bindgen_ty_1::queue"]
+        [::core::mem::offset_of!(vm_page__bindgen_ty_1, queue) - 0usize];
 };
 impl Default for vm_page__bindgen_ty_1 {
     fn default() -> Self {
@@ -63,11 +99,13 @@ impl Default for vm_page__bindgen_ty_1 {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of vm_page"][::core::mem::size_of::<vm_page>() - 32usize];
+    ["Size of vm_page"][::core::mem::size_of::<vm_page>() - 48usize];
     ["Alignment of vm_page"][::core::mem::align_of::<vm_page>() - 8usize];
     ["Offset of field: vm_page::pageq"][::core::mem::offset_of!(vm_page, pageq) - 0usize];
     ["Offset of field: vm_page::phys_addr"][::core::mem::offset_of!(vm_page, phys_addr) - 16usize];
     ["Offset of field: vm_page::pfn"][::core::mem::offset_of!(vm_page, pfn) - 24usize];
+    ["Offset of field: vm_page::uobject"][::core::mem::offset_of!(vm_page, uobject) - 32usize];
+    ["Offset of field: vm_page::offset"][::core::mem::offset_of!(vm_page, offset) - 40usize];
 };
 impl Default for vm_page {
     fn default() -> Self {
@@ -135,6 +173,15 @@ impl Default for segtab_shim_panic {
         }
     }
 }
+pub const segtab_shim_cap_SEGTAB_SHIM_CAP_PTP_CACHE: segtab_shim_cap = 1;
+pub const segtab_shim_cap_SEGTAB_SHIM_CAP_COUNTERS: segtab_shim_cap = 2;
+pub const segtab_shim_cap_SEGTAB_SHIM_CAP_CARVING: segtab_shim_cap = 4;
+pub const segtab_shim_cap_SEGTAB_SHIM_CAP_UNMAP_POOLPAGE: segtab_shim_cap = 8;
+pub const segtab_shim_cap_SEGTAB_SHIM_CAP_PAGE_LISTS: segtab_shim_cap = 16;
+pub type segtab_shim_cap = ::core::ffi::c_uint;
+pub const segtab_shim_list_SEGTAB_SHIM_LIST_SEGTAB: segtab_shim_list = 0;
+pub const segtab_shim_list_SEGTAB_SHIM_LIST_PTPAGE: segtab_shim_list = 1;
+pub type segtab_shim_list = ::core::ffi::c_uint;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct segtab_shim_config {
@@ -154,10 +201,11 @@ pub struct segtab_shim_config {
     pub ptp_cache: u8,
     pub invalid_segtab: u64,
     pub source: *const ::core::ffi::c_char,
+    pub caps: u32,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_config"][::core::mem::size_of::<segtab_shim_config>() - 64usize];
+    ["Size of segtab_shim_config"][::core::mem::size_of::<segtab_shim_config>() - 72usize];
     ["Alignment of segtab_shim_config"][::core::mem::align_of::<segtab_shim_config>() - 8usize];
     ["Offset of field: segtab_shim_config::name"]
         [::core::mem::offset_of!(segtab_shim_config, name) - 0usize];
@@ -191,6 +239,8 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_config, invalid_segtab) - 48usize];
     ["Offset of field: segtab_shim_config::source"]
         [::core::mem::offset_of!(segtab_shim_config, source) - 56usize];
+    ["Offset of field: segtab_shim_config::caps"]
+        [::core::mem::offset_of!(segtab_shim_config, caps) - 64usize];
 };
 impl Default for segtab_shim_config {
     fn default() -> Self {
@@ -316,10 +366,11 @@ pub struct segtab_shim_state {
     pub ci_seg0tab: [*mut ::core::ffi::c_void; 2usize],
     pub lwp_cpu: [u32; 4usize],
     pub lwp_pmap: [u32; 4usize],
+    pub pm_npages: [i32; 8usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 304usize];
+    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 336usize];
     ["Alignment of segtab_shim_state"][::core::mem::align_of::<segtab_shim_state>() - 8usize];
     ["Offset of field: segtab_shim_state::free_segtab"]
         [::core::mem::offset_of!(segtab_shim_state, free_segtab) - 0usize];
@@ -353,6 +404,8 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 272usize];
     ["Offset of field: segtab_shim_state::lwp_pmap"]
         [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 288usize];
+    ["Offset of field: segtab_shim_state::pm_npages"]
+        [::core::mem::offset_of!(segtab_shim_state, pm_npages) - 304usize];
 };
 impl Default for segtab_shim_state {
     fn default() -> Self {
@@ -402,10 +455,14 @@ pub struct segtab_shim_ops {
         ::core::option::Option<unsafe extern "C" fn(pmap: u32) -> *mut ::core::ffi::c_void>,
     pub dead: ::core::option::Option<unsafe extern "C" fn() -> u32>,
     pub panic_info: ::core::option::Option<unsafe extern "C" fn(out: *mut segtab_shim_panic)>,
+    pub rcsid: ::core::option::Option<unsafe extern "C" fn() -> *const ::core::ffi::c_char>,
+    pub pmap_pages: ::core::option::Option<
+        unsafe extern "C" fn(pmap: u32, which: i32, out: *mut *mut vm_page, max: u32) -> i32,
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 152usize];
+    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 168usize];
     ["Alignment of segtab_shim_ops"][::core::mem::align_of::<segtab_shim_ops>() - 8usize];
     ["Offset of field: segtab_shim_ops::config"]
         [::core::mem::offset_of!(segtab_shim_ops, config) - 0usize];
@@ -445,6 +502,10 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_ops, dead) - 136usize];
     ["Offset of field: segtab_shim_ops::panic_info"]
         [::core::mem::offset_of!(segtab_shim_ops, panic_info) - 144usize];
+    ["Offset of field: segtab_shim_ops::rcsid"]
+        [::core::mem::offset_of!(segtab_shim_ops, rcsid) - 152usize];
+    ["Offset of field: segtab_shim_ops::pmap_pages"]
+        [::core::mem::offset_of!(segtab_shim_ops, pmap_pages) - 160usize];
 };
 impl Default for segtab_shim_ops {
     fn default() -> Self {

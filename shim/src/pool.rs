@@ -312,6 +312,10 @@ impl PagePool {
             }
             self.allocated[pfn] = false;
             self.pages[pfn].pageq = Default::default();
+            // Rev 1.31 attaches table pages to their pmap (pmap_page_attach
+            // KASSERTs the owner is NULL): a new world starts unowned.
+            self.pages[pfn].uobject = std::ptr::null_mut();
+            self.pages[pfn].offset = 0;
             self.freed_at[pfn] = None;
         }
         self.violations.clear();

@@ -26,6 +26,13 @@ typedef uint32_t	pt_entry_t;
 #define PRIxPTE		"x"
 #endif
 #define pte_value(pte)	(pte)
+/* <machine/pte.h> of every modelled port: a PTE is empty when it is 0
+ * (rev 1.21 and earlier test it this way in their DEBUG checks). */
+static inline bool
+pte_zero_p(pt_entry_t pte)
+{
+	return pte == 0;
+}
 
 #define SEGSHIFT	SHIM_SEGSHIFT
 #define NBSEG		(1 << SEGSHIFT)
@@ -57,6 +64,17 @@ paddr_t pmap_md_unmap_poolpage(vaddr_t);
 #define PMAP_ALLOC_POOLPAGE(flags)	pmap_md_alloc_poolpage(flags)
 #define PMAP_MAP_POOLPAGE(pa)		pmap_md_map_poolpage(pa)
 #define PMAP_UNMAP_POOLPAGE(va)		pmap_md_unmap_poolpage(va)
+/*
+ * The 2022 uvm/pmap/pmap.h maps segtab and PTE pages the way it maps pool
+ * pages (pmap_md_map_poolpage(pa, PAGE_SIZE) there; the size is always one
+ * page, so the shim's one-argument hook serves).  Rev 1.31 allocates PTE
+ * pages with uvm_km_alloc instead when PMAP_MAP_PTEPAGE is not defined;
+ * SHIM_NO_MAP_PTEPAGE builds that path.
+ */
+#define PMAP_MAP_SEGTABPAGE(pa)		pmap_md_map_poolpage(pa)
+#ifndef SHIM_NO_MAP_PTEPAGE
+#define PMAP_MAP_PTEPAGE(pa)		pmap_md_map_poolpage(pa)
+#endif
 
 struct lwp;
 void pmap_md_xtab_activate(struct pmap *, struct lwp *);

@@ -44,8 +44,21 @@
 #define pmap_md_xtab_activate	SHIM_SYM(pmap_md_xtab_activate)
 #define pmap_md_xtab_deactivate	SHIM_SYM(pmap_md_xtab_deactivate)
 #define pmap_md_direct_mapped_vaddr_p SHIM_SYM(pmap_md_direct_mapped_vaddr_p)
+/* ... and those the 2022 rework (rev 1.31) calls. */
+#define pmap_extract		SHIM_SYM(pmap_extract)
+#define uvm_km_alloc		SHIM_SYM(uvm_km_alloc)
+#define uvm_km_free		SHIM_SYM(uvm_km_free)
+#define kernel_map		SHIM_SYM(kernel_map)
+#define shim_rw_enter		SHIM_SYM(shim_rw_enter)
+#define shim_rw_exit		SHIM_SYM(shim_rw_exit)
 
-#define __KERNEL_RCSID(n, s)	/* the RCS id is not kept */
+/*
+ * The file's RCS id is kept (world.c reports it as the revision compiled):
+ * a tentative definition here, completed by __KERNEL_RCSID if the file has
+ * one, NULL otherwise.
+ */
+static const char *shim_rcsid;
+#define __KERNEL_RCSID(n, s)	static const char *shim_rcsid = (s)
 #define __predict_true(e)	__builtin_expect(((e) != 0), 1)
 #define __predict_false(e)	__builtin_expect(((e) != 0), 0)
 #define __cacheline_aligned	__attribute__((__aligned__(64)))
@@ -53,5 +66,12 @@
 #define __printflike(f, a)	__attribute__((__format__(__printf__, f, a)))
 #define __dead			__attribute__((__noreturn__))
 #define CTASSERT(e)		_Static_assert((e), #e)
+#define __CTASSERT(e)		_Static_assert((e), #e)
+/* NetBSD: used only by KASSERTs, so unused without DIAGNOSTIC. */
+#ifdef DIAGNOSTIC
+#define __diagused
+#else
+#define __diagused		__unused
+#endif
 
 #endif /* _SHIM_SYS_CDEFS_H_ */

@@ -27,6 +27,8 @@ typedef uint32_t	vsize_t;
  */
 typedef uint64_t	paddr_t;
 typedef uint64_t	psize_t;
+/* Offsets in a uvm_object (rev 1.31's pmap_page_attach): 64-bit signed. */
+typedef int64_t		voff_t;
 typedef unsigned int	u_int;
 typedef unsigned long	u_long;
 

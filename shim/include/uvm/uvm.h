@@ -5,6 +5,8 @@
 #include <sys/param.h>
 #include <uvm/uvm_stat.h>
 #include <uvm/uvm_page.h>
+#include <uvm/uvm_extern.h>
+#include <uvm/uvm_pmap.h>
 #include <machine/pmap.h>
 
 #endif /* _SHIM_UVM_UVM_H_ */

@@ -1,7 +1,7 @@
 /*
  * Shim for NetBSD <uvm/uvm_page.h> and <uvm/uvm_pglist.h>: struct vm_page
  * (its layout is shared with the Rust page pool, see segtab_shim_api.h),
- * struct pgflist, the allocation flags and the page <-> physical address
+ * struct pgflist and struct pglist, the allocation flags and the page <-> physical address
  * conversions.
  */
 #ifndef _SHIM_UVM_UVM_PAGE_H_
@@ -12,6 +12,7 @@
 #include <segtab_shim_api.h>
 
 LIST_HEAD(pgflist, vm_page);
+TAILQ_HEAD(pglist, vm_page);
 
 #define UVM_PGA_USERESERVE	0x0001	/* ok to use reserve pages */
 #define UVM_PGA_ZERO		0x0002	/* returned page must be zeroed */

@@ -1,14 +1,17 @@
 /*
- * Shim for NetBSD <uvm/uvm_stat.h>.  The kernel is built without UVMHIST, so
- * (as in NetBSD) the history macros expand to nothing and their arguments
- * are never evaluated.
+ * Shim for NetBSD <uvm/uvm_stat.h>.  The kernel is built without UVMHIST,
+ * so (as in NetBSD) the history macros are the KERNHIST ones of
+ * <sys/kernhist.h>, which expand to nothing and never evaluate their
+ * arguments.
  */
 #ifndef _SHIM_UVM_UVM_STAT_H_
 #define _SHIM_UVM_UVM_STAT_H_
 
-#define UVMHIST_FUNC(fname)
-#define UVMHIST_CALLED(name)
-#define UVMHIST_CALLARGS(name, fmt, a, b, c, d)	((void)0)
-#define UVMHIST_LOG(name, fmt, a, b, c, d)	((void)0)
+#include <sys/kernhist.h>
+
+#define UVMHIST_FUNC(fname)			KERNHIST_FUNC(fname)
+#define UVMHIST_CALLED(name)			KERNHIST_CALLED(name)
+#define UVMHIST_CALLARGS(name, fmt, a, b, c, d)	KERNHIST_CALLARGS(name, fmt, a, b, c, d)
+#define UVMHIST_LOG(name, fmt, a, b, c, d)	KERNHIST_LOG(name, fmt, a, b, c, d)
 
 #endif /* _SHIM_UVM_UVM_STAT_H_ */
