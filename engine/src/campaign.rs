@@ -126,13 +126,20 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
                 });
                 let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
                 let path = corpus::save(&c.out, &small, &found)?;
+                // Does it diverge alone, in a fresh process?
+                let alone = std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| {
+                        probe::probe(&exe, &small.sequence, Duration::from_secs(5)).ok()
+                    })
+                    .map(|p| p != Probe::Agree);
                 let mut lock = stdout.lock();
                 writeln!(
                     lock,
                     "{}",
                     serde_json::json!({
                         "seqs": seqs, "ops": ops, "new_class": key, "divergence": small,
-                        "path": path, "at": start.elapsed().as_secs_f64(),
+                        "path": path, "at": start.elapsed().as_secs_f64(), "alone": alone,
                     })
                 )?;
                 lock.flush()?;
@@ -440,7 +447,11 @@ fn note_census(census: &mut Census, v: &serde_json::Value, now: f64) -> Result<(
         let key: ClassKey = serde_json::from_value(key.clone())?;
         let d: crate::Divergence = serde_json::from_value(v["divergence"].clone())?;
         let path = v["path"].as_str().map(PathBuf::from);
-        census.record(key, d, path, v["at"].as_f64().unwrap_or(now));
+        if census.record(key.clone(), d, path, v["at"].as_f64().unwrap_or(now))
+            == crate::census::Recorded::New
+        {
+            census.set_alone(&key, v["alone"].as_bool());
+        }
     }
     for entry in v["counts"].as_array().into_iter().flatten() {
         let key: ClassKey = serde_json::from_value(entry[0].clone())?;
@@ -486,6 +497,7 @@ fn save_inflight(
         step: 0,
         trace: Vec::new(),
         schedules: Vec::new(),
+        notes: Vec::new(),
         diffs: vec![crate::compare::FieldDiff {
             category: if what.starts_with("hang") {
                 "hang".into()

@@ -5,10 +5,11 @@
 //! one) is how a porter learns what changed upstream. A campaign stops at
 //! its first divergence; a census keeps going, groups divergences into
 //! classes and keeps the shortest reproducer of each. A class is the
-//! operation that diverged, the categories that differ, and what each side
-//! did (its panic site, or how it returned) when that differs: two
-//! findings in one class are, as far as the comparison can tell, the same
-//! behaviour change.
+//! operation that diverged, the first category that differs, and what
+//! each side did there (its panic site or how it returned; for a schedule,
+//! the call where the CPUs' paths part): two findings in one class are, as
+//! far as the comparison can tell, the same behaviour change. The other
+//! categories a reproducer differs in are listed with its class.
 
 use crate::run::Divergence;
 use serde::Serialize;
@@ -21,8 +22,12 @@ pub struct ClassKey {
     /// The operation of the diverging step (`pmap_segtab_destroy`, `at
     /// once`, ...), or `crash` / `hang` for a side that died.
     pub op: String,
-    /// The categories that differ, sorted.
-    pub categories: Vec<String>,
+    /// The first category that differs, in the order the comparison
+    /// reads them (the step's end and its calls out of the file before the
+    /// state they leave): the others are usually its consequences, and
+    /// which of them show depends on the configuration (DEBUG counters,
+    /// say), so they are listed with the class but do not split it.
+    pub category: String,
     /// How the C's step ended, when the ends differ (`panic
     /// Kassert(220)`, `returned NULL`, ...); `-` when they agree.
     pub c: String,
@@ -36,72 +41,116 @@ impl ClassKey {
     /// the same behaviour change whichever way it was reached (the
     /// shortest reproducer is kept either way).
     pub fn of(d: &Divergence) -> ClassKey {
-        let outcomes: Vec<&crate::compare::FieldDiff> =
-            d.diffs.iter().filter(|f| f.category == "outcome").collect();
-        // `cpu1 return / panic`: the first CPU whose end differs.
-        let cpu = outcomes.iter().find_map(|f| {
-            f.field
-                .strip_prefix("cpu")
-                .and_then(|r| r.split(' ').next())
-                .and_then(|n| n.parse::<usize>().ok())
-        });
-        // Without an outcome to go by, callbacks come from the one call
-        // that makes them.
-        let cpu = cpu.or_else(|| {
-            let t = d.trace.last()?;
-            if !d.diffs.iter().any(|f| f.category == "callbacks") {
-                return None;
-            }
-            let calls: Vec<String> = (0..2).map(|n| operation(t, Some(n))).collect();
-            let makers: Vec<usize> = (0..2)
-                .filter(|&n| {
-                    matches!(
-                        calls[n].as_str(),
-                        "pmap_pte_process" | "pmap_segtab_destroy"
-                    )
-                })
-                .collect();
-            (t.starts_with("at once: ") && makers.len() == 1).then(|| makers[0])
-        });
-        let op = match d.trace.last() {
-            Some(t) => operation(t, cpu),
-            None => d
-                .diffs
-                .first()
-                .map(|f| f.category.clone())
-                .unwrap_or_default(),
+        let category = d
+            .diffs
+            .first()
+            .map(|f| f.category.clone())
+            .unwrap_or_default();
+        let Some(line) = d.trace.last() else {
+            // A crash or hang: no step to name.
+            return ClassKey {
+                op: category.clone(),
+                category,
+                c: "-".into(),
+                rust: "-".into(),
+            };
         };
-        let mut categories: Vec<String> = d.diffs.iter().map(|f| f.category.clone()).collect();
-        categories.sort();
-        categories.dedup();
-        let ends = |pick: fn(&crate::compare::FieldDiff) -> &str| {
-            let mine = outcomes.iter().filter(|f| match cpu {
-                Some(n) => f.field.starts_with(&format!("cpu{n} ")),
-                None => true,
-            });
-            let v: Vec<String> = mine.map(|f| end_kind(pick(f))).collect();
-            if v.is_empty() {
-                "-".to_string()
-            } else {
-                v.join(", ")
-            }
+        // A schedule that differs: where it first does, and what each
+        // side's CPU called there.
+        if category == "schedule" {
+            let f = &d.diffs[0];
+            let (cpu, c, rust) = first_difference(&f.c, &f.rust);
+            return ClassKey {
+                op: operation(line, cpu),
+                category,
+                c,
+                rust,
+            };
+        }
+        let outcomes: Vec<(Option<usize>, String, String)> = d
+            .diffs
+            .iter()
+            .filter(|f| f.category == "outcome")
+            .map(|f| {
+                // `cpu1 return / panic`
+                let cpu = f
+                    .field
+                    .strip_prefix("cpu")
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse::<usize>().ok());
+                (cpu, end_kind(&f.c), end_kind(&f.rust))
+            })
+            .collect();
+        // The CPU whose end differs in itself, not one abandoned because
+        // the other panicked.
+        let pick = outcomes
+            .iter()
+            .find(|(_, c, r)| c != "abandoned" && r != "abandoned")
+            .or(outcomes.first());
+        let (cpu, c, rust) = match pick {
+            Some((cpu, c, r)) => (*cpu, c.clone(), r.clone()),
+            None => (callback_maker(d, line), "-".to_string(), "-".to_string()),
         };
         ClassKey {
-            op,
-            categories,
-            c: ends(|f| &f.c),
-            rust: ends(|f| &f.rust),
+            op: operation(line, cpu),
+            category,
+            c,
+            rust,
         }
     }
 
-    /// One line: `op: categories [C: ... | Rust: ...]`.
+    /// One line: `op: category [C: ... | Rust: ...]`.
     pub fn label(&self) -> String {
-        let mut s = format!("{}: {}", self.op, self.categories.join("+"));
+        let mut s = format!("{}: {}", self.op, self.category);
         if self.c != "-" || self.rust != "-" {
             s.push_str(&format!(" [C: {} | Rust: {}]", self.c, self.rust));
         }
         s
     }
+}
+
+/// Without an outcome to go by, in a concurrent step whose callbacks
+/// differ, the one call that makes callbacks.
+fn callback_maker(d: &Divergence, line: &str) -> Option<usize> {
+    if !line.starts_with("at once: ") || !d.diffs.iter().any(|f| f.category == "callbacks") {
+        return None;
+    }
+    let makers: Vec<usize> = (0..2)
+        .filter(|&n| {
+            matches!(
+                operation(line, Some(n)).as_str(),
+                "pmap_pte_process" | "pmap_segtab_destroy"
+            )
+        })
+        .collect();
+    (makers.len() == 1).then(|| makers[0])
+}
+
+/// Where two schedules (as `compare::schedule_text` writes them: `cpu0:
+/// SpinEnter Alloc | cpu1: SpinEnter(waits)`) first differ: the CPU, and
+/// the call each side made there (`ends` where one stops).
+fn first_difference(c: &str, rust: &str) -> (Option<usize>, String, String) {
+    fn events(text: &str) -> Vec<(usize, &str)> {
+        let mut out = Vec::new();
+        for run in text.split(" | ") {
+            let Some((cpu, calls)) = run.split_once(": ") else {
+                continue;
+            };
+            let cpu = cpu.trim_start_matches("cpu").parse().unwrap_or(0);
+            out.extend(calls.split_whitespace().map(|call| (cpu, call)));
+        }
+        out
+    }
+    let (a, b) = (events(c), events(rust));
+    let i = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    // Which CPU made the call is the schedule's choice, not behaviour: the
+    // class names the call only.
+    let show = |e: Option<&(usize, &str)>| match e {
+        Some((_, call)) => format!("calls {call}"),
+        None => "ends".to_string(),
+    };
+    let cpu = a.get(i).or(b.get(i)).map(|e| e.0);
+    (cpu, show(a.get(i)), show(b.get(i)))
 }
 
 /// The operation named by a trace line: its function; for a concurrent
@@ -156,6 +205,14 @@ fn end_kind(debug: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Every category the reproducer differs in, sorted.
+fn categories(d: &Divergence) -> Vec<String> {
+    let mut v: Vec<String> = d.diffs.iter().map(|f| f.category.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// One class of the census.
 #[derive(Clone, Debug)]
 pub struct Class {
@@ -171,6 +228,10 @@ pub struct Class {
     pub reproducer: Divergence,
     /// Where the reproducer was written, if it was.
     pub path: Option<PathBuf>,
+    /// Whether the reproducer diverges when run alone in a fresh process
+    /// (`None`: not checked). A finding that needs earlier sequences points
+    /// at state a reset does not clear.
+    pub alone: Option<bool>,
 }
 
 /// Classes in the order first seen.
@@ -230,6 +291,7 @@ impl Census {
                     configs: vec![config],
                     reproducer: d,
                     path,
+                    alone: None,
                 });
                 Recorded::New
             }
@@ -250,6 +312,13 @@ impl Census {
             c.configs.sort();
         }
         true
+    }
+
+    /// Notes whether the reproducer of `key` diverges alone.
+    pub fn set_alone(&mut self, key: &ClassKey, alone: Option<bool>) {
+        if let Some(&i) = self.index.get(key) {
+            self.classes[i].alone = alone;
+        }
     }
 
     /// The classes, first seen first.
@@ -294,9 +363,20 @@ impl Census {
                 c.key.label()
             ));
             let pad = " ".repeat(33);
+            let also: Vec<String> = categories(&c.reproducer)
+                .into_iter()
+                .filter(|x| *x != c.key.category)
+                .collect();
+            if !also.is_empty() {
+                out.push_str(&format!("{pad}also differs: {}\n", also.join(", ")));
+            }
             out.push_str(&format!("{pad}{}\n", c.configs.join(", ")));
             if let Some(p) = &c.path {
-                out.push_str(&format!("{pad}{}\n", p.display()));
+                let note = match c.alone {
+                    Some(false) => " (agrees when run alone: needs the sequences before it)",
+                    _ => "",
+                };
+                out.push_str(&format!("{pad}{}{note}\n", p.display()));
             }
         }
         out
@@ -311,7 +391,8 @@ impl Census {
                 serde_json::json!({
                     "class": c.key.label(),
                     "op": c.key.op,
-                    "categories": c.key.categories,
+                    "category": c.key.category,
+                    "categories": categories(&c.reproducer),
                     "c": c.key.c,
                     "rust": c.key.rust,
                     "count": c.count,
@@ -319,6 +400,7 @@ impl Census {
                     "configs": c.configs,
                     "reproducer_steps": c.reproducer.step + 1,
                     "reproducer_path": c.path.as_ref().map(|p| p.display().to_string()),
+                    "reproduces_alone": c.alone,
                     "trace": c.reproducer.trace,
                     "diffs": c.reproducer.diffs,
                     "sequence": c.reproducer.sequence,
@@ -385,6 +467,7 @@ mod tests {
                 })
                 .collect(),
             schedules: Vec::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -164,6 +164,7 @@ pub fn minimize(file: &Path, out: &Path, budget: usize) -> Result<u8> {
             step: 0,
             trace: Vec::new(),
             schedules: Vec::new(),
+            notes: Vec::new(),
             diffs: vec![crate::compare::FieldDiff {
                 category: what.into(),
                 field: "process".into(),
@@ -249,6 +250,7 @@ pub fn census(
                     step: 0,
                     trace: Vec::new(),
                     schedules: Vec::new(),
+                    notes: Vec::new(),
                     diffs: vec![crate::compare::FieldDiff {
                         category: what.into(),
                         field: "process".into(),

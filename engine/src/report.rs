@@ -14,6 +14,9 @@ pub fn text(d: &Divergence) -> String {
         d.step,
         d.class()
     );
+    for n in &d.notes {
+        let _ = writeln!(s, "C revision: {n}");
+    }
     let _ = writeln!(s, "\noperations:");
     for (i, t) in d.trace.iter().enumerate() {
         let mark = if i == d.step { ">>" } else { "  " };

@@ -64,6 +64,10 @@ pub struct Pair {
     listed_list: Vec<u32>,
     /// Where the next periodic pass's rolling window of frames starts.
     roll: u32,
+    /// State rev 1.23 has in this configuration and the compiled C
+    /// revision does not (its PTP cache, its DEBUG counters): reported as
+    /// "not in rev X" ([`Pair::notes`]), never compared.
+    c_lacks: Vec<c_reference::Capability>,
 }
 
 /// A periodic deep pass reads the contents of the frames touched since the
@@ -78,6 +82,7 @@ impl Pair {
     pub fn open(name: &str, pool_pages: usize) -> anyhow::Result<Pair> {
         let world = CWorld::open(name, pool_pages)?;
         let config = world.config();
+        let world_lacks = world.revision().lacks();
         let r = crate::port_side::open(config, pool_pages)?;
         Ok(Pair {
             config,
@@ -91,7 +96,48 @@ impl Pair {
             listed: vec![false; pool_pages],
             listed_list: Vec::new(),
             roll: 0,
+            c_lacks: world_lacks,
         })
+    }
+
+    /// What the compiled C revision lacks or adds against rev 1.23 in this
+    /// configuration (empty for rev 1.23): reports print it.
+    pub fn notes(&self) -> Vec<String> {
+        let rev = self.c.world.revision();
+        let mut notes: Vec<String> = rev
+            .lacks()
+            .into_iter()
+            .map(|cap| format!("{} (not compared)", rev.not_in(cap)))
+            .collect();
+        notes.extend(rev.extra().into_iter().map(|cap| {
+            format!(
+                "{}: in rev {} only, not in rev 1.23 (shown, not compared)",
+                cap.name(),
+                rev.number()
+            )
+        }));
+        notes
+    }
+
+    /// Blanks, on the C side, the summary fields of state the C revision
+    /// does not have: the port's values stand in, so they never differ.
+    fn mask(&self, c: &mut crate::side::Summary, r: &crate::side::Summary) {
+        use c_reference::Capability as Cap;
+        for cap in &self.c_lacks {
+            match cap {
+                Cap::PtpCache => c.ptp_head = r.ptp_head,
+                Cap::Counters => c.counters = r.counters,
+                _ => {}
+            }
+        }
+    }
+
+    /// [`Pair::mask`] for a snapshot (the PTP cache list too).
+    fn mask_snapshot(&self, c: &mut Snapshot, r: &Snapshot) {
+        self.mask(&mut c.summary, &r.summary);
+        if self.c_lacks.contains(&c_reference::Capability::PtpCache) {
+            c.ptp = r.ptp.clone();
+        }
     }
 
     /// Both sides back to their initial state.
@@ -163,9 +209,13 @@ impl Pair {
         if deep {
             self.deep_pass(&mut diffs, full);
         } else if lwp_state {
-            compare::snapshot(&mut diffs, &self.c.snapshot(false), &self.r.snapshot(false));
+            let (mut cs, rs) = (self.c.snapshot(false), self.r.snapshot(false));
+            self.mask_snapshot(&mut cs, &rs);
+            compare::snapshot(&mut diffs, &cs, &rs);
         } else {
-            compare::summary(&mut diffs, &self.c.summary(), &self.r.summary());
+            let (mut cs, rs) = (self.c.summary(), self.r.summary());
+            self.mask(&mut cs, &rs);
+            compare::summary(&mut diffs, &cs, &rs);
         }
         self.memory(&mut diffs);
         self.last_c = tc;
@@ -203,7 +253,8 @@ impl Pair {
     /// which it compares. Only when a frame differs does it run the full
     /// structural comparison, to name the table, list or class.
     fn deep_pass(&mut self, diffs: &mut Vec<FieldDiff>, full: bool) {
-        let (cs, rs) = (self.c.snapshot(true), self.r.snapshot(true));
+        let (mut cs, rs) = (self.c.snapshot(true), self.r.snapshot(true));
+        self.mask_snapshot(&mut cs, &rs);
         compare::snapshot(diffs, &cs, &rs);
         // A step that already differs gets the full report: it costs
         // nothing while the sides agree.
@@ -527,6 +578,9 @@ pub struct Divergence {
     /// reached which call out of the file), C first.
     #[serde(default)]
     pub schedules: Vec<String>,
+    /// What the C revision lacks or adds against rev 1.23 (not compared).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Divergence {
@@ -616,6 +670,7 @@ pub fn run_observed(
                 trace,
                 diffs,
                 schedules,
+                notes: pair.notes(),
             }));
         }
         if let StepEnd::Panic(class, _) = ec {
@@ -650,6 +705,7 @@ pub fn run_observed(
                     trace,
                     diffs,
                     schedules: Vec::new(),
+                    notes: pair.notes(),
                 }));
             }
             return RunResult::Agree {
