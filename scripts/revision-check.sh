@@ -15,11 +15,17 @@
 # or if a test fails.  Tests about state a revision lacks are skipped by the
 # tests themselves and say so ("...: skipped, segtab carving: not in rev 1.31");
 # the script lists those lines.
+#
+# Then the differential run against the rev 1.23 port (SEGTAB_REVISION_SECS,
+# default 30; 0 skips it): a revision listed as `agrees` in
+# c-reference/revisions/expected-census.txt must run a campaign without a
+# divergence; for any other, a census runs and every class listed there for
+# it must be among the classes found.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -eq 1 ] || usage
 case "$1" in -h|--help) usage ;; esac
 
@@ -74,3 +80,38 @@ if grep -q 'skipped, ' "$log"; then
     echo "skipped (not in this revision):"
     grep -o '[a-z0-9-]*: skipped, .*' "$log" | sort -u | sed 's/^/  /'
 fi
+
+secs=${SEGTAB_REVISION_SECS:-30}
+[ "$secs" != 0 ] || exit 0
+expect=$root/c-reference/revisions/expected-census.txt
+CARGO_TARGET_DIR=$target cargo build -q --release -p segtab-diff
+tool=$target/release/segtab-diff
+out=$(mktemp -d)
+trap 'rm -f "$log"; rm -rf "$out"' EXIT
+if grep -qx "$name	agrees" "$expect" 2>/dev/null; then
+    if "$tool" campaign --seconds "$secs" --seed 1 --out "$out" >"$log" 2>&1; then
+        echo "campaign against the rev 1.23 port: $(grep '^campaign:' "$log" | tail -1)"
+    else
+        echo "revision-check: rev $name should agree with the rev 1.23 port, but:" >&2
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+    exit 0
+fi
+set +e
+"$tool" campaign --census --seconds "$secs" --seed 1 --out "$out" --json "$out/census.json" >"$log" 2>&1
+rc=$?
+set -e
+[ $rc -le 1 ] || { tail -n 40 "$log" >&2; exit 1; }
+grep -E '^census: [0-9]+ class' "$log" || echo "census: no divergence"
+missing=0
+while IFS=$'\t' read -r rev class; do
+    [ "$rev" = "$name" ] || continue
+    if grep -qF -- "$class" "$log"; then
+        echo "  found: $class"
+    else
+        echo "  MISSING: $class" >&2
+        missing=$((missing + 1))
+    fi
+done < <(grep -v '^#' "$expect" 2>/dev/null)
+[ $missing -eq 0 ] || { echo "revision-check: $missing known class(es) of rev $name not found" >&2; exit 1; }
