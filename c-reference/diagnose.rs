@@ -32,6 +32,8 @@ pub enum Kind {
     Member,
     /// A macro tested in `#if` that the shim should define (-Wundef).
     Macro,
+    /// A header the file includes that the shim does not have.
+    Header,
 }
 
 /// One thing the file under test needs.
@@ -419,6 +421,17 @@ pub fn classify(out: &str, source: &str, text: &str, shim_root: &str) -> Report 
                 .map(|n| (n, Kind::Macro))
         } else if d.severity != "error" {
             None
+        } else if let Some(h) = m
+            .strip_suffix(": No such file or directory")
+            .map(str::to_string)
+            .or_else(|| {
+                m.strip_suffix(" file not found")
+                    .and_then(|q| quoted(q, ""))
+            })
+        {
+            // gcc: `sys/cpu.h: No such file or directory`; clang:
+            // `'sys/cpu.h' file not found`.
+            Some((h, Kind::Header))
         } else if let Some(n) = quoted(m, "implicit declaration of function")
             .or_else(|| quoted(m, "call to undeclared function"))
             .or_else(|| quoted(m, "call to undeclared library function"))
@@ -463,6 +476,15 @@ pub fn classify(out: &str, source: &str, text: &str, shim_root: &str) -> Report 
                     "unknown layout {} (read at {used_at}): teach shim/csrc/world.c this revision's layout (SHIM_REV_*)",
                     name.split_once("pmap_segtab_info").map_or(name.clone(), |(_, f)| format!("pmap_segtab_info{f}")),
                 ));
+            }
+            Some((name, Kind::Header)) => {
+                // A header belongs where its own path says.
+                r.missing.push(Missing {
+                    name: format!("<{name}>"),
+                    used_at,
+                    header: name,
+                    kind: Kind::Header,
+                });
             }
             Some((name, kind))
                 if (at.0 == source || kind == Kind::Macro) && !declared_by(text, &name) =>

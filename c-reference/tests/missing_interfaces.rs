@@ -246,3 +246,21 @@ fn an_entry_point_the_revision_lacks_is_named() {
         "{m:?}"
     );
 }
+
+#[test]
+fn a_missing_header_is_one_line_naming_where_it_belongs() {
+    let src = "/r/pmap_segtab.c";
+    let gcc = "/r/pmap_segtab.c:107:10: fatal error: sys/cpu.h: No such file or directory\n";
+    let clang = "/r/pmap_segtab.c:107:10: fatal error: 'sys/cpu.h' file not found\n";
+    for out in [gcc, clang] {
+        let r = classify(out, src, "", "/s");
+        let lines: Vec<String> = r.missing.iter().map(|m| m.line()).collect();
+        assert_eq!(
+            lines,
+            ["missing interface <sys/cpu.h> (used at /r/pmap_segtab.c:107) belongs in shim/include/sys/cpu.h"],
+            "{out}"
+        );
+        assert_eq!(r.missing[0].kind, Kind::Header);
+        assert!(r.other.is_empty(), "{:?}", r.other);
+    }
+}
