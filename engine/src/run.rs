@@ -107,7 +107,16 @@ impl Pair {
         let mut notes: Vec<String> = rev
             .lacks()
             .into_iter()
-            .map(|cap| format!("{} (not compared)", rev.not_in(cap)))
+            .map(|cap| {
+                use c_reference::Capability as Cap;
+                let how = match cap {
+                    // State: masked on the C side (Pair::mask).
+                    Cap::PtpCache | Cap::Counters => "state, not compared",
+                    // What the file does: the port doing it is a divergence.
+                    _ => "behaviour: compared, so it shows as divergences",
+                };
+                format!("{} ({how})", rev.not_in(cap))
+            })
             .collect();
         notes.extend(rev.extra().into_iter().map(|cap| {
             format!(
@@ -116,6 +125,24 @@ impl Pair {
                 rev.number()
             )
         }));
+        // The 2022 rework's per-pmap page lists, as they stand: shown so a
+        // reader can follow the C, never compared.
+        let w = &self.c.world;
+        for pmap in 0..c_reference::NPMAPS {
+            use c_reference::PageList;
+            let (Some(st), Some(pt)) = (
+                w.pmap_pages(pmap, PageList::Segtab),
+                w.pmap_pages(pmap, PageList::Ptpage),
+            ) else {
+                break;
+            };
+            if !st.is_empty() || !pt.is_empty() {
+                notes.push(format!(
+                    "pmap {pmap} page lists (rev {} only): segtab pages {st:?}, PTE pages {pt:?}",
+                    rev.number()
+                ));
+            }
+        }
         notes
     }
 
