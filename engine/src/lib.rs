@@ -28,6 +28,7 @@ pub mod model;
 pub mod panic_text;
 pub mod port_side;
 pub mod probe;
+pub mod rebuild;
 pub mod replay;
 pub mod report;
 pub mod rng;

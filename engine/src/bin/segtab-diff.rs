@@ -17,6 +17,12 @@ use std::process::ExitCode;
     about = "Differential testing of the Rust port of NetBSD pmap_segtab.c against the C original"
 )]
 struct Cli {
+    /// Run the command against this C file instead of the one built in:
+    /// the tool is rebuilt with it (SEGTAB_C_SOURCE) in a target directory
+    /// of its own inside the checkout, then run. A file the shim cannot
+    /// build exits 2 with one line per missing interface.
+    #[arg(long, global = true, value_name = "FILE")]
+    c_source: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -155,6 +161,15 @@ fn default_jobs() -> u32 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(source) = &cli.c_source {
+        return match segtab_diff::rebuild::run(
+            source,
+            &segtab_diff::rebuild::args_without_c_source(),
+        ) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => tool_error(e),
+        };
+    }
     let r = match cli.cmd {
         Cmd::Campaign {
             seconds,
