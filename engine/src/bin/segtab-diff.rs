@@ -244,7 +244,13 @@ fn main() -> ExitCode {
                 println!("{:<20} {}", c.name, c.summary);
             }
             match c_reference::CWorld::open(c_reference::CONFIGS[0].name, 1) {
-                Ok(w) => println!("C reference compiled from {}", w.c_source()),
+                Ok(w) => {
+                    println!("C reference compiled from {}", w.c_source());
+                    let rev = w.revision();
+                    if let Some(id) = &rev.rcsid {
+                        println!("{id}");
+                    }
+                }
                 Err(e) => eprintln!("cannot open the C reference: {e}"),
             }
             Ok(0)
