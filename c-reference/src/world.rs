@@ -491,6 +491,16 @@ impl CWorld {
         s
     }
 
+    /// The fields of [`CWorld::state`] every step compares (the free list
+    /// and PTP cache heads, the DEBUG counters, the lock, `dead`, every
+    /// `pm_segtab`); the rest are left zero. Cheaper than a whole snapshot.
+    pub fn summary_state(&self) -> segtab_shim_state {
+        let mut s = segtab_shim_state::default();
+        // SAFETY: summary only writes *s.
+        unsafe { (self.ops.summary.unwrap())(&mut s) };
+        s
+    }
+
     /// The C's record of the last panic.
     pub fn panic_record(&self) -> segtab_shim_panic {
         let mut p = segtab_shim_panic::default();

@@ -216,7 +216,7 @@ impl Side for CSide {
 
     fn summary(&mut self) -> Summary {
         let w = &self.world;
-        let s = w.state();
+        let s = w.summary_state();
         let pool = w.pool();
         let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
         Summary {

@@ -752,7 +752,7 @@ api_direct_mapped_p(uint64_t va)
 }
 
 static void
-api_snapshot(struct segtab_shim_state *s)
+api_summary(struct segtab_shim_state *s)
 {
 	/* Each revision's own layout (see SHIM_REV_* above). */
 #ifdef SHIM_REV_SEGALLOC
@@ -779,9 +779,16 @@ api_snapshot(struct segtab_shim_state *s)
 	s->lock_held = pmap_segtab_lock.mtx_locked;
 	s->lock_enters = pmap_segtab_lock.mtx_enters;
 	s->dead = world.dead;
+	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++)
+		s->pm_segtab[i] = world.pmaps[i].pm_segtab;
+}
+
+static void
+api_snapshot(struct segtab_shim_state *s)
+{
+	api_summary(s);
 	s->cur_lwp = world.cpu_lwp[0];
 	for (uint32_t i = 0; i < SEGTAB_SHIM_NPMAPS; i++) {
-		s->pm_segtab[i] = world.pmaps[i].pm_segtab;
 		s->pm_minaddr[i] = world.pmaps[i].pm_minaddr;
 		s->pm_addr[i] = &world.pmaps[i];
 		/* 2022 only (SEGTAB_SHIM_CAP_PAGE_LISTS); 0 otherwise */
@@ -874,4 +881,5 @@ const struct segtab_shim_ops SHIM_SYM(ops) = {
 	.panic_info = api_panic_info,
 	.rcsid = api_rcsid,
 	.pmap_pages = api_pmap_pages,
+	.summary = api_summary,
 };

@@ -235,6 +235,11 @@ struct segtab_shim_ops {
 	 * per-pmap page lists */
 	int32_t (*pmap_pages)(uint32_t pmap, int32_t which,
 	    struct vm_page **out, uint32_t max);
+	/* the fields of snapshot() every step compares (free_segtab,
+	 * ptp_first, the counters, the lock, dead, pm_segtab[]); the others are
+	 * left as they are. A snapshot costs more than the comparison of a
+	 * cheap step. */
+	void (*summary)(struct segtab_shim_state *out);
 };
 
 #endif /* _SEGTAB_SHIM_API_H_ */

@@ -459,10 +459,11 @@ pub struct segtab_shim_ops {
     pub pmap_pages: ::core::option::Option<
         unsafe extern "C" fn(pmap: u32, which: i32, out: *mut *mut vm_page, max: u32) -> i32,
     >,
+    pub summary: ::core::option::Option<unsafe extern "C" fn(out: *mut segtab_shim_state)>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 168usize];
+    ["Size of segtab_shim_ops"][::core::mem::size_of::<segtab_shim_ops>() - 176usize];
     ["Alignment of segtab_shim_ops"][::core::mem::align_of::<segtab_shim_ops>() - 8usize];
     ["Offset of field: segtab_shim_ops::config"]
         [::core::mem::offset_of!(segtab_shim_ops, config) - 0usize];
@@ -506,6 +507,8 @@ const _: () = {
         [::core::mem::offset_of!(segtab_shim_ops, rcsid) - 152usize];
     ["Offset of field: segtab_shim_ops::pmap_pages"]
         [::core::mem::offset_of!(segtab_shim_ops, pmap_pages) - 160usize];
+    ["Offset of field: segtab_shim_ops::summary"]
+        [::core::mem::offset_of!(segtab_shim_ops, summary) - 168usize];
 };
 impl Default for segtab_shim_ops {
     fn default() -> Self {

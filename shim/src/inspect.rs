@@ -59,11 +59,13 @@ pub enum Ptr {
 
 impl Ptr {
     /// Classify a raw host address.
+    #[inline]
     pub fn classify(pool: &PagePool, addr: u64) -> Ptr {
         Ptr::classify_in(&pool.map(), addr)
     }
 
     /// Classify a raw host address against a detached [`PoolMap`].
+    #[inline]
     pub fn classify_in(map: &PoolMap, addr: u64) -> Ptr {
         if addr == 0 {
             return Ptr::Null;

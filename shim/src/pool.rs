@@ -108,6 +108,7 @@ pub struct PoolMap {
 
 impl PoolMap {
     /// Frame and offset of a host address, or None outside the pool.
+    #[inline]
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
         let off = addr.checked_sub(self.base)?;
         let pfn = off >> self.page_shift;
@@ -511,6 +512,7 @@ impl PagePool {
     }
 
     /// Frames in use.
+    #[inline]
     pub fn in_use(&self) -> u32 {
         self.in_use
     }
@@ -585,6 +587,7 @@ impl PagePool {
         unsafe { self.base.as_ptr().add((pfn as usize) << self.page_shift) }
     }
     /// Which frame, and where in it, a host address points; None outside the pool.
+    #[inline]
     pub fn locate(&self, addr: u64) -> Option<(u32, u32)> {
         self.map().locate(addr)
     }
@@ -601,6 +604,7 @@ impl PagePool {
         })
     }
     /// The frame of a `struct vm_page *` of this pool.
+    #[inline]
     pub fn pfn_of_vm_page(&self, pg: *const vm_page) -> Option<u32> {
         let off = (pg as usize).checked_sub(self.pages.as_ptr() as usize)?;
         let size = std::mem::size_of::<vm_page>();
@@ -637,6 +641,7 @@ impl PagePool {
 
     /// A copyable description of where the frames are, to classify
     /// addresses while the pool itself is borrowed.
+    #[inline]
     pub fn map(&self) -> PoolMap {
         PoolMap {
             base: self.base.as_ptr() as u64,
