@@ -1605,6 +1605,40 @@ fn a_newly_freed_segtab_is_read_by_the_next_periodic_pass() {
     }
 }
 
+/// Every periodic pass reads every segtab a root reaches (on LP64 the
+/// lower segtabs too), not only those in the rolling window: a slot set in
+/// a segtab no step touched is reported by the very next pass, wherever
+/// the window stands.
+#[test]
+fn every_periodic_pass_reads_every_segtab() {
+    for c in roomy_configs() {
+        let seg = 1u64 << c.segshift;
+        for filler in 0..6 {
+            let ops = many_pages(c, 24, filler + 2, &[]);
+            let at = 25 + filler;
+            let mut pair = tampered(
+                c,
+                on_step(move |i, side, _, _, _| {
+                    if i != at {
+                        return;
+                    }
+                    // An empty slot pointing at a page the tree already
+                    // holds: a table difference, no page changes class.
+                    let (pfn, off) = slot_of(side, 1, 11 * seg).expect("mapped");
+                    let (to, to_off) = slot_of(side, 1, 40 * seg).expect("a segtab");
+                    assert_eq!((pfn, to), (to, pfn));
+                    let pool = side.pool_mut();
+                    assert_eq!(pool.read_word(to, to_off, 8), 0);
+                    let w = pool.read_word(pfn, off, 8);
+                    pool.write_word(to, to_off, 8, w);
+                }),
+            );
+            let d = diverge(&mut pair, &ops, 1);
+            expect(&d, at, &["table"]);
+        }
+    }
+}
+
 /// A page no step touches is still read by some periodic pass before the
 /// sequence ends (the passes roll over every page), not only by the final
 /// full pass.
