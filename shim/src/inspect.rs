@@ -788,13 +788,13 @@ mod tests {
         p.write_word(pfn, off + 8 * i, 8, a);
     }
 
-    /// Every frame use, on LP64: a tree (root 0 -> segtab 1 at seg_seg[3]
+    /// Every frame use, on LP64: a tree (root 0 -> segtab 1 at seg_seg[300]
     /// -> PTE pages 2, 3 at seg_tab[5], seg_tab[511]), a free list of
     /// segtabs 4 -> 5, a PTP cache 6 -> 7, a leaked page 8, a free page 9,
     /// and a PTE page 10 still in the tree after it was freed.
     fn lp64_world() -> (PagePool, u64, Vec<Ptr>, Vec<u32>) {
         let mut p = pool(11);
-        link(&mut p, (0, 0), 3, (1, 0));
+        link(&mut p, (0, 0), 300, (1, 0));
         link(&mut p, (1, 0), 5, (2, 0));
         link(&mut p, (1, 0), 511, (3, 0));
         link(&mut p, (1, 0), 9, (10, 0));
@@ -878,27 +878,27 @@ mod tests {
         let fields: Vec<String> = shape
             .fields
             .iter()
-            .filter(|(f, _)| !matches!(f, Field::Pte(3, 9, _)))
+            .filter(|(f, _)| !matches!(f, Field::Pte(300, 9, _)))
             .map(|(f, v)| format!("{f} = {v}"))
             .collect();
         assert_eq!(
             fields,
             [
                 "pm_segtab = pfn 0",
-                "seg_seg[3] = pfn 1",
-                "seg_seg[3]->seg_tab[5] = pfn 2",
-                "seg_seg[3]->seg_tab[5]->pte[0] = 0x80000001",
-                "seg_seg[3]->seg_tab[5]->pte[1023] = 0x80000002",
-                "seg_seg[3]->seg_tab[9] = pfn 10",
-                "seg_seg[3]->seg_tab[511] = pfn 3",
-                "seg_seg[3]->seg_tab[511]->pte[7] = 0x80000003",
+                "seg_seg[300] = pfn 1",
+                "seg_seg[300]->seg_tab[5] = pfn 2",
+                "seg_seg[300]->seg_tab[5]->pte[0] = 0x80000001",
+                "seg_seg[300]->seg_tab[5]->pte[1023] = 0x80000002",
+                "seg_seg[300]->seg_tab[9] = pfn 10",
+                "seg_seg[300]->seg_tab[511] = pfn 3",
+                "seg_seg[300]->seg_tab[511]->pte[7] = 0x80000003",
             ]
         );
         // The freed page reads as poison, entry by entry.
         let poisoned = shape
             .fields
             .iter()
-            .filter(|(f, _)| matches!(f, Field::Pte(3, 9, _)))
+            .filter(|(f, _)| matches!(f, Field::Pte(300, 9, _)))
             .count();
         assert_eq!(poisoned, 1024);
         assert_eq!(
