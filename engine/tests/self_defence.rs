@@ -21,8 +21,9 @@
 //!   last index and in between at every level, and in the range a callback
 //!   was given, at both ends; one undone by the next step;
 //! - off the path: caught by the next periodic deep pass (however many
-//!   pages, for every page a step touched; every untouched page within a
-//!   few passes; the last step reads everything), after a panic on either
+//!   pages, for every page a step touched; every segtab a root reaches,
+//!   at every pass; every untouched page within a few passes; the last
+//!   step reads everything), after a panic on either
 //!   side, and after a destroy that leaves a stale free segtab;
 //! - stores into free pages (each side, reported once, above the
 //!   high-water mark), and the lists of more than `MAX_TABLE_DIFFS` fields;
