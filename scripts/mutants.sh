@@ -8,7 +8,8 @@
 #   port     rust-segtab/src: each mutant is judged by the port's own tests,
 #            the engine's tests and a differential campaign of N seconds
 #            (engine/tests/mutant_campaign.rs, SEGTAB_CAMPAIGN_SECS=N; default 10)
-#   engine   engine/src/compare.rs and engine/src/run.rs, judged by cargo test --workspace
+#   engine   engine/src/compare.rs, engine/src/run.rs and engine/src/census.rs,
+#            judged by cargo test --workspace
 #   inspect  shim/src/inspect.rs, judged by cargo test --workspace
 #
 # Mutants listed in mutants/equivalent.txt are excluded. Prints, per target,
@@ -144,7 +145,8 @@ for t in "${targets[@]}"; do
             ;;
         engine)
             run_target engine "" \
-                --file engine/src/compare.rs --file engine/src/run.rs --test-workspace true
+                --file engine/src/compare.rs --file engine/src/run.rs --file engine/src/census.rs \
+                --test-workspace true
             ;;
         inspect)
             run_target inspect "" --file shim/src/inspect.rs --test-workspace true

@@ -505,4 +505,177 @@ mod tests {
         assert_eq!(json["classes"][1]["count"], 5);
         assert_eq!(json["classes"][1]["configs"][1], "powerpc-booke");
     }
+
+    /// A concurrent step with two calls: a lookup on CPU 0, `call` on 1.
+    fn both(call: &str) -> String {
+        format!("at once: cpu0 pmap_pte_lookup(pmap 1, 0x0) | cpu1 (lwp 2) {call} | schedule 0x3")
+    }
+
+    #[test]
+    fn a_schedule_is_classed_where_it_first_parts() {
+        let line = both("*pmap_pte_reserve(pmap 1, 0x0) = 0x5");
+        let sched = |c: &str, r: &str| {
+            ClassKey::of(&finding(
+                0,
+                &line,
+                &[("schedule", "which CPU", c, r), ("table", "x", "1", "2")],
+            ))
+        };
+        // CPU 0 calls something else at its second call.
+        let k = sched(
+            "cpu0: SpinEnter Alloc | cpu1: SpinEnter(waits)",
+            "cpu0: SpinEnter Free",
+        );
+        assert_eq!(
+            k.label(),
+            "pmap_pte_lookup: schedule [C: calls Alloc | Rust: calls Free]"
+        );
+        // The C stops where the port's CPU 1 goes on.
+        let k = sched("cpu0: SpinEnter", "cpu0: SpinEnter | cpu1: Map");
+        assert_eq!(
+            (k.op.as_str(), k.c.as_str(), k.rust.as_str()),
+            ("pmap_pte_reserve", "ends", "calls Map")
+        );
+        assert_eq!(
+            first_difference("cpu1: Alloc Free", "cpu1: Alloc | cpu0: Free"),
+            (Some(1), "calls Free".into(), "calls Free".into()),
+            "which CPU made the call is not part of the class"
+        );
+    }
+
+    #[test]
+    fn a_concurrent_step_is_classed_by_the_call_that_differs() {
+        // The CPU whose end differs in itself, not the one abandoned.
+        let p = "Panic(Kassert(220), \"x\")";
+        let line = both("pmap_segtab_destroy(pmap 1, None, 0x0)");
+        for (c0, r0) in [
+            ("Abandoned(Dead)", "Ok(None)"),
+            ("Ok(None)", "Abandoned(Dead)"),
+        ] {
+            let d = finding(
+                0,
+                &line,
+                &[
+                    ("outcome", "cpu0 return / panic", c0, r0),
+                    ("outcome", "cpu1 return / panic", p, "Ok(None)"),
+                ],
+            );
+            assert_eq!(
+                ClassKey::of(&d).label(),
+                "pmap_segtab_destroy: outcome [C: panic Kassert(220) | Rust: returned NULL]"
+            );
+        }
+        let d = finding(
+            0,
+            &line,
+            &[("outcome", "cpu0 return / panic", "Abandoned(Dead)", p)],
+        );
+        assert_eq!(
+            ClassKey::of(&d).label(),
+            "pmap_pte_lookup: outcome [C: abandoned | Rust: panic Kassert(220)]"
+        );
+        // Callbacks without an outcome: the one call that makes them.
+        let cb = [("callbacks", "call 0", "a", "b")];
+        let key = |line: &str, diffs: &[(&str, &str, &str, &str)]| {
+            ClassKey::of(&finding(0, line, diffs)).label()
+        };
+        assert_eq!(key(&line, &cb), "pmap_segtab_destroy: callbacks");
+        let process = both("pmap_pte_process(pmap 1, 0x0, 0x1000, Count, 0)");
+        assert_eq!(key(&process, &cb), "pmap_pte_process: callbacks");
+        let two = "at once: cpu0 pmap_segtab_destroy(pmap 2, None, 0x0) | cpu1 (lwp 2) pmap_pte_process(pmap 1, 0x0, 0x1000, Count, 0) | schedule 0x0";
+        assert_eq!(
+            key(two, &cb),
+            "at once (pmap_pte_process | pmap_segtab_destroy): callbacks"
+        );
+        // Without differing callbacks, both calls name it.
+        assert_eq!(
+            key(&process, &[("table", "pmap 1 x", "1", "2")]),
+            "at once (pmap_pte_lookup | pmap_pte_process): table"
+        );
+        assert_eq!(
+            key("pmap_pte_process(pmap 1, 0x0, 0x1000, Count, 0)", &cb),
+            "pmap_pte_process: callbacks"
+        );
+        // A crash or hang: no step.
+        let mut d = finding(0, "x", &[("crash", "worker", "", "")]);
+        d.trace.clear();
+        assert_eq!(ClassKey::of(&d).label(), "crash: crash");
+    }
+
+    #[test]
+    fn the_census_prints_and_writes_each_class() {
+        let destroy = "pmap_segtab_destroy(pmap 1, Record, 0xab)";
+        let lookup = "pmap_pte_lookup(pmap 1, 0x0)";
+        let a = finding(
+            4,
+            destroy,
+            &[
+                ("outcome", "return / panic", "Ok(None)", "Refused(\"x\")"),
+                ("table", "t", "1", "2"),
+                ("pool", "p", "1", "2"),
+            ],
+        );
+        let b = finding(2, lookup, &[("table", "t", "1", "2")]);
+        let mut census = Census::new();
+        assert!(census.is_empty());
+        assert_eq!(census.table(|t| t.to_string()), "census: no divergence\n");
+        let (ka, kb) = (ClassKey::of(&a), ClassKey::of(&b));
+        assert!(!census.knows(&ka));
+        assert!(
+            !census.count(&ka, 1, "x", 0.0),
+            "an unknown class is not counted"
+        );
+        assert_eq!(
+            census.record(ka.clone(), a.clone(), Some("a.json".into()), 3.0),
+            Recorded::New
+        );
+        assert!(census.knows(&ka) && !census.knows(&kb) && !census.is_empty());
+        // As short: the first is kept.
+        let mut a2 = a.clone();
+        a2.sequence.config = "mips32-o32-8k".into();
+        assert_eq!(
+            census.record(ka.clone(), a2, Some("a2.json".into()), 1.0),
+            Recorded::Counted
+        );
+        assert_eq!(census.record(kb.clone(), b, None, 7.0), Recorded::New);
+        census.set_alone(&ka, Some(false));
+        census.set_alone(&kb, Some(false));
+        let c = &census.classes()[0];
+        assert_eq!((c.count, c.first_seen), (2, 1.0));
+        assert_eq!(c.configs, ["mips32-o32-8k", "mips64-n64-4k"]);
+        assert_eq!(c.path.as_deref(), Some(std::path::Path::new("a.json")));
+        census.classes_mut()[1].path = Some("b.json".into());
+        census.set_alone(&kb, None);
+        let pad = " ".repeat(33);
+        assert_eq!(
+            census.table(|t| format!("{t:.1} s")),
+            [
+                "census: 2 class(es)".to_string(),
+                "  #    count  first seen  steps  class / configurations / reproducer".into(),
+                "  1        2       1.0 s      5  pmap_segtab_destroy: outcome [C: returned NULL | Rust: refused]".into(),
+                format!("{pad}also differs: pool, table"),
+                format!("{pad}mips32-o32-8k, mips64-n64-4k"),
+                format!("{pad}a.json (agrees when run alone: needs the sequences before it)"),
+                "  2        1       7.0 s      3  pmap_pte_lookup: table".into(),
+                format!("{pad}mips64-n64-4k"),
+                format!("{pad}b.json\n"),
+            ]
+            .join("\n")
+        );
+        let json = census.to_json();
+        let first = &json["classes"][0];
+        assert_eq!(first["class"], ka.label());
+        assert_eq!(
+            first["categories"],
+            serde_json::json!(["outcome", "pool", "table"])
+        );
+        assert_eq!(first["reproducer_steps"], 5);
+        assert_eq!(first["reproducer_path"], "a.json");
+        assert_eq!(first["reproduces_alone"], false);
+        assert_eq!(first["c"], "returned NULL");
+        assert_eq!(
+            json["classes"][1]["reproduces_alone"],
+            serde_json::Value::Null
+        );
+    }
 }

@@ -746,3 +746,71 @@ pub fn run_observed(
         panic: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use c_reference::Capability as Cap;
+    use shim::inspect::PageRef;
+
+    /// Two snapshots that differ in every field a revision may lack (the
+    /// PTP cache head and list, the DEBUG counters) and in one it cannot
+    /// (the lock).
+    fn apart() -> (Snapshot, Snapshot) {
+        let mut c = Snapshot::default();
+        let mut r = Snapshot::default();
+        c.summary.ptp_head = Some(3);
+        c.ptp = (vec![3, 4], false);
+        c.summary.counters = (1, 2, 3);
+        c.summary.lock = (false, 1);
+        r.summary.ptp_head = None;
+        r.summary.counters = (4, 5, 6);
+        r.summary.lock = (false, 2);
+        r.free_list = (vec![Ptr::Page(PageRef { pfn: 9, off: 0 })], false);
+        c.free_list = r.free_list.clone();
+        (c, r)
+    }
+
+    /// State the compiled C revision lacks takes the port's values on the
+    /// C side, each capability its own fields only; everything else is
+    /// still compared.
+    #[test]
+    fn what_the_c_revision_lacks_is_masked_and_nothing_else() {
+        let mut pair = Pair::open("riscv64-sv39-shape", 64).unwrap();
+        assert!(pair.c_lacks.is_empty(), "rev 1.23 lacks nothing");
+        assert!(pair.notes().is_empty(), "rev 1.23 has nothing to note");
+        let cases: [(&[Cap], bool, bool); 4] = [
+            (&[], false, false),
+            (&[Cap::PtpCache], true, false),
+            (&[Cap::Counters], false, true),
+            (&[Cap::Carving, Cap::PtpCache, Cap::Counters], true, true),
+        ];
+        for (lacks, ptp, counters) in cases {
+            pair.c_lacks = lacks.to_vec();
+            let (c0, r) = apart();
+            // The summary alone (every step) and in a snapshot (deep passes
+            // and lwp steps).
+            let mut c = c0.summary;
+            pair.mask(&mut c, &r.summary);
+            let mut s = c0.clone();
+            pair.mask_snapshot(&mut s, &r);
+            for (what, got) in [("summary", c), ("snapshot", s.summary)] {
+                assert_eq!(got.ptp_head == r.summary.ptp_head, ptp, "{lacks:?} {what}");
+                assert_eq!(
+                    got.counters == r.summary.counters,
+                    counters,
+                    "{lacks:?} {what}"
+                );
+                assert_eq!(got.lock, c0.summary.lock, "{lacks:?} {what}");
+            }
+            assert_eq!(s.ptp == r.ptp, ptp, "{lacks:?} PTP cache list");
+            assert_eq!(s.free_list, c0.free_list, "{lacks:?}");
+            let mut diffs = Vec::new();
+            compare::snapshot(&mut diffs, &s, &r);
+            let cats: Vec<&str> = diffs.iter().map(|d| d.category.as_str()).collect();
+            assert!(cats.contains(&"lock"), "{lacks:?}: {cats:?}");
+            assert_eq!(!cats.contains(&"ptp cache"), ptp, "{lacks:?}: {cats:?}");
+            assert_eq!(!cats.contains(&"counters"), counters, "{lacks:?}: {cats:?}");
+        }
+    }
+}

@@ -335,3 +335,66 @@ fn a_leaked_page_is_caught() {
         },
     );
 }
+
+/// Bytes no table or list reaches differ (a page allocated on both sides
+/// that nothing refers to, so every structure agrees): a periodic pass
+/// names the frame, its class and each differing word, where two host
+/// pointers to the same frame and offset of their own pools agree.
+#[test]
+fn a_difference_no_structure_reaches_is_named_by_frame_and_word() {
+    for c in c_reference::CONFIGS {
+        let mut pair = Pair::open(c.name, 256).unwrap();
+        setup(&mut pair);
+        let (Some(pfn), Some(same)) = (
+            pair.c.pool_mut().alloc(shim::UVM_PGA_ZERO),
+            pair.r.pool_mut().alloc(shim::UVM_PGA_ZERO),
+        ) else {
+            panic!("{}: no page to leak", c.name);
+        };
+        assert_eq!(pfn, same, "{}", c.name);
+        for (side, at) in [(&mut pair.c as &mut dyn Side, 3), (&mut *pair.r, 4)] {
+            let pool = side.pool_mut();
+            // The same place in each pool: no difference.
+            let here = pool.kva(2) as u64 + 0x10;
+            pool.write_word(pfn, 0x18, 8, here);
+            // Different places: frame 3 on the C side, 4 on the port's.
+            let there = pool.kva(at) as u64 + 0x10;
+            pool.write_word(pfn, 0x20, 8, there);
+        }
+        pair.r.pool_mut().write_word(pfn, 0x48, 8, 0x1234);
+        let acts: Vec<Action> = elsewhere(&pair, 3)
+            .into_iter()
+            .filter(|a| matches!(a, Action::Lookup { .. }))
+            .cycle()
+            .take(PASSES * DEEP_EVERY)
+            .collect();
+        let mut found = None;
+        for (i, a) in acts.iter().enumerate() {
+            let (_, diffs) = pair.step(a, (i + 1) % DEEP_EVERY == 0);
+            if !diffs.is_empty() {
+                found = Some((i, diffs));
+                break;
+            }
+        }
+        let Some((i, diffs)) = found else {
+            panic!("{}: the leaked page's bytes escaped", c.name)
+        };
+        let got: Vec<(&str, &str, &str, &str)> = diffs
+            .iter()
+            .map(|d| (&*d.category, &*d.field, &*d.c, &*d.rust))
+            .collect();
+        let (w20, w48) = (
+            format!("pfn {pfn} (leaked) word +0x20"),
+            format!("pfn {pfn} (leaked) word +0x48"),
+        );
+        assert_eq!(
+            got,
+            [
+                ("pages", &*w20, "pfn 3+0x10", "pfn 4+0x10"),
+                ("pages", &*w48, "NULL", "0x1234")
+            ],
+            "{} step {i}",
+            c.name
+        );
+    }
+}

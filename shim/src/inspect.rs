@@ -739,3 +739,324 @@ pub fn diff_frame(
     }
     any
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UVM_PGA_ZERO;
+
+    /// mips64-n64-4k's layout: 4 KiB pages, one segtab per page.
+    const LP64: Geometry = Geometry {
+        lp64: true,
+        segtabsize: 512,
+        nptepg: 1024,
+        pte_bytes: 4,
+        page_shift: 12,
+        segshift: 22,
+        xsegshift: 31,
+    };
+
+    /// mips32-o32-8k's layout, here with 4 KiB pages: four 1 KiB segtabs
+    /// per page.
+    const ILP32: Geometry = Geometry {
+        lp64: false,
+        segtabsize: 128,
+        nptepg: 1024,
+        pte_bytes: 4,
+        page_shift: 12,
+        segshift: 22,
+        xsegshift: 0,
+    };
+
+    fn pool(frames: usize) -> PagePool {
+        let mut p = PagePool::new(12, frames, false, false).unwrap();
+        for want in 0..frames as u32 {
+            assert_eq!(p.alloc(UVM_PGA_ZERO), Some(want));
+        }
+        p
+    }
+
+    fn addr(p: &PagePool, pfn: u32, off: u32) -> u64 {
+        p.kva(pfn) as u64 + off as u64
+    }
+
+    fn at(pfn: u32, off: u32) -> Ptr {
+        Ptr::Page(PageRef { pfn, off })
+    }
+
+    /// Slot `i` of the segtab at `pfn`+`off` points at `to`+`to_off`.
+    fn link(p: &mut PagePool, (pfn, off): (u32, u32), i: u32, (to, to_off): (u32, u32)) {
+        let a = addr(p, to, to_off);
+        p.write_word(pfn, off + 8 * i, 8, a);
+    }
+
+    /// Every frame use, on LP64: a tree (root 0 -> segtab 1 at seg_seg[300]
+    /// -> PTE pages 2, 3 at seg_tab[5], seg_tab[511]), a free list of
+    /// segtabs 4 -> 5, a PTP cache 6 -> 7, a leaked page 8, a free page 9,
+    /// and a PTE page 10 still in the tree after it was freed.
+    fn lp64_world() -> (PagePool, u64, Vec<Ptr>, Vec<u32>) {
+        let mut p = pool(11);
+        link(&mut p, (0, 0), 300, (1, 0));
+        link(&mut p, (1, 0), 5, (2, 0));
+        link(&mut p, (1, 0), 511, (3, 0));
+        link(&mut p, (1, 0), 9, (10, 0));
+        p.write_word(2, 0, 4, 0x8000_0001);
+        p.write_word(2, 4 * 1023, 4, 0x8000_0002);
+        p.write_word(3, 4 * 7, 4, 0x8000_0003);
+        link(&mut p, (4, 0), 0, (5, 0));
+        p.set_list_next(6, Some(7));
+        assert!(p.free(9));
+        assert!(p.free(10));
+        let root = addr(&p, 0, 0);
+        (p, root, vec![at(4, 0), at(5, 0)], vec![6, 7])
+    }
+
+    #[test]
+    fn classes_name_every_use() {
+        let u = |allocated, tree, free_list, ptp_cache| PageUse {
+            allocated,
+            tree,
+            free_list,
+            ptp_cache,
+        };
+        for (use_, class) in [
+            (u(false, false, false, false), "free"),
+            (u(true, false, false, false), "leaked"),
+            (u(true, true, false, false), "tree"),
+            (u(true, false, true, false), "free list"),
+            (u(true, false, false, true), "ptp cache"),
+            (u(true, true, true, true), "tree+free list+ptp cache"),
+            (u(false, true, false, false), "free+tree"),
+            (u(false, false, true, false), "free+free list"),
+            (u(false, false, false, true), "free+ptp cache"),
+        ] {
+            assert_eq!(use_.class(), class, "{use_:?}");
+        }
+    }
+
+    #[test]
+    fn account_finds_every_use() {
+        let (p, root, free, ptp) = lp64_world();
+        let classes = |roots: &[u64]| -> Vec<String> {
+            account(&p, &LP64, roots, &free, &ptp)
+                .iter()
+                .map(PageUse::class)
+                .collect()
+        };
+        let want = [
+            "tree",
+            "tree",
+            "tree",
+            "tree",
+            "free list",
+            "free list",
+            "ptp cache",
+            "ptp cache",
+            "leaked",
+            "free",
+            "free+tree",
+        ];
+        assert_eq!(classes(&[0, root, 0x1234]), want);
+        // No root: the tree's frames are leaked (or just free).
+        let mut bare = want.map(String::from).to_vec();
+        bare[..4].fill("leaked".into());
+        bare[10] = "free".into();
+        assert_eq!(classes(&[0]), bare);
+
+        // 32-bit, segtabs carved: the root is the second segtab of frame 0.
+        let mut p = pool(3);
+        link(&mut p, (0, 0x400), 0, (1, 0));
+        link(&mut p, (0, 0x400), 127, (2, 0));
+        let root = addr(&p, 0, 0x400);
+        let uses = account(&p, &ILP32, &[root], &[at(0, 0)], &[]);
+        let got: Vec<String> = uses.iter().map(PageUse::class).collect();
+        assert_eq!(got, ["tree+free list", "tree", "tree"]);
+    }
+
+    #[test]
+    fn walks_read_every_field() {
+        let (p, root, _, _) = lp64_world();
+        let shape = TableShape::walk(&p, &LP64, root);
+        let fields: Vec<String> = shape
+            .fields
+            .iter()
+            .filter(|(f, _)| !matches!(f, Field::Pte(300, 9, _)))
+            .map(|(f, v)| format!("{f} = {v}"))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "pm_segtab = pfn 0",
+                "seg_seg[300] = pfn 1",
+                "seg_seg[300]->seg_tab[5] = pfn 2",
+                "seg_seg[300]->seg_tab[5]->pte[0] = 0x80000001",
+                "seg_seg[300]->seg_tab[5]->pte[1023] = 0x80000002",
+                "seg_seg[300]->seg_tab[9] = pfn 10",
+                "seg_seg[300]->seg_tab[511] = pfn 3",
+                "seg_seg[300]->seg_tab[511]->pte[7] = 0x80000003",
+            ]
+        );
+        // The freed page reads as poison, entry by entry.
+        let poisoned = shape
+            .fields
+            .iter()
+            .filter(|(f, _)| matches!(f, Field::Pte(300, 9, _)))
+            .count();
+        assert_eq!(poisoned, 1024);
+        assert_eq!(
+            TableShape::walk(&p, &LP64, 0).fields,
+            [(Field::Root, Value::Ptr(Ptr::Null))]
+        );
+
+        let mut p = pool(3);
+        link(&mut p, (0, 0x400), 2, (1, 0));
+        link(&mut p, (0, 0x400), 127, (2, 0x10));
+        p.write_word(1, 4 * 3, 4, 0x8000_0004);
+        let shape = TableShape::walk(&p, &ILP32, addr(&p, 0, 0x400));
+        let fields: Vec<String> = shape
+            .fields
+            .iter()
+            .map(|(f, v)| format!("{f} = {v}"))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "pm_segtab = pfn 0+0x400",
+                "seg_seg[0]->seg_tab[2] = pfn 1",
+                "seg_seg[0]->seg_tab[2]->pte[3] = 0x80000004",
+                "seg_seg[0]->seg_tab[127] = pfn 2+0x10",
+            ]
+        );
+        let mut seen = Vec::new();
+        page_fields(&p, &ILP32, 1, |j, v| seen.push((j, v)));
+        assert_eq!(seen, [(3, Value::Word(0x8000_0004))]);
+    }
+
+    #[test]
+    fn lists_stop_at_their_end_or_their_limit() {
+        let (mut p, _, _, _) = lp64_world();
+        let head = addr(&p, 4, 0);
+        assert_eq!(
+            free_list(&p, &LP64, head, 5),
+            (vec![at(4, 0), at(5, 0)], false)
+        );
+        assert_eq!(free_list(&p, &LP64, head, 1), (vec![at(4, 0)], true));
+        assert_eq!(free_list(&p, &LP64, 0, 5), (vec![], false));
+        assert_eq!(
+            free_list(&p, &LP64, 0xfeed_d000, 5),
+            (vec![Ptr::Foreign(0xfeed_d000)], false)
+        );
+        assert_eq!(ptp_list(&p, Some(6), 5), (vec![6, 7], false));
+        assert_eq!(ptp_list(&p, Some(6), 1), (vec![6], true));
+        assert_eq!(ptp_list(&p, None, 5), (vec![], false));
+        assert_eq!(ptp_list(&p, Some(u32::MAX), 5), (vec![u32::MAX], false));
+        // A cycle is cut.
+        link(&mut p, (5, 0), 0, (4, 0));
+        assert_eq!(
+            free_list(&p, &LP64, head, 3),
+            (vec![at(4, 0), at(5, 0), at(4, 0)], true)
+        );
+
+        // One more entry than the segtabs of the pages touched can hold.
+        assert_eq!(list_limit(&p, &LP64), 12 + 1);
+        assert_eq!(list_limit(&pool(3), &ILP32), 4 * 4 + 1);
+    }
+
+    #[test]
+    fn a_table_left_in_a_free_segtab_is_stale() {
+        let (mut p, _, _, _) = lp64_world();
+        let head = addr(&p, 4, 0);
+        assert!(!stale_free_segtab(&p, &LP64, head, 5));
+        // The last slot of the second free segtab (the first's link
+        // excepted, every slot counts).
+        p.write_word(5, 8 * 511, 8, 1);
+        assert!(stale_free_segtab(&p, &LP64, head, 5));
+        assert!(!stale_free_segtab(&p, &LP64, head, 1), "past the limit");
+        p.write_word(5, 8 * 511, 8, 0);
+        p.write_word(4, 8, 8, 1);
+        assert!(stale_free_segtab(&p, &LP64, head, 1));
+    }
+
+    #[test]
+    fn segtab_frames_are_the_upper_levels() {
+        let (mut p, root, _, _) = lp64_world();
+        // A second segtab under the root, and a slot running off its page.
+        link(&mut p, (0, 0), 500, (8, 0));
+        link(&mut p, (0, 0), 501, (8, 8));
+        let mut seen = Vec::new();
+        segtab_frames(&p, &LP64, &[0, root, 0x1234], |f| seen.push(f));
+        assert_eq!(seen, [0, 1, 8]);
+        let mut p = pool(3);
+        link(&mut p, (0, 0x400), 2, (1, 0));
+        let mut seen = Vec::new();
+        segtab_frames(&p, &ILP32, &[addr(&p, 0, 0x400)], |f| seen.push(f));
+        assert_eq!(seen, [0], "32-bit: the root's frame only");
+    }
+
+    #[test]
+    fn diff_frame_reports_words_that_are_not_the_same_place() {
+        let (mut a, mut b) = (pool(4), pool(4));
+        assert!(!diff_frame(&a, &b, 1, |_, _, _| panic!("equal frames")));
+        // The same place in each pool agrees; anything else differs.
+        for p in [&mut a, &mut b] {
+            let w = addr(p, 2, 0x18);
+            p.write_word(1, 8 * 3, 8, w);
+        }
+        let (x, y) = (addr(&a, 2, 0), addr(&b, 3, 0));
+        a.write_word(1, 8 * 5, 8, x);
+        b.write_word(1, 8 * 5, 8, y);
+        b.write_word(1, 8 * 511, 8, 7);
+        let mut got = Vec::new();
+        assert!(diff_frame(&a, &b, 1, |off, wa, wb| got.push((off, wa, wb))));
+        assert_eq!(got, [(8 * 5, x, y), (8 * 511, 0, 7)]);
+    }
+
+    #[test]
+    fn values_show_as_reports_print_them() {
+        let shown = [
+            Ptr::Null.to_string(),
+            at(3, 0).to_string(),
+            at(3, 0x10).to_string(),
+            Ptr::Foreign(0xfeed_dead).to_string(),
+            PteLoc::Null.to_string(),
+            PteLoc::In {
+                pfn: 3,
+                index: 5,
+                rem: 0,
+            }
+            .to_string(),
+            PteLoc::In {
+                pfn: 3,
+                index: 5,
+                rem: 2,
+            }
+            .to_string(),
+            PteLoc::Foreign(0x10).to_string(),
+            Field::Root.to_string(),
+            Field::Seg(3).to_string(),
+            Field::Tab(3, 5).to_string(),
+            Field::Pte(3, 5, 7).to_string(),
+            Value::Ptr(at(1, 8)).to_string(),
+            Value::Word(0x42).to_string(),
+        ];
+        assert_eq!(
+            shown,
+            [
+                "NULL",
+                "pfn 3",
+                "pfn 3+0x10",
+                "0xfeeddead",
+                "NULL",
+                "pfn 3[5]",
+                "pfn 3[5]+2",
+                "0x10",
+                "pm_segtab",
+                "seg_seg[3]",
+                "seg_seg[3]->seg_tab[5]",
+                "seg_seg[3]->seg_tab[5]->pte[7]",
+                "pfn 1+0x8",
+                "0x42",
+            ]
+        );
+    }
+}

@@ -792,6 +792,49 @@ mod tests {
         assert_eq!(p.base() as usize % (1 << 14), 0, "NBPG-aligned");
     }
 
+    /// `same_place` is `locate` of both, equal: the same frame and offset
+    /// of each pool, whatever the pools' addresses and sizes; an address
+    /// outside either pool (below it, one past its end, NULL) is nowhere.
+    #[test]
+    fn same_place_is_locate_of_both_equal() {
+        let (a, b) = (
+            PagePool::new(12, 4, false, false).unwrap(),
+            PagePool::new(12, 8, false, false).unwrap(),
+        );
+        let (ma, mb) = (a.map(), b.map());
+        let (ba, bb) = (a.base() as u64, b.base() as u64);
+        assert_ne!(ba, bb);
+        let probes = [
+            0,
+            8,
+            4095,
+            4096,
+            3 << 12,
+            (4 << 12) - 8,
+            4 << 12,
+            (8 << 12) - 8,
+            8 << 12,
+        ];
+        for ((m, base), (n, other)) in [((ma, ba), (mb, bb)), ((mb, bb), (ma, ba))] {
+            let mut same = 0;
+            for x in probes {
+                for y in probes {
+                    let (x, y) = (base + x, other + y);
+                    let want = matches!((m.locate(x), n.locate(y)), (Some(p), Some(q)) if p == q);
+                    assert_eq!(m.same_place(x, &n, y), want, "{x:#x} / {y:#x}");
+                    same += want as u32;
+                }
+            }
+            assert_eq!(same, 6, "each probe inside both pools, with itself");
+            for (x, y) in [(0, 0), (base - 8, other - 8), (base + 8, 0), (0, other + 8)] {
+                assert!(!m.same_place(x, &n, y), "{x:#x} / {y:#x}");
+            }
+        }
+        // The same address is the same place only in the same pool.
+        assert!(ma.same_place(ba + 16, &ma, ba + 16));
+        assert!(!ma.same_place(ba + 16, &mb, ba + 16));
+    }
+
     #[test]
     fn reset_forgets_everything() {
         let mut p = PagePool::new(12, 4, false, false).unwrap();
