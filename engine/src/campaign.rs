@@ -53,6 +53,9 @@ pub struct Campaign {
     /// Workers report the outcome classes their steps reach (see
     /// [`crate::certify::outcomes`]).
     pub outcomes: bool,
+    /// Print the seed, summary and reproducer lines on stderr, leaving
+    /// stdout to the caller (certify's one-line verdict).
+    pub summary_to_stderr: bool,
 }
 
 /// What a campaign reached, for `certify`.
@@ -319,7 +322,17 @@ pub fn run(c: &Campaign) -> Result<u8> {
 /// [`run`], returning what the campaign reached.
 pub fn run_stats(c: &Campaign) -> Result<Stats> {
     // First, before anything can fail: the seed that replays this run.
-    println!("campaign: seed {} (rerun with --seed {})", c.seed, c.seed);
+    let say = |line: String| {
+        if c.summary_to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "campaign: seed {} (rerun with --seed {})",
+        c.seed, c.seed
+    ));
     let exe = std::env::current_exe()?;
     let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -468,16 +481,16 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
     } else {
         format!("{} divergence(s)", found.len())
     };
-    println!(
+    say(format!(
         "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {verdict}",
         start.elapsed().as_secs_f64(),
         ops as f64 / start.elapsed().as_secs_f64(),
         c.configs.len(),
         c.jobs,
         c.seed,
-    );
+    ));
     for f in &found {
-        println!("reproducer: {f}");
+        say(format!("reproducer: {f}"));
     }
     if c.census {
         print!("{}", census.table(|t| format!("{t:.1} s")));

@@ -220,6 +220,7 @@ fn main() -> ExitCode {
                 json,
                 worker_exe: None,
                 outcomes,
+                summary_to_stderr: false,
             };
             match worker {
                 Some(inflight) => campaign::worker(&c, &inflight),

@@ -337,6 +337,7 @@ pub fn run(o: &Options) -> Result<u8> {
         json: None,
         worker_exe: Some(cov.exe.clone()),
         outcomes: true,
+        summary_to_stderr: true,
     };
     let stats = campaign::run_stats(&c)?;
     let divergences = stats
@@ -505,7 +506,7 @@ pub fn run(o: &Options) -> Result<u8> {
     };
     write(&o.out, &report)?;
     println!("{verdict_line}");
-    println!("report: {}", o.out.join("report.html").display());
+    eprintln!("report: {}", o.out.join("report.html").display());
     Ok(exit)
 }
 
