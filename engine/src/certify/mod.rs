@@ -701,15 +701,56 @@ fn judge(
     let exe = target.join("release/segtab-diff");
     let scratch = work.join("mutant-out");
     let _ = std::fs::remove_dir_all(&scratch);
-    let out = Command::new(&exe)
+    let (out_path, err_path) = (work.join("mutant-run.out"), work.join("mutant-run.err"));
+    let mut child = Command::new(&exe)
         .args(["campaign", "--seconds", &o.mutant_seconds.to_string()])
         .args(["--config", names, "--seed", &o.seed.to_string()])
         .args(["--jobs", &o.jobs.to_string(), "--out"])
         .arg(&scratch)
         .current_dir(work)
         .stdin(Stdio::null())
-        .output()
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::fs::File::create(&err_path)?)
+        .spawn()
         .context("running a mutant's campaign")?;
+    // A mutant that crashes or hangs a worker is caught as soon as the
+    // campaign says so; minimizing that in child processes can take
+    // minutes, which the verdict does not need.
+    let limit = Duration::from_secs(o.mutant_seconds + 60);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if t.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let Some(status) = status else {
+        let died = err
+            .lines()
+            .find(|l| l.contains("a worker on"))
+            .map(str::to_string);
+        return Ok(match died {
+            Some(l) => (
+                "caught",
+                format!("crash or hang, stopped while minimizing: {l}"),
+            ),
+            None => (
+                "error",
+                format!("the campaign ran past {} s", limit.as_secs()),
+            ),
+        });
+    };
+    let out = std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: err.into_bytes(),
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text
         .lines()
