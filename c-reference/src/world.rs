@@ -26,6 +26,9 @@ pub enum Error {
     /// No such configuration.
     #[error("unknown configuration {0:?}; known: {known}", known = CONFIGS.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
     UnknownConfig(String),
+    /// The configuration was left out of this build (`SEGTAB_CONFIGS`).
+    #[error("configuration {0} was not compiled into this build (SEGTAB_CONFIGS at build time)")]
+    NotBuilt(&'static str),
     /// This thread already has this configuration open.
     #[error("configuration {0} is already open in this thread (the C keeps global state: one world per configuration)")]
     Busy(&'static str),
@@ -343,6 +346,7 @@ impl CWorld {
             .position(|c| c.name == name)
             .ok_or_else(|| Error::UnknownConfig(name.to_string()))?;
         let config = &CONFIGS[index];
+        let ops = crate::ops_table(index).ok_or(Error::NotBuilt(config.name))?;
         if HELD.with(|h| h.borrow().contains(&index)) {
             return Err(Error::Busy(config.name));
         }
@@ -354,7 +358,6 @@ impl CWorld {
         )?;
         let lock = LOCKS[index].lock().unwrap_or_else(|e| e.into_inner());
         HELD.with(|h| h.borrow_mut().push(index));
-        let ops = crate::ops_table(index);
         // SAFETY: `config` points to a static const struct in the C.
         let cc = unsafe { &*ops.config };
         let geometry = Geometry {

@@ -47,6 +47,36 @@ pub struct Campaign {
     pub census: bool,
     /// Where a census writes its classes as JSON.
     pub json: Option<PathBuf>,
+    /// The executable workers run [default: this one]. `certify` runs the
+    /// workers from a build whose C is instrumented for coverage.
+    pub worker_exe: Option<PathBuf>,
+    /// Workers report the outcome classes their steps reach (see
+    /// [`crate::certify::outcomes`]).
+    pub outcomes: bool,
+    /// Print the seed, summary and reproducer lines on stderr, leaving
+    /// stdout to the caller (certify's one-line verdict).
+    pub summary_to_stderr: bool,
+}
+
+/// What a campaign reached, for `certify`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    /// 0: no divergence; 1: a divergence, crash or hang.
+    pub exit: u8,
+    /// Sequences and operations run.
+    pub seqs: u64,
+    /// Operations run.
+    pub ops: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Reproducers written.
+    pub found: Vec<String>,
+    /// Outcome features reached (`config feature`), with when each was
+    /// first seen (seconds).
+    pub outcomes: std::collections::BTreeMap<String, f64>,
+    /// About once a second: (seconds, operations so far, outcome features
+    /// so far).
+    pub timeline: Vec<(f64, u64, usize)>,
 }
 
 /// Shrinking runs per finding.
@@ -101,6 +131,9 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
     // classes since the last progress line, per (class, configuration).
     let mut known: std::collections::HashSet<ClassKey> = Default::default();
     let mut counts: std::collections::BTreeMap<(ClassKey, &str), u64> = Default::default();
+    // Outcome features reached, and those not yet reported.
+    let mut reached: std::collections::HashSet<String> = Default::default();
+    let mut fresh: Vec<String> = Vec::new();
     while Instant::now() < deadline {
         let k = (seqs % pairs.len() as u64) as usize;
         let len = 16 + (rng.next_u64() % 700) as usize;
@@ -112,7 +145,19 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
             inflight_file.rewind()?;
             inflight_file.write_all(&json)?;
         }
-        let result = run_sequence(&mut pairs[k], &seq, opts);
+        let result = if c.outcomes {
+            let config = pairs[k].config;
+            crate::run::run_observed(&mut pairs[k], &seq, opts, |a, e, ev, t| {
+                for f in crate::certify::outcomes::features(config, a, e, ev, t) {
+                    if !reached.contains(&f) {
+                        reached.insert(f.clone());
+                        fresh.push(f);
+                    }
+                }
+            })
+        } else {
+            run_sequence(&mut pairs[k], &seq, opts)
+        };
         seqs += 1;
         ops += seq.ops.len() as u64;
         if let (RunResult::Diverge(d), true) = (&result, c.census) {
@@ -161,14 +206,16 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
             writeln!(
                 lock,
                 "{}",
-                serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts)})
+                serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts),
+                    "outcomes": std::mem::take(&mut fresh)})
             )?;
             lock.flush()?;
         }
     }
     println!(
         "{}",
-        serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts), "done": true})
+        serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts),
+            "outcomes": fresh, "done": true})
     );
     Ok(0)
 }
@@ -221,6 +268,7 @@ fn spawn(
         c.configs.iter().map(|c| c.name).collect()
     };
     let inflight = scratch.join(format!("inflight-{k}.json"));
+    let exe = c.worker_exe.as_deref().unwrap_or(exe);
     let mut child = Command::new(exe)
         .args([
             "campaign",
@@ -236,6 +284,7 @@ fn spawn(
             &c.deep_every.to_string(),
         ])
         .args(c.census.then_some("--census"))
+        .args(c.outcomes.then_some("--outcomes"))
         .arg("--out")
         .arg(&c.out)
         .arg("--worker")
@@ -274,8 +323,23 @@ fn spawn(
 /// restarting a worker that crashed or hung with a fresh seed, and prints
 /// its classes.
 pub fn run(c: &Campaign) -> Result<u8> {
+    Ok(run_stats(c)?.exit)
+}
+
+/// [`run`], returning what the campaign reached.
+pub fn run_stats(c: &Campaign) -> Result<Stats> {
     // First, before anything can fail: the seed that replays this run.
-    println!("campaign: seed {} (rerun with --seed {})", c.seed, c.seed);
+    let say = |line: String| {
+        if c.summary_to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "campaign: seed {} (rerun with --seed {})",
+        c.seed, c.seed
+    ));
     let exe = std::env::current_exe()?;
     let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -298,6 +362,8 @@ pub fn run(c: &Campaign) -> Result<u8> {
     let (mut past_seqs, mut past_ops) = (0u64, 0u64);
     let mut restarts = 0u32;
     let mut exit = 0u8;
+    let mut stats = Stats::default();
+    let mut next_sample = 0.0f64;
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let now = start.elapsed().as_secs_f64();
@@ -309,6 +375,11 @@ pub fn run(c: &Campaign) -> Result<u8> {
                 w.last = Instant::now();
                 if let Some(p) = v["divergence"].as_str() {
                     found.push(p.to_string());
+                }
+                for o in v["outcomes"].as_array().into_iter().flatten() {
+                    if let Some(o) = o.as_str() {
+                        stats.outcomes.entry(o.to_string()).or_insert(now);
+                    }
                 }
                 note_census(&mut census, &v, now)?;
                 Ok(())
@@ -375,6 +446,10 @@ pub fn run(c: &Campaign) -> Result<u8> {
             .iter()
             .fold((past_seqs, past_ops), |a, w| (a.0 + w.seqs, a.1 + w.ops));
         let secs = start.elapsed().as_secs_f64().max(1e-3);
+        if secs >= next_sample {
+            next_sample = secs.floor() + 1.0;
+            stats.timeline.push((secs, ops, stats.outcomes.len()));
+        }
         bar.set_position(start.elapsed().as_secs().min(seconds));
         let findings = if c.census {
             format!("{} classes", census.classes().len())
@@ -413,16 +488,16 @@ pub fn run(c: &Campaign) -> Result<u8> {
     } else {
         format!("{} divergence(s)", found.len())
     };
-    println!(
+    say(format!(
         "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {verdict}",
         start.elapsed().as_secs_f64(),
         ops as f64 / start.elapsed().as_secs_f64(),
         c.configs.len(),
         c.jobs,
         c.seed,
-    );
+    ));
     for f in &found {
-        println!("reproducer: {f}");
+        say(format!("reproducer: {f}"));
     }
     if c.census {
         print!("{}", census.table(|t| format!("{t:.1} s")));
@@ -431,7 +506,15 @@ pub fn run(c: &Campaign) -> Result<u8> {
         }
         exit = u8::from(!census.is_empty());
     }
-    Ok(exit)
+    stats
+        .timeline
+        .push((start.elapsed().as_secs_f64(), ops, stats.outcomes.len()));
+    stats.exit = exit;
+    stats.seqs = seqs;
+    stats.ops = ops;
+    stats.seconds = start.elapsed().as_secs_f64();
+    stats.found = found;
+    Ok(stats)
 }
 
 /// Writes a census as `{"classes": [...]}`.

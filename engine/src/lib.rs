@@ -22,6 +22,7 @@ pub mod c_side;
 pub mod callbacks;
 pub mod campaign;
 pub mod census;
+pub mod certify;
 pub mod compare;
 pub mod corpus;
 pub mod model;

@@ -480,6 +480,54 @@ impl Pair {
         inspect::stale_free_segtab(w.pool(), g, w.state().free_segtab as u64, limit)
     }
 
+    /// Whether destroying `pmap` now would leave a segtab with tables on
+    /// the C's free list (the release quirk, lines 270-272: release starts
+    /// at `pm_minaddr`'s index, so slots below it stay set in a segtab that
+    /// is freed). `free_top`: the destroy has no callback, so the root is
+    /// freed too. In a concurrent step the other CPU may take that segtab
+    /// off the free list in the same step (a create makes it a root, a
+    /// reserve a second-level table), where [`Pair::c_corrupt`] after the
+    /// step cannot see it; so it is predicted before the step.
+    pub fn c_destroy_leaves_stale(&self, pmap: u32, free_top: bool) -> bool {
+        let w = &self.c.world;
+        let g = w.geometry();
+        let st = w.state();
+        let Some(&root) = st.pm_segtab.get(pmap as usize) else {
+            return false;
+        };
+        let minaddr = st.pm_minaddr[pmap as usize];
+        let pool = w.pool();
+        let size = g.segtabsize as u64;
+        let slot = |stp: u64, i: u64| -> u64 {
+            match inspect::Ptr::classify(pool, stp) {
+                inspect::Ptr::Page(r) if r.off as u64 + 8 * size <= pool.page_size() as u64 => {
+                    pool.read_word(r.pfn, r.off + 8 * i as u32, 8)
+                }
+                _ => 0,
+            }
+        };
+        let below = |stp: u64, start: u64| (0..start).any(|j| slot(stp, j) != 0);
+        let root = root as u64;
+        if root == 0 {
+            return false;
+        }
+        let top_shift = if g.lp64 { g.xsegshift } else { g.segshift };
+        let start = (minaddr >> top_shift) & (size - 1);
+        if free_top && below(root, start) {
+            return true;
+        }
+        if !g.lp64 {
+            return false;
+        }
+        // Each second-level segtab the release reaches is freed, and is
+        // released from the index of the VA it was reached with.
+        (start..size).any(|i| {
+            let stp = slot(root, i);
+            let va = minaddr.wrapping_add((i - start) << g.xsegshift);
+            stp != 0 && below(stp, (va >> g.segshift) & (size - 1))
+        })
+    }
+
     /// Run one action on one side only (benchmarks).
     pub fn step_one(side: &mut dyn Side, a: &Action) -> StepEnd {
         let mut t = StepTrace::default();
@@ -674,6 +722,18 @@ pub fn run_observed(
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
         pair.set_step(i);
+        // A concurrent destroy that leaves a stale segtab on the free list,
+        // which the other CPU may take at once (see
+        // `Pair::c_destroy_leaves_stale`).
+        let stale_ahead = match &a {
+            Action::Concurrent(cc) => cc.actions.iter().any(|x| match x {
+                Action::Destroy { pmap, cb, .. } => {
+                    pair.c_destroy_leaves_stale(*pmap, cb.is_none())
+                }
+                _ => false,
+            }),
+            _ => false,
+        };
         let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
         let (ec, mut diffs) = pair.step(&a, deep);
         if i + 1 == n && diffs.is_empty() {
@@ -715,7 +775,7 @@ pub fn run_observed(
                 .any(|x| matches!(x, Action::Destroy { .. })),
             _ => false,
         };
-        if destroyed && pair.c_corrupt() {
+        if destroyed && (stale_ahead || pair.c_corrupt()) {
             // A segtab went to the free list with tables still in it (the
             // release quirk, C lines 270-272; under DEBUG pmap_check_stp
             // would have panicked in the step). From here on the C would

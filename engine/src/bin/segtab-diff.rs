@@ -68,6 +68,9 @@ enum Cmd {
         json: Option<PathBuf>,
         #[arg(long, hide = true)]
         worker: Option<PathBuf>,
+        /// (Worker mode) report the outcome classes reached.
+        #[arg(long, hide = true)]
+        outcomes: bool,
     },
     /// The census of a directory of findings (reproducers, or raw inputs
     /// such as libFuzzer artifacts): every file is run (in a child process
@@ -137,6 +140,37 @@ enum Cmd {
     },
     /// List the machine configurations and the C file they were built from.
     Configs,
+    /// Produce the evidence a reviewer signs: a campaign, the oracle's
+    /// self-test on automatic mutants of the C, C and port coverage, the
+    /// outcome classes reached, and the identity of everything, as
+    /// DIR/report.json and DIR/report.html. Run inside a checkout (it
+    /// builds the C). Exit 0: equivalent within the budget and the oracle
+    /// strong enough; 1: a divergence or a weak oracle; 2: tool error.
+    Certify {
+        /// Budget for the campaign and the mutants together (the one-off
+        /// coverage build and the port coverage run come on top).
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// A configuration name, a comma-separated list, or "all".
+        #[arg(long, default_value = "all")]
+        config: String,
+        /// Where report.json and report.html go.
+        #[arg(long, default_value = "certify-report")]
+        out: PathBuf,
+        /// Seed of the campaign and of the mutant sample [default: fresh].
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The C file to certify against [default: $SEGTAB_C_SOURCE, else
+        /// the vendored c-reference/pmap_segtab.c].
+        #[arg(long)]
+        c_source: Option<PathBuf>,
+        /// Worker processes.
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: u32,
+        /// Campaign seconds per mutant.
+        #[arg(long, default_value_t = 5)]
+        mutant_seconds: u64,
+    },
     /// Write a seed corpus of raw fuzzer inputs that together reach every
     /// operation, outcome and configuration.
     SeedCorpus {
@@ -182,6 +216,7 @@ fn main() -> ExitCode {
             census,
             json,
             worker,
+            outcomes,
         } => {
             let configs = match select(&config) {
                 Ok(c) => c,
@@ -198,6 +233,9 @@ fn main() -> ExitCode {
                 deep_every,
                 census,
                 json,
+                worker_exe: None,
+                outcomes,
+                summary_to_stderr: false,
             };
             match worker {
                 Some(inflight) => campaign::worker(&c, &inflight),
@@ -239,6 +277,35 @@ fn main() -> ExitCode {
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
             replay::minimize(&file, &out, budget)
         }
+        Cmd::Certify {
+            seconds,
+            config,
+            out,
+            seed,
+            c_source,
+            jobs,
+            mutant_seconds,
+        } => (|| {
+            let configs = select(&config)?;
+            let root = segtab_diff::certify::checkout()?;
+            let c_source = c_source
+                .or_else(|| std::env::var_os("SEGTAB_C_SOURCE").map(PathBuf::from))
+                .unwrap_or_else(|| root.join("c-reference/pmap_segtab.c"));
+            let c_source = std::fs::canonicalize(&c_source)
+                .with_context(|| format!("reading {}", c_source.display()))?;
+            let o = segtab_diff::certify::Options {
+                seconds,
+                configs,
+                config_arg: config,
+                out,
+                seed: seed.unwrap_or_else(campaign::fresh_seed),
+                c_source,
+                jobs: jobs.max(1),
+                mutant_seconds,
+                root,
+            };
+            segtab_diff::certify::run(&o)
+        })(),
         Cmd::Configs => {
             for c in c_reference::CONFIGS {
                 println!("{:<20} {}", c.name, c.summary);
