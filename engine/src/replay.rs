@@ -241,7 +241,13 @@ pub fn census(
             }
         };
         let found = format!("census of {}", f.display());
-        match probe::probe(&exe, &seq, timeout)? {
+        let mut verdict = probe::probe(&exe, &seq, timeout)?;
+        if verdict == Probe::Hang {
+            // A loaded machine can make a healthy child slow: a hang is a
+            // class only if it is one with a much longer timeout too.
+            verdict = probe::probe(&exe, &seq, 6 * timeout)?;
+        }
+        match verdict {
             Probe::Agree => {}
             p @ (Probe::Crash(_) | Probe::Hang) => {
                 let what = if p == Probe::Hang { "hang" } else { "crash" };
