@@ -20,7 +20,9 @@ struct Cli {
     /// Run the command against this C file instead of the one built in:
     /// the tool is rebuilt with it (SEGTAB_C_SOURCE) in a target directory
     /// of its own inside the checkout, then run. A file the shim cannot
-    /// build exits 2 with one line per missing interface.
+    /// build exits 2 with one line per missing interface. For certify:
+    /// the file to certify against (it builds what it needs itself)
+    /// [default: $SEGTAB_C_SOURCE, else the vendored pmap_segtab.c].
     #[arg(long, global = true, value_name = "FILE")]
     c_source: Option<PathBuf>,
     #[command(subcommand)]
@@ -160,10 +162,6 @@ enum Cmd {
         /// Seed of the campaign and of the mutant sample [default: fresh].
         #[arg(long)]
         seed: Option<u64>,
-        /// The C file to certify against [default: $SEGTAB_C_SOURCE, else
-        /// the vendored c-reference/pmap_segtab.c].
-        #[arg(long)]
-        c_source: Option<PathBuf>,
         /// Worker processes.
         #[arg(long, default_value_t = default_jobs())]
         jobs: u32,
@@ -195,7 +193,12 @@ fn default_jobs() -> u32 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(source) = &cli.c_source {
+    // certify builds every C it needs itself (instrumented, and once per
+    // mutant): it takes --c-source as the file to certify against
+    // [default: $SEGTAB_C_SOURCE, else the vendored c-reference/pmap_segtab.c].
+    let certify = matches!(cli.cmd, Cmd::Certify { .. });
+    let global_c_source = cli.c_source.clone();
+    if let (Some(source), false) = (&cli.c_source, certify) {
         return match segtab_diff::rebuild::run(
             source,
             &segtab_diff::rebuild::args_without_c_source(),
@@ -282,13 +285,12 @@ fn main() -> ExitCode {
             config,
             out,
             seed,
-            c_source,
             jobs,
             mutant_seconds,
         } => (|| {
             let configs = select(&config)?;
             let root = segtab_diff::certify::checkout()?;
-            let c_source = c_source
+            let c_source = global_c_source
                 .or_else(|| std::env::var_os("SEGTAB_C_SOURCE").map(PathBuf::from))
                 .unwrap_or_else(|| root.join("c-reference/pmap_segtab.c"));
             let c_source = std::fs::canonicalize(&c_source)
