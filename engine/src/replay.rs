@@ -159,19 +159,7 @@ pub fn minimize(file: &Path, out: &Path, budget: usize) -> Result<u8> {
     if let p @ (Probe::Crash(_) | Probe::Hang) = probe::probe(&exe, &seq, timeout)? {
         let what = if p == Probe::Hang { "hang" } else { "crash" };
         let small = probe::minimize(&exe, &seq, &p, budget.min(300), Duration::from_secs(2));
-        let d = crate::Divergence {
-            sequence: small.clone(),
-            step: 0,
-            trace: Vec::new(),
-            schedules: Vec::new(),
-            notes: Vec::new(),
-            diffs: vec![crate::compare::FieldDiff {
-                category: what.into(),
-                field: "process".into(),
-                c: format!("{p:?}"),
-                rust: String::new(),
-            }],
-        };
+        let d = process_finding(small.clone(), &p);
         let path = corpus::save(out, &d, &format!("minimized from {}", file.display()))?;
         println!(
             "{what}: {} -> {} operations; written to {}",
@@ -250,20 +238,7 @@ pub fn census(
         match verdict {
             Probe::Agree => {}
             p @ (Probe::Crash(_) | Probe::Hang) => {
-                let what = if p == Probe::Hang { "hang" } else { "crash" };
-                let d = |sequence| crate::Divergence {
-                    sequence,
-                    step: 0,
-                    trace: Vec::new(),
-                    schedules: Vec::new(),
-                    notes: Vec::new(),
-                    diffs: vec![crate::compare::FieldDiff {
-                        category: what.into(),
-                        field: "process".into(),
-                        c: format!("{p:?}"),
-                        rust: String::new(),
-                    }],
-                };
+                let d = |sequence| process_finding(sequence, &p);
                 let key = ClassKey::of(&d(seq.clone()));
                 if !census.count(&key, 1, &seq.config, at) {
                     let small = probe::minimize(&exe, &seq, &p, 150, Duration::from_secs(2));
@@ -304,4 +279,23 @@ pub fn census(
     } else {
         0
     })
+}
+
+/// A finding that took the child process down (`p`: a crash or a hang),
+/// as a divergence with no step to name.
+fn process_finding(sequence: crate::model::Sequence, p: &Probe) -> crate::Divergence {
+    let what = if *p == Probe::Hang { "hang" } else { "crash" };
+    crate::Divergence {
+        sequence,
+        step: 0,
+        trace: Vec::new(),
+        schedules: Vec::new(),
+        notes: Vec::new(),
+        diffs: vec![crate::compare::FieldDiff {
+            category: what.into(),
+            field: "process".into(),
+            c: format!("{p:?}"),
+            rust: String::new(),
+        }],
+    }
 }

@@ -246,15 +246,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Replay { files, config } => (|| {
-            let pinned = match config {
-                Some(name) => Some(
-                    select(&name)?
-                        .into_iter()
-                        .next()
-                        .context("no configuration")?,
-                ),
-                None => None,
-            };
+            let pinned = pinned(config.as_deref())?;
             let ledger = corpus::Places::here().ledger()?;
             replay::replay(&files, pinned, &ledger)
         })(),
@@ -264,15 +256,7 @@ fn main() -> ExitCode {
             out,
             json,
         } => (|| {
-            let pinned = match config {
-                Some(name) => Some(
-                    select(&name)?
-                        .into_iter()
-                        .next()
-                        .context("no configuration")?,
-                ),
-                None => None,
-            };
+            let pinned = pinned(config.as_deref())?;
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
             replay::census(&files, pinned, &out, json.as_deref())
         })(),
@@ -349,6 +333,12 @@ fn main() -> ExitCode {
 fn tool_error(e: anyhow::Error) -> ExitCode {
     eprintln!("segtab-diff: error: {e:#}");
     ExitCode::from(2)
+}
+
+/// The configuration raw fuzzer inputs decode for (`--config`), if named.
+fn pinned(name: Option<&str>) -> Result<Option<&'static c_reference::Config>> {
+    name.map(|n| select(n)?.into_iter().next().context("no configuration"))
+        .transpose()
 }
 
 fn select(name: &str) -> Result<Vec<&'static c_reference::Config>> {
