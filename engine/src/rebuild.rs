@@ -27,6 +27,27 @@ fn diagnosis(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// `cargo build --release` of the `segtab-diff` binary with the C from
+/// `source`, into `target`, run in the checkout `root`: what `--c-source`,
+/// certify's instrumented build and its mutant builds share. Callers add
+/// their environment (compiler wrapper, `SEGTAB_CONFIGS`) and output.
+pub fn cargo_build(root: &Path, source: &Path, target: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "segtab-diff",
+        "--bin",
+        "segtab-diff",
+    ])
+    .arg("--target-dir")
+    .arg(target)
+    .current_dir(root)
+    .env("SEGTAB_C_SOURCE", source);
+    cmd
+}
+
 /// Build the tool against `source` and return the binary. The build needs
 /// a segtab-diff checkout (found from the current directory).
 pub fn build(source: &Path) -> Result<PathBuf> {
@@ -55,11 +76,8 @@ pub fn build(source: &Path) -> Result<PathBuf> {
         source.display(),
         target.display()
     );
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-q", "-p", "segtab-diff"])
-        .env("SEGTAB_C_SOURCE", &source)
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(&root)
+    let out = cargo_build(&root, &source, &target)
+        .arg("-q")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()

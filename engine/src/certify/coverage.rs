@@ -83,27 +83,15 @@ pub fn build(root: &Path, c_source: &Path, log: &Path) -> Result<CovBuild> {
             .status();
     }
     let logf = std::fs::File::create(log)?;
-    let status = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "segtab-diff",
-            "--bin",
-            "segtab-diff",
-        ])
+    let status = crate::rebuild::cargo_build(root, c_source, &target)
         .arg("--target")
         .arg(&host)
-        .arg("--target-dir")
-        .arg(&target)
-        .current_dir(root)
         .env("CC", &wrap)
         .env(format!("CC_{hostvar}"), &wrap)
         .env(
             format!("CARGO_TARGET_{hostvar}_RUSTFLAGS"),
             "-C link-arg=--coverage",
         )
-        .env("SEGTAB_C_SOURCE", c_source)
         .env_remove("SEGTAB_CONFIGS")
         .stdout(logf.try_clone()?)
         .stderr(logf)

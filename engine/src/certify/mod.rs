@@ -670,19 +670,7 @@ fn judge(
     work: &Path,
 ) -> Result<(&'static str, String)> {
     let log = work.join("mutant-build.log");
-    let status = Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "segtab-diff",
-            "--bin",
-            "segtab-diff",
-        ])
-        .arg("--target-dir")
-        .arg(target)
-        .current_dir(&o.root)
-        .env("SEGTAB_C_SOURCE", src)
+    let status = crate::rebuild::cargo_build(&o.root, src, target)
         .env("SEGTAB_CONFIGS", names)
         .stdout(std::fs::File::create(&log)?)
         .stderr(std::fs::File::create(work.join("mutant-build.err"))?)
