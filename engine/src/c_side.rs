@@ -39,6 +39,22 @@ pub struct CSide {
 }
 
 impl CSide {
+    /// The summary of a state read from the C (a whole snapshot, or the
+    /// summary op's fields).
+    fn summary_of(&self, s: &shim::bindings::segtab_shim_state) -> Summary {
+        let pool = self.world.pool();
+        let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
+        Summary {
+            roots: s.pm_segtab.map(cls),
+            free_head: cls(s.free_segtab),
+            ptp_head: (!s.ptp_first.is_null())
+                .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
+            counters: (s.nget, s.nput, s.npage),
+            lock: (s.lock_held != 0, s.lock_enters),
+            pool_in_use: pool.in_use(),
+        }
+    }
+
     /// A panic's text with the C's pointers and `__FILE__` normalised.
     fn normalized(&self, end: StepEnd) -> StepEnd {
         match end {
@@ -215,25 +231,14 @@ impl Side for CSide {
     }
 
     fn summary(&mut self) -> Summary {
-        let w = &self.world;
-        let s = w.summary_state();
-        let pool = w.pool();
-        let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
-        Summary {
-            roots: s.pm_segtab.map(cls),
-            free_head: cls(s.free_segtab),
-            ptp_head: (!s.ptp_first.is_null())
-                .then(|| pool.pfn_of_vm_page(s.ptp_first).unwrap_or(u32::MAX)),
-            counters: (s.nget, s.nput, s.npage),
-            lock: (s.lock_held != 0, s.lock_enters),
-            pool_in_use: pool.in_use(),
-        }
+        self.summary_of(&self.world.summary_state())
     }
 
     fn snapshot(&mut self, deep: bool) -> Snapshot {
-        let summary = self.summary();
         let w = &self.world;
+        // One read of the C's state serves the summary and the rest.
         let s = w.state();
+        let summary = self.summary_of(&s);
         let pool = w.pool();
         let cls = |p: *mut std::ffi::c_void| Ptr::classify(pool, p as u64);
         let (mut free_list, mut ptp) = Default::default();
