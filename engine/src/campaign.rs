@@ -80,7 +80,7 @@ pub struct Stats {
 }
 
 /// Shrinking runs per finding.
-const SHRINK_BUDGET: usize = 5000;
+pub const SHRINK_BUDGET: usize = 5000;
 
 /// A seed no earlier campaign is likely to have used: the process's
 /// randomly keyed hasher (OS entropy) over the time and the process id.
@@ -166,9 +166,7 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
                 *counts.entry((key, pairs[k].config.name)).or_default() += 1;
             } else {
                 known.insert(key.clone());
-                let small = shrink::shrink_keeping(&mut pairs[k], d, SHRINK_BUDGET, |nd| {
-                    ClassKey::of(nd) == key
-                });
+                let small = crate::census::minimized(&mut pairs[k], d, &key, SHRINK_BUDGET);
                 let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
                 let path = corpus::save(&c.out, &small, &found)?;
                 // Does it diverge alone, in a fresh process?

@@ -205,6 +205,17 @@ fn end_kind(debug: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// `d` shrunk keeping its whole class `key` (not just its first category,
+/// as a campaign's reproducer keeps), in at most `budget` runs.
+pub fn minimized(
+    pair: &mut crate::run::Pair,
+    d: &Divergence,
+    key: &ClassKey,
+    budget: usize,
+) -> Divergence {
+    crate::shrink::shrink_keeping(pair, d, budget, |nd| ClassKey::of(nd) == *key)
+}
+
 /// Every category the reproducer differs in, sorted.
 fn categories(d: &Divergence) -> Vec<String> {
     let mut v: Vec<String> = d.diffs.iter().map(|f| f.category.clone()).collect();

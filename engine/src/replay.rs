@@ -260,7 +260,7 @@ pub fn census(
                 let key = ClassKey::of(&d);
                 if !census.count(&key, 1, &seq.config, at) {
                     let small =
-                        shrink::shrink_keeping(pair, &d, 5000, |nd| ClassKey::of(nd) == key);
+                        crate::census::minimized(pair, &d, &key, crate::campaign::SHRINK_BUDGET);
                     let path = corpus::save(out, &small, &found)?;
                     census.record(key, small, Some(path), at);
                 }
