@@ -119,81 +119,16 @@ fn main() {
         let mut b = cc::Build::new();
         b.file(shim.join("csrc/world.c"))
             .include(&include)
-            .include(manifest.as_path())
-            .flag("-std=gnu11")
-            .flag("-ffreestanding")
-            .flag("-fno-strict-aliasing")
-            // A function the shim does not declare is a missing interface,
-            // never an implicit declaration that fails at link time.
-            .flag("-Werror=implicit-function-declaration")
-            .flag_if_supported("-Wno-unused-function")
-            // Expected in the unmodified file: DEBUG-only parameters, and on
-            // 32-bit configurations PTE pointers cast to the 32-bit vaddr_t
-            // (lines 301, 566), which the shim undoes with the arena's 4 GiB
-            // window (shim/src/placement.rs).
-            .flag("-Wno-unused-parameter")
-            .flag("-Wno-pointer-to-int-cast")
-            .flag("-Wno-int-to-pointer-cast")
-            .define("SEGTAB_PREFIX", Some(format!("{}_", c.ident).as_str()))
-            .define("SHIM_CONFIG_NAME", Some(format!("\"{}\"", c.name).as_str()))
-            .define("SEGTAB_C_FILE", Some(format!("\"{source_str}\"").as_str()))
-            .define(
-                match c.port {
-                    Port::Mips => "SHIM_MACHINE_MIPS",
-                    Port::Booke => "SHIM_MACHINE_BOOKE",
-                    Port::Riscv => "SHIM_MACHINE_RISCV",
-                },
-                Some("1"),
-            )
-            .define("SHIM_PGSHIFT", Some(c.pgshift.to_string().as_str()))
-            .define("SHIM_SEGSHIFT", Some(c.segshift.to_string().as_str()))
-            .define("SHIM_SEGTABSIZE", Some(c.segtabsize.to_string().as_str()))
-            .define("SHIM_PTE_BITS", Some(c.pte_bits.to_string().as_str()))
-            .define(
-                "SHIM_INVALID_SEGTAB",
-                Some(format!("{:#x}ULL", c.invalid_segtab).as_str()),
-            )
-            .define(
-                "SHIM_MULTIPROCESSOR",
-                Some(if c.multiprocessor { "1" } else { "0" }),
-            );
-        // Only the windows the port has: world.c tests each defined one,
-        // so no comparison there is always true or always false.
-        for (i, (lo, hi)) in c.direct_map.iter().enumerate() {
-            if lo >= hi {
-                continue;
-            }
-            b.define(
-                &format!("SHIM_DMAP{i}_LO"),
-                Some(format!("{lo:#x}ULL").as_str()),
-            );
-            b.define(
-                &format!("SHIM_DMAP{i}_HI"),
-                Some(format!("{hi:#x}ULL").as_str()),
-            );
+            .include(manifest.as_path());
+        // The flags and macros live with the configurations (src/configs.rs)
+        // so that every other compile of the file sees the same ones.
+        for f in c.c_flags() {
+            b.flag(f);
         }
-        if c.lp64 {
-            b.define("SHIM_LP64", Some("1"))
-                .define("SHIM_XSEGSHIFT", Some(c.xsegshift.to_string().as_str()));
-            if c.port == Port::Mips {
-                // What the target compiler predefines for the n64 ABI: rev
-                // 1.21 tests it (with PAGE_SIZE == 8192) for its alignment
-                // panic; rev 1.23 and the shim do not look at it.
-                b.define("__mips_n64", Some("1"));
-            }
-        } else {
-            // The target is ILP32: _LP64 is not defined there.
-            b.flag("-U_LP64");
+        for (name, value) in c.c_defines() {
+            b.define(&name, Some(value.as_str()));
         }
-        if c.debug {
-            b.define("DEBUG", Some("1"));
-        }
-        if c.diagnostic {
-            b.define("DIAGNOSTIC", Some("1"));
-        }
-        if c.ptp_cache {
-            b.define("PMAP_PTP_CACHE", Some("1"));
-        }
+        b.define("SEGTAB_C_FILE", Some(format!("\"{source_str}\"").as_str()));
         if fuzzing {
             instrument(&mut b, &sanitizers);
         }

@@ -90,6 +90,98 @@ impl Config {
     pub fn direct_mapped(&self, va: u64) -> bool {
         self.direct_map.iter().any(|&(lo, hi)| va >= lo && va < hi)
     }
+
+    /// The `-D` macros (name, value) this configuration's copy of the C is
+    /// compiled with, besides `SEGTAB_C_FILE`: one list for `build.rs` and
+    /// for every other compile of the file (certify's trivial-compiler-
+    /// equivalence check must see exactly what the build sees).
+    pub fn c_defines(&self) -> Vec<(String, String)> {
+        let mut d: Vec<(String, String)> = vec![
+            ("SEGTAB_PREFIX".into(), format!("{}_", self.ident)),
+            ("SHIM_CONFIG_NAME".into(), format!("\"{}\"", self.name)),
+            // Lets generated sources (certify's mutant schema) keep code
+            // that compiles in some configurations only out of the others.
+            (
+                format!("SHIM_CONFIG_{}", self.ident.to_uppercase()),
+                "1".into(),
+            ),
+            (
+                match self.port {
+                    Port::Mips => "SHIM_MACHINE_MIPS",
+                    Port::Booke => "SHIM_MACHINE_BOOKE",
+                    Port::Riscv => "SHIM_MACHINE_RISCV",
+                }
+                .into(),
+                "1".into(),
+            ),
+            ("SHIM_PGSHIFT".into(), self.pgshift.to_string()),
+            ("SHIM_SEGSHIFT".into(), self.segshift.to_string()),
+            ("SHIM_SEGTABSIZE".into(), self.segtabsize.to_string()),
+            ("SHIM_PTE_BITS".into(), self.pte_bits.to_string()),
+            (
+                "SHIM_INVALID_SEGTAB".into(),
+                format!("{:#x}ULL", self.invalid_segtab),
+            ),
+            (
+                "SHIM_MULTIPROCESSOR".into(),
+                if self.multiprocessor { "1" } else { "0" }.into(),
+            ),
+        ];
+        // Only the windows the port has: world.c tests each defined one,
+        // so no comparison there is always true or always false.
+        for (i, (lo, hi)) in self.direct_map.iter().enumerate() {
+            if lo >= hi {
+                continue;
+            }
+            d.push((format!("SHIM_DMAP{i}_LO"), format!("{lo:#x}ULL")));
+            d.push((format!("SHIM_DMAP{i}_HI"), format!("{hi:#x}ULL")));
+        }
+        if self.lp64 {
+            d.push(("SHIM_LP64".into(), "1".into()));
+            d.push(("SHIM_XSEGSHIFT".into(), self.xsegshift.to_string()));
+            if self.port == Port::Mips {
+                // What the target compiler predefines for the n64 ABI: rev
+                // 1.21 tests it (with PAGE_SIZE == 8192) for its alignment
+                // panic; rev 1.23 and the shim do not look at it.
+                d.push(("__mips_n64".into(), "1".into()));
+            }
+        }
+        for (on, name) in [
+            (self.debug, "DEBUG"),
+            (self.diagnostic, "DIAGNOSTIC"),
+            (self.ptp_cache, "PMAP_PTP_CACHE"),
+        ] {
+            if on {
+                d.push((name.into(), "1".into()));
+            }
+        }
+        d
+    }
+
+    /// Compiler flags of every copy of the C besides the `-D` macros.
+    pub fn c_flags(&self) -> Vec<&'static str> {
+        let mut f = vec![
+            "-std=gnu11",
+            "-ffreestanding",
+            "-fno-strict-aliasing",
+            // A function the shim does not declare is a missing interface,
+            // never an implicit declaration that fails at link time.
+            "-Werror=implicit-function-declaration",
+            "-Wno-unused-function",
+            // Expected in the unmodified file: DEBUG-only parameters, and on
+            // 32-bit configurations PTE pointers cast to the 32-bit vaddr_t
+            // (lines 301, 566), which the shim undoes with the arena's 4 GiB
+            // window (shim/src/placement.rs).
+            "-Wno-unused-parameter",
+            "-Wno-pointer-to-int-cast",
+            "-Wno-int-to-pointer-cast",
+        ];
+        if !self.lp64 {
+            // The target is ILP32: _LP64 is not defined there.
+            f.push("-U_LP64");
+        }
+        f
+    }
 }
 
 const NO_RANGE: (u64, u64) = (0, 0);

@@ -34,6 +34,29 @@ pub use world::{
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));
 
+unsafe extern "C" {
+    /// Defined in shim/csrc/guard.c; read only by a mutant schema.
+    static mut segtab_mutant: core::ffi::c_uint;
+}
+
+/// Select mutant `id` of a mutant schema compiled in as the C (certify's
+/// mutation switching; 0 runs the original code). Call it before any world
+/// runs: it changes what every configuration's C does from then on. A build
+/// of an ordinary C file never reads it.
+pub fn select_mutant(id: u32) {
+    // SAFETY: a plain C `unsigned int`, written before the worlds of this
+    // process run the C (the schema reads it on every guarded path, on
+    // whatever thread runs a CPU, after this store has happened-before the
+    // thread's creation or the scheduler's handoff to it).
+    unsafe { core::ptr::addr_of_mut!(segtab_mutant).write_volatile(id) }
+}
+
+/// The mutant selected by [`select_mutant`].
+pub fn selected_mutant() -> u32 {
+    // SAFETY: as in `select_mutant`.
+    unsafe { core::ptr::addr_of!(segtab_mutant).read_volatile() }
+}
+
 /// SHA-256 of rev 1.23 as published (shared/README.md).
 pub const VENDORED_SHA256: &str =
     "8c686bba31d7c12cd510e289d631c0991096cb47eea17918a1924bf935539c50";

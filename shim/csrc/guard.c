@@ -56,3 +56,12 @@ segtab_shim_vformat(char *buf, size_t len, const char *fmt, va_list ap)
 {
 	return vsnprintf(buf, len, fmt, ap);
 }
+
+/*
+ * The mutant a mutant schema runs (certify's mutation switching: every
+ * mutant of the file is compiled in behind a test of this number, 0 the
+ * original).  One variable for every configuration: the schema declares it
+ * under this name, which the per-configuration renaming of
+ * shim/include/sys/cdefs.h leaves alone.  The unmodified file never reads it.
+ */
+unsigned int segtab_mutant;
