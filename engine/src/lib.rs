@@ -34,6 +34,7 @@ pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod scenarios;
 pub mod seeds;
 pub mod shrink;
 pub mod side;

@@ -1,0 +1,252 @@
+//! Directed sequences: paths of the file that random sequences reach only
+//! rarely, written out so a run that starts with them reaches each one in
+//! its first milliseconds, in every configuration.
+//!
+//! certify judges every mutant with these first (engine/src/certify/
+//! judge.rs): a mutant on such a path is then caught in every run, not in
+//! the runs whose random stream happened to reach it, which is what makes
+//! its verdict the same whatever the seed. Each is a plain [`Sequence`] of
+//! [`Op`]s, resolved per configuration like any other.
+
+use crate::model::{CbKind, CpuOp, MinSpec, Op, Sequence, VaSpec};
+
+/// Schedules tried for each race: every pattern of the first seven
+/// switching decisions (a reserve makes a handful of calls out of the file
+/// before its compare-and-swap, lines 518 and 555).
+const SCHEDULES: u64 = 128;
+
+/// Two CPUs reserving at once where neither finds the tables it needs:
+/// the segtab (`atomic_cas_ptr` at line 518, LP64) and the PTE page (line
+/// 555) races, won and lost, with the loser's page freed or returned to
+/// the PTP cache, under every schedule of their first decisions. Between
+/// races the pmap is destroyed, so the next race takes its segtab from the
+/// free list (lines 342-350) rather than a new page.
+pub fn races() -> Vec<Vec<Op>> {
+    let p = 1;
+    let same = VaSpec::XsegEdge {
+        xseg: 3,
+        below: false,
+    };
+    let other = VaSpec::Seg { seg: 7, page: 1 };
+    let reserve = |va| CpuOp::Reserve {
+        pmap: p,
+        va,
+        canfail: false,
+    };
+    let kinds: [(CpuOp, CpuOp, u64); 3] = [
+        // The same page: both need the segtab and the PTE page.
+        (reserve(same), reserve(same), SCHEDULES),
+        // Another page of the same segment, entered (pmap_enter's store
+        // through the returned PTE).
+        (
+            CpuOp::Enter {
+                pmap: p,
+                va: VaSpec::Seg { seg: 7, page: 0 },
+                value: 0x8000_0a11,
+                canfail: false,
+            },
+            reserve(other),
+            SCHEDULES / 4,
+        ),
+        // A lookup racing a reserve.
+        (
+            CpuOp::Reserve {
+                pmap: p,
+                va: other,
+                canfail: true,
+            },
+            CpuOp::Lookup { pmap: p, va: other },
+            SCHEDULES / 4,
+        ),
+    ];
+    // At most 64 races a sequence: a sequence stays under MAX_OPS.
+    kinds
+        .iter()
+        .flat_map(|&(a, b, n)| {
+            (0..n)
+                .step_by(64)
+                .map(move |from| (a, b, from..n.min(from + 64)))
+        })
+        .map(|(a, b, range)| {
+            let mut ops = vec![Op::Create {
+                pmap: p,
+                min: MinSpec::Zero,
+            }];
+            for schedule in range {
+                ops.push(Op::Concurrent {
+                    a,
+                    b,
+                    lwp: 1,
+                    schedule,
+                });
+                ops.push(Op::Destroy {
+                    pmap: p,
+                    cb: if schedule % 2 == 0 {
+                        None
+                    } else {
+                        Some(CbKind::Count)
+                    },
+                    flags: 0,
+                });
+                ops.push(Op::Create {
+                    pmap: p,
+                    min: MinSpec::Zero,
+                });
+            }
+            ops
+        })
+        .collect()
+}
+
+/// `pmap_segtab_activate` taking each branch in turn on one CPU (lines
+/// 427-444): a user pmap whose first xsegment is in use, then the kernel
+/// pmap, then the user pmap again, with `pmap_segtab_deactivate` between
+/// some of them, so that every store into `cpu_info` replaces a value
+/// that differs from the one it stores. An activate only acts for the
+/// current lwp of the pmap's own process, so each is set up first.
+pub fn activations() -> Vec<Op> {
+    let user = 1;
+    let kernel = 0;
+    let mut ops = vec![
+        Op::Create {
+            pmap: kernel,
+            min: MinSpec::High,
+        },
+        Op::Create {
+            pmap: user,
+            min: MinSpec::Zero,
+        },
+        // seg_seg[0] (LP64) and a PTE page at VA 0.
+        Op::Reserve {
+            pmap: user,
+            va: VaSpec::Seg { seg: 0, page: 0 },
+            canfail: false,
+        },
+        Op::BindLwp {
+            lwp: 1,
+            pmap: user,
+            cpu: 0,
+        },
+        Op::BindLwp {
+            lwp: 2,
+            pmap: kernel,
+            cpu: 0,
+        },
+        // CPU 1's lwp, in the user process.
+        Op::BindLwp {
+            lwp: 3,
+            pmap: user,
+            cpu: 1,
+        },
+    ];
+    for (lwp, pmap, then_deactivate) in [
+        (1, user, false),
+        (2, kernel, false),
+        (1, user, true),
+        (1, user, false),
+        (2, kernel, true),
+        (2, kernel, false),
+        (1, user, false),
+    ] {
+        ops.push(Op::SwitchLwp { lwp });
+        ops.push(Op::Activate { pmap, lwp });
+        if then_deactivate {
+            ops.push(Op::Deactivate { pmap });
+        }
+    }
+    // The same on CPU 1, while CPU 0 looks something up.
+    for pmap in [user, kernel, user] {
+        ops.push(Op::BindLwp {
+            lwp: 3,
+            pmap,
+            cpu: 1,
+        });
+        ops.push(Op::Concurrent {
+            a: CpuOp::Lookup {
+                pmap: user,
+                va: VaSpec::Seg { seg: 0, page: 0 },
+            },
+            b: CpuOp::Activate { pmap, lwp: 3 },
+            lwp: 3,
+            schedule: 0,
+        });
+    }
+    ops
+}
+
+/// A release callback that writes the PTEs it is given (`pmap_pte_process`
+/// and `pmap_segtab_destroy` callbacks may): `pmap_segtab_release` checks a
+/// page is zero *before* its callback (line 293), so the page it frees can
+/// hold what the callback wrote; under PMAP_PTP_CACHE the next reserve
+/// takes that page back and, under DEBUG, `pmap_check_ptes` (line 579)
+/// panics on it. Then the same with nothing written.
+pub fn dirty_release() -> Vec<Op> {
+    let p = 2;
+    let mut ops = Vec::new();
+    for cb in [CbKind::SetBit(5), CbKind::Clear, CbKind::Record] {
+        ops.extend([
+            Op::Create {
+                pmap: p,
+                min: MinSpec::Zero,
+            },
+            // Zero PTE pages (a page holding a mapping would trip the
+            // DEBUG check at line 293 before the callback runs).
+            Op::Reserve {
+                pmap: p,
+                va: VaSpec::Seg { seg: 2, page: 3 },
+                canfail: false,
+            },
+            Op::Reserve {
+                pmap: p,
+                va: VaSpec::Seg { seg: 9, page: 0 },
+                canfail: false,
+            },
+            Op::Destroy {
+                pmap: p,
+                cb: Some(cb),
+                flags: 0,
+            },
+            Op::Destroy {
+                pmap: p,
+                cb: None,
+                flags: 0,
+            },
+            Op::Create {
+                pmap: p,
+                min: MinSpec::Zero,
+            },
+            Op::Reserve {
+                pmap: p,
+                va: VaSpec::Seg { seg: 4, page: 0 },
+                canfail: false,
+            },
+            Op::Destroy {
+                pmap: p,
+                cb: None,
+                flags: 0,
+            },
+        ]);
+    }
+    ops
+}
+
+/// Every directed sequence for configuration `config`, named.
+pub fn all(config: &str) -> Vec<(&'static str, Sequence)> {
+    races()
+        .into_iter()
+        .map(|ops| ("races", ops))
+        .chain([
+            ("activations", activations()),
+            ("dirty-release", dirty_release()),
+        ])
+        .map(|(n, ops)| {
+            (
+                n,
+                Sequence {
+                    config: config.to_string(),
+                    ops,
+                },
+            )
+        })
+        .collect()
+}
