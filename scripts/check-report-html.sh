@@ -53,11 +53,12 @@ if [ -f "$json" ]; then
 else
     check "a verdict is rendered" grep -qE 'Verdict: (EQUIVALENT|DIVERGENT|WEAK-ORACLE)' "$tmp/dom.html"
 fi
-for t in thresholds identity campaign coverage outcomes mutation mutants; do
+for t in thresholds identity campaign coverage outcomes mutation mutation-times mutants; do
     check "table #$t is rendered" grep -q "<table id=\"$t\"" "$tmp/dom.html"
 done
 check "coverage rows are rendered" grep -qE '<td>[a-z0-9-]+</td><td class="n">[0-9]+/[0-9]+</td>' "$tmp/dom.html"
 check "the SHA-256 of the C is shown" grep -qE '[0-9a-f]{64}' "$tmp/dom.html"
 check "plots are rendered" grep -q '<polyline' "$tmp/dom.html"
+check "the time-to-kill plot is rendered" grep -q "<svg id=\"kill-times\"" "$tmp/dom.html"
 [ $fail -eq 0 ] && echo "check-report-html: $f renders cleanly"
 exit $fail

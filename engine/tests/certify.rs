@@ -88,11 +88,7 @@ fn one_place(src: &str, m: &mutate::Mutant) {
         "{}: differs outside its span",
         m.id
     );
-    assert!(
-        b - suf.min(b - pre) <= m.start + m.replacement.len(),
-        "{}",
-        m.id
-    );
+    assert!(b - suf.min(b - pre) <= m.start + m.text().len(), "{}", m.id);
 }
 
 #[test]
@@ -155,18 +151,6 @@ fn operators_on_pmap_segtab_c() {
 }
 
 #[test]
-fn sample_order_is_a_seeded_permutation() {
-    let a = mutate::sample_order(100, 7);
-    let b = mutate::sample_order(100, 7);
-    let c = mutate::sample_order(100, 8);
-    assert_eq!(a, b);
-    assert_ne!(a, c);
-    let mut s = a.clone();
-    s.sort();
-    assert_eq!(s, (0..100).collect::<Vec<_>>());
-}
-
-#[test]
 fn the_equivalent_list_names_real_mutants() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let src = std::str::from_utf8(c_reference::VENDORED_SOURCE).unwrap();
@@ -178,6 +162,12 @@ fn the_equivalent_list_names_real_mutants() {
             "mutants/c-equivalent.txt lists {id}, which the operators do not make"
         );
         assert!(reason.len() > 10, "{id} needs a reason");
+        for name in certify::equivalence_scope(&reason).unwrap_or_default() {
+            assert!(
+                c_reference::configs::find(name).is_some(),
+                "{id} is limited to {name}, which is no configuration"
+            );
+        }
     }
 }
 
@@ -193,7 +183,7 @@ fn sample_report() -> certify::Report {
         thresholds: certify::Thresholds {
             divergences: 0,
             mutation_score_min: certify::MIN_SCORE,
-            judged_mutants_min: certify::MIN_JUDGED,
+            all_mutants_judged: true,
             not_gating: "coverage".into(),
         },
         identity: certify::identity::collect(
@@ -215,24 +205,39 @@ fn sample_report() -> certify::Report {
         },
         mutation_score: Some(0.5),
         mutation: certify::MutationPart {
-            population: 1,
+            made: 1,
             per_operator: mutate::counts(std::slice::from_ref(&m)),
             operators: BTreeMap::new(),
             not_compiled: 0,
-            sampled: 2,
-            caught: 1,
-            equivalent: 0,
+            eligible: 1,
             stillborn: 0,
-            errors: 0,
+            equivalent_tce: 0,
+            judged: 1,
+            caught: 0,
+            equivalent_list: 0,
             survived: 1,
-            seconds_each: 5,
+            errors: 0,
+            not_run: 0,
+            listed_but_caught: vec![],
+            seconds_each: 3.0,
+            hang_seconds: 5.0,
+            tce_seconds: 1.0,
+            tce_compiles: 3,
+            build_seconds: 40.0,
+            judge_seconds: 3.0,
+            parallel: 2,
+            kill_times: vec![("within 0.01 s".into(), 0)],
             results: vec![certify::MutantResult {
                 id: m.id.clone(),
+                number: 1,
                 op: m.op.name(),
                 line: m.line,
                 status: "survived",
+                how: "survived".into(),
                 detail: "<b>".into(),
                 seconds: 1.0,
+                configs: vec![config.name.into()],
+                tce: BTreeMap::new(),
                 diff: m.diff(src),
             }],
         },
@@ -319,11 +324,16 @@ fn report_json_schema() {
     assert_eq!(v["identity"]["c_sha256"], c_reference::VENDORED_SHA256);
     assert_eq!(v["identity"]["c_is_vendored"], true);
     for k in [
-        "population",
-        "sampled",
+        "made",
+        "eligible",
+        "judged",
         "caught",
-        "equivalent",
+        "equivalent_tce",
+        "equivalent_list",
         "survived",
+        "kill_times",
+        "build_seconds",
+        "judge_seconds",
         "results",
         "per_operator",
     ] {
@@ -350,6 +360,8 @@ fn html_is_self_contained_and_escaped() {
         "outcomes",
         "mutation",
         "mutants",
+        "kill-times",
+        "port-coverage-warning",
     ] {
         assert!(h.contains(&format!("id=\"{id}\"")), "no #{id}");
     }
@@ -387,4 +399,23 @@ fn outcome_classes_explain_unreachable_paths() {
         .find(|x| x.id == "top-of-space-walk")
         .unwrap();
     assert_eq!(top.status, "reached");
+}
+
+#[test]
+fn the_identity_names_the_c_file_without_machine_paths() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let inside = root.join("c-reference/revisions/pmap_segtab-1.31.c");
+    assert_eq!(
+        certify::identity::display_name(&root, &inside),
+        "c-reference/revisions/pmap_segtab-1.31.c"
+    );
+    let outside = std::env::temp_dir().join("patched_segtab.c");
+    std::fs::write(&outside, "/* x */\n").unwrap();
+    assert_eq!(
+        certify::identity::display_name(&root, &outside),
+        "patched_segtab.c"
+    );
+    let id = certify::identity::collect(&root, &inside, 1, certify::identity::now_utc());
+    assert_eq!(id.c_file, "c-reference/revisions/pmap_segtab-1.31.c");
+    let _ = std::fs::remove_file(outside);
 }

@@ -142,6 +142,24 @@ enum Cmd {
     },
     /// List the machine configurations and the C file they were built from.
     Configs,
+    /// (certify, in a mutant-schema build) judge one mutant: select it, run
+    /// the seed corpus then random sequences until the first divergence or
+    /// the budget. Exit 1: caught; 0: survived.
+    #[command(hide = true)]
+    JudgeMutant {
+        /// The mutant's number in the schema.
+        #[arg(long)]
+        mutant: u32,
+        /// Configurations where its code differs.
+        #[arg(long)]
+        config: String,
+        /// Its share of the budget.
+        #[arg(long)]
+        seconds: f64,
+        /// Seed of the random sequences.
+        #[arg(long)]
+        seed: u64,
+    },
     /// Produce the evidence a reviewer signs: a campaign, the oracle's
     /// self-test on automatic mutants of the C, C and port coverage, the
     /// outcome classes reached, and the identity of everything, as
@@ -149,9 +167,10 @@ enum Cmd {
     /// builds the C). Exit 0: equivalent within the budget and the oracle
     /// strong enough; 1: a divergence or a weak oracle; 2: tool error.
     Certify {
-        /// Budget for the campaign and the mutants together (the one-off
-        /// coverage build and the port coverage run come on top).
-        #[arg(long, default_value_t = 300)]
+        /// Budget for the campaign and the mutants together (the builds
+        /// and the port coverage run come on top). Every mutant is judged:
+        /// a budget too small for that is an error that says what is needed.
+        #[arg(long, default_value_t = 900)]
         seconds: u64,
         /// A configuration name, a comma-separated list, or "all".
         #[arg(long, default_value = "all")]
@@ -159,15 +178,16 @@ enum Cmd {
         /// Where report.json and report.html go.
         #[arg(long, default_value = "certify-report")]
         out: PathBuf,
-        /// Seed of the campaign and of the mutant sample [default: fresh].
+        /// Seed of the campaign [default: fresh]. The mutants do not
+        /// depend on it: each is judged with a seed derived from its id.
         #[arg(long)]
         seed: Option<u64>,
         /// Worker processes.
         #[arg(long, default_value_t = default_jobs())]
         jobs: u32,
-        /// Campaign seconds per mutant.
-        #[arg(long, default_value_t = 5)]
-        mutant_seconds: u64,
+        /// Each mutant's share: it runs until caught or this many seconds.
+        #[arg(long, default_value_t = 3.0)]
+        mutant_seconds: f64,
     },
     /// Write a seed corpus of raw fuzzer inputs that together reach every
     /// operation, outcome and configuration.
@@ -292,6 +312,13 @@ fn main() -> ExitCode {
             };
             segtab_diff::certify::run(&o)
         })(),
+        Cmd::JudgeMutant {
+            mutant,
+            config,
+            seconds,
+            seed,
+        } => select(&config)
+            .and_then(|c| segtab_diff::certify::judge::child(mutant, &c, seconds, seed)),
         Cmd::Configs => {
             for c in c_reference::CONFIGS {
                 println!("{:<20} {}", c.name, c.summary);

@@ -4,6 +4,15 @@
 use super::Report;
 use std::fmt::Write as _;
 
+/// Seconds without needless decimals.
+fn fmt_secs(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
 /// Escape text for HTML.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -26,7 +35,8 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .verdict{font-size:1.25em;padding:.8em 1em;border-radius:6px;margin:1em 0}\
 .equivalent{background:#e3f6e3;border:2px solid #3a3}.divergent,.weak-oracle{background:#fde8e8;border:2px solid #c33}\
-.reached,.caught{color:#161}.gap,.survived,.error{color:#b00;font-weight:bold}.unreachable,.equivalent-m,.stillborn{color:#666}\
+.reached,.caught{color:#161}.gap,.survived,.error,.not-run{color:#b00;font-weight:bold}.unreachable,.equivalent-tce,.equivalent-list,.stillborn,.not-compiled{color:#666}\
+.warning{background:#fff4d6;border:2px solid #d9a400;padding:.6em 1em;margin:1em 0}\
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;font-size:12px}details{margin:.3em 0}code{font-size:12px}\
 .bar{display:inline-block;height:10px;background:#4a8;vertical-align:middle}.barbg{display:inline-block;width:120px;height:10px;background:#eee;vertical-align:middle}";
 
@@ -155,6 +165,15 @@ pub fn render(r: &Report) -> String {
         esc(&r.verdict.to_uppercase()),
         esc(&r.verdict_line)
     );
+    if !r.port_coverage.measured {
+        let _ = write!(
+            h,
+            "<div id=\"port-coverage-warning\" class=\"warning\"><strong>Warning: the port's coverage was not measured</strong> \
+             ({}). This report cannot say how much of the Rust port the campaign exercised; install cargo-llvm-cov \
+             (<code>cargo install cargo-llvm-cov --locked</code>, <code>rustup component add llvm-tools-preview</code>) and rerun to measure it.</div>",
+            esc(&r.port_coverage.note)
+        );
+    }
     // What the verdict means.
     let _ = write!(
         h,
@@ -164,16 +183,17 @@ pub fn render(r: &Report) -> String {
          (mutants). Exit code {}.</p>\
          <h2>Thresholds</h2><table id=\"thresholds\"><tr><th>requirement</th><th>threshold</th><th>this run</th></tr>\
          <tr><td>divergences between C and port</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\
-         <tr><td>mutation score (caught / judged)</td><td class=\"n\">&ge; {:.0}%</td><td class=\"n\">{}</td></tr>\
-         <tr><td>mutants judged</td><td class=\"n\">&ge; {}</td><td class=\"n\">{}</td></tr></table><p>{}</p>",
+         <tr><td>mutation score (caught / judged, less those listed as equivalent)</td><td class=\"n\">&ge; {:.0}%</td><td class=\"n\">{}</td></tr>\
+         <tr><td>mutants judged or shown equivalent</td><td class=\"n\">every one{}</td><td class=\"n\">{} of {}</td></tr></table><p>{}</p>",
         r.exit_code,
         r.thresholds.divergences,
         r.campaign.divergences.len(),
         100.0 * r.thresholds.mutation_score_min,
         r.mutation_score
             .map_or("not measured".into(), |s| format!("{:.0}%", 100.0 * s)),
-        r.thresholds.judged_mutants_min,
-        r.mutation.sampled - r.mutation.equivalent - r.mutation.stillborn - r.mutation.errors,
+        if r.thresholds.all_mutants_judged { "" } else { " (not required)" },
+        r.mutation.eligible - r.mutation.errors - r.mutation.not_run,
+        r.mutation.eligible,
         esc(&r.thresholds.not_gating)
     );
     // Identity.
@@ -377,25 +397,51 @@ pub fn render(r: &Report) -> String {
     let m = &r.mutation;
     let _ = write!(
         h,
-        "<h2>Oracle self-test (mutants of the C)</h2>\
-         <p>Operators rewrite the C file one place at a time; a seeded sample is built (only the chosen configurations) \
-         and run with a {}-second campaign each. A mutant is <em>caught</em> when that campaign finds a divergence.</p>\
-         <table id=\"mutation\"><tr><th>population</th><th>on lines not compiled here</th><th>sampled</th><th>caught</th><th>survived</th>\
-         <th>equivalent (listed)</th><th>stillborn (no compile)</th><th>errors</th><th>score</th></tr>\
+        "<h2>Oracle self-test (every mutant of the C)</h2>\
+         <p>Operators rewrite the C file one place at a time, making {} mutants. Every one is accounted for: \
+         a mutant on a line no chosen configuration compiles is <em>not compiled</em>; one compiled alone with each \
+         configuration's flags whose object code is the original's is <em>equivalent by TCE</em> (trivial compiler \
+         equivalence); one that compiles nowhere is <em>stillborn</em>. Every other one is built into a single mutant \
+         schema (each behind a test of its number) and <em>judged</em>: the schema runs it, on the configurations \
+         where its code differs, until the first divergence, crash or hang (<em>caught</em>) or {} s \
+         (a hang is {} s without progress). A survivor listed with a reason in <code>mutants/c-equivalent.txt</code> \
+         is <em>equivalent by the list</em>; any other survivor makes the oracle weak. Mutants are judged with seeds \
+         derived from their ids, so the table does not depend on the run's seed.</p>\
+         <table id=\"mutation\"><tr><th>made</th><th>not compiled</th><th>eligible</th><th>stillborn</th>\
+         <th>equivalent (TCE)</th><th>judged</th><th>caught</th><th>equivalent (list)</th><th>survived</th><th>errors</th><th>score</th></tr>\
          <tr><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>",
-        m.seconds_each,
-        m.population,
+         <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr></table>\
+         <table id=\"mutation-times\"><tr><th>TCE</th><th>schema build</th><th>judging ({} at once)</th><th>per judged mutant</th></tr>\
+         <tr><td class=\"n\">{:.1} s ({} compiles)</td><td class=\"n\">{:.0} s</td><td class=\"n\">{:.0} s</td><td class=\"n\">{:.2} s</td></tr></table>",
+        m.made,
+        fmt_secs(m.seconds_each),
+        fmt_secs(m.hang_seconds),
+        m.made,
         m.not_compiled,
-        m.sampled,
-        m.caught,
-        m.survived,
-        m.equivalent,
+        m.eligible,
         m.stillborn,
-        m.errors,
+        m.equivalent_tce,
+        m.judged,
+        m.caught,
+        m.equivalent_list,
+        m.survived,
+        m.errors + m.not_run,
         r.mutation_score
-            .map_or("not measured".into(), |s| format!("{:.0}%", 100.0 * s))
+            .map_or("not measured".into(), |s| format!("{:.0}%", 100.0 * s)),
+        m.parallel,
+        m.tce_seconds,
+        m.tce_compiles,
+        m.build_seconds,
+        m.judge_seconds,
+        if m.judged > 0 { m.judge_seconds * m.parallel as f64 / m.judged as f64 } else { 0.0 }
     );
+    if !m.listed_but_caught.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"warning\">Listed as equivalent in mutants/c-equivalent.txt, yet caught (remove the entries): {}</p>",
+            esc(&m.listed_but_caught.join(", "))
+        );
+    }
     let judged = (m.caught + m.survived).max(1) as f64;
     let _ = write!(
         h,
@@ -403,10 +449,41 @@ pub fn render(r: &Report) -> String {
          <rect x=\"0\" y=\"5\" width=\"500\" height=\"18\" fill=\"#eee\"/>\
          <rect x=\"0\" y=\"5\" width=\"{:.1}\" height=\"18\" fill=\"#4a8\"/>\
          <rect x=\"{:.1}\" y=\"5\" width=\"{:.1}\" height=\"18\" fill=\"#c33\"/></svg>\
-         <figcaption>Mutation score: caught (green) and survived (red) of the judged mutants</figcaption></figure>",
+         <figcaption>Mutation score: caught (green) and survived (red) of the judged mutants not listed as equivalent</figcaption></figure>",
         500.0 * m.caught as f64 / judged,
         500.0 * m.caught as f64 / judged,
         500.0 * m.survived as f64 / judged
+    );
+    // Time to kill: how many caught mutants die within each bound.
+    let most = m
+        .kill_times
+        .iter()
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let _ = write!(
+        h,
+        "<figure><svg id=\"kill-times\" xmlns=\"http://www.w3.org/2000/svg\" width=\"520\" height=\"{}\" role=\"img\" aria-label=\"time to kill\">",
+        m.kill_times.len() * 24 + 6
+    );
+    for (i, (label, n)) in m.kill_times.iter().enumerate() {
+        let y = i * 24 + 4;
+        let _ = write!(
+            h,
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text>\
+             <rect x=\"110\" y=\"{y}\" width=\"{:.1}\" height=\"18\" fill=\"#48a\"/>\
+             <text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{n}</text>",
+            y + 14,
+            esc(label),
+            340.0 * *n as f64 / most,
+            116.0 + 340.0 * *n as f64 / most,
+            y + 14
+        );
+    }
+    h.push_str(
+        "</svg><figcaption>Time to kill: caught mutants whose run found them within 0.01 s, 0.1 s, 1 s, 10 s \
+         (cumulative), and after</figcaption></figure>",
     );
     h.push_str("<table><tr><th>operator</th><th>what</th><th>mutants</th></tr>");
     for (op, n) in &m.per_operator {
@@ -417,21 +494,22 @@ pub fn render(r: &Report) -> String {
             esc(m.operators.get(op).copied().unwrap_or(""))
         );
     }
-    h.push_str("</table><table id=\"mutants\"><tr><th>mutant</th><th>status</th><th>detail</th><th>s</th></tr>");
+    h.push_str(
+        "</table><table id=\"mutants\"><tr><th>#</th><th>mutant</th><th>status</th><th>ran in</th><th>detail</th><th>s</th></tr>",
+    );
     for x in &m.results {
-        let class = if x.status == "equivalent" {
-            "equivalent-m"
-        } else {
-            x.status
-        };
         let _ = write!(
             h,
-            "<tr><td><code>{}</code><details><summary>diff</summary><pre>{}</pre></details></td><td class=\"{class}\">{}</td><td>{}</td><td class=\"n\">{:.0}</td></tr>",
+            "<tr><td class=\"n\">{}</td><td><code>{}</code><details><summary>diff</summary><pre>{}</pre></details></td><td class=\"{}\">{}{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            x.number,
             esc(&x.id),
             esc(&x.diff),
             x.status,
+            x.status,
+            if x.how.is_empty() || x.status != "caught" { String::new() } else { format!(" ({})", esc(&x.how)) },
+            esc(&x.configs.join(", ")),
             esc(&x.detail),
-            x.seconds
+            if x.how.is_empty() { String::new() } else { format!("{:.2}", x.seconds) }
         );
     }
     h.push_str("</table>");

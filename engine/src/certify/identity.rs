@@ -103,6 +103,21 @@ fn machine() -> String {
     format!("{model}, {cores} cores{mem}, {os}")
 }
 
+/// How a report names a file: its path relative to the checkout `root`, or
+/// its file name when it lies outside, never a path of the machine that
+/// made the report.
+pub fn display_name(root: &Path, file: &Path) -> String {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (root, file) = (canon(root), canon(file));
+    match file.strip_prefix(&root) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}
+
 /// The identity of a run of the checkout at `root` against `c_file`.
 pub fn collect(root: &Path, c_file: &Path, seed: u64, started: String) -> Identity {
     let bytes = std::fs::read(c_file).unwrap_or_default();
@@ -114,7 +129,7 @@ pub fn collect(root: &Path, c_file: &Path, seed: u64, started: String) -> Identi
         .map(|o| !o.stdout.is_empty())
         .unwrap_or(true);
     Identity {
-        c_file: c_file.display().to_string(),
+        c_file: display_name(root, c_file),
         c_sha256: sha256_hex(&bytes),
         c_netbsd_id: netbsd_id(&text),
         c_is_vendored: bytes == c_reference::VENDORED_SOURCE,

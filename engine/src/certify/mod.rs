@@ -9,9 +9,12 @@
 //!    build, reporting the outcome classes they reach ([`outcomes`]);
 //! 3. reads the C's line and branch coverage per configuration, and
 //!    explains every unreached line;
-//! 4. self-tests the oracle: mutants of the C made by operators
-//!    ([`mutate`]), a seeded sample of them each built in a child and run
-//!    briefly; every one must be caught or listed as equivalent in
+//! 4. self-tests the oracle on *every* mutant the operators make of the C
+//!    ([`mutate`]): trivial compiler equivalence ([`tce`]) sets aside the
+//!    mutants whose object code is the original's, one mutant schema
+//!    ([`schema`]) builds every other one into a single binary, and each is
+//!    judged in a child ([`judge`]) on the configurations where its code
+//!    differs; every one must be caught or listed as equivalent in
 //!    `mutants/c-equivalent.txt`;
 //! 5. measures the port's region coverage under the same campaign, when
 //!    cargo-llvm-cov is installed;
@@ -19,14 +22,22 @@
 //!    ([`html`]), and prints a one-line verdict.
 //!
 //! Exit 0: no divergence within the budget and the oracle is strong enough
-//! (every judged mutant caught, at least [`MIN_JUDGED`] judged); 1: a
-//! divergence or a weak oracle; 2: a tool error.
+//! (every mutant judged, and every judged mutant caught or listed as
+//! equivalent); 1: a divergence or a weak oracle; 2: a tool error, a budget
+//! too small to judge every mutant among them.
+//!
+//! Nothing in the mutant phase depends on `--seed`: the mutants are all of
+//! them, and each is judged with a seed derived from its id, so two runs on
+//! the same tree give the same table.
 
 pub mod coverage;
 pub mod html;
 pub mod identity;
+pub mod judge;
 pub mod mutate;
 pub mod outcomes;
+pub mod schema;
+pub mod tce;
 
 use crate::campaign::{self, Campaign};
 use anyhow::{bail, Context, Result};
@@ -37,13 +48,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The least number of mutants that must be judged (built and run, not
-/// equivalent, not stillborn) for the oracle to count as measured.
-pub const MIN_JUDGED: usize = 1;
-/// The mutation score the oracle needs: every judged mutant caught.
+/// The mutation score the oracle needs: every judged mutant not listed as
+/// equivalent caught.
 pub const MIN_SCORE: f64 = 1.0;
+/// The least campaign certify runs besides the mutants, seconds.
+pub const MIN_CAMPAIGN_SECS: u64 = 30;
+/// Seconds without a progress line after which a mutant's child is hung.
+pub const HANG_SECS: f64 = 5.0;
 /// The report's schema name.
-pub const SCHEMA: &str = "segtab-diff-certify/1";
+pub const SCHEMA: &str = "segtab-diff-certify/2";
 
 /// What to certify.
 #[derive(Clone, Debug)]
@@ -62,8 +75,8 @@ pub struct Options {
     pub c_source: PathBuf,
     /// Worker processes.
     pub jobs: u32,
-    /// Campaign seconds per mutant.
-    pub mutant_seconds: u64,
+    /// Each mutant's share: seconds of campaign at most.
+    pub mutant_seconds: f64,
     /// The checkout (built from, and holding `mutants/c-equivalent.txt`).
     pub root: PathBuf,
 }
@@ -73,10 +86,10 @@ pub struct Options {
 pub struct Thresholds {
     /// Divergences allowed.
     pub divergences: u32,
-    /// Least mutation score over judged mutants.
+    /// Least mutation score over judged mutants not listed as equivalent.
     pub mutation_score_min: f64,
-    /// Least judged mutants.
-    pub judged_mutants_min: usize,
+    /// Every eligible mutant must be judged or shown equivalent.
+    pub all_mutants_judged: bool,
     /// What does not gate the verdict.
     pub not_gating: String,
 }
@@ -118,17 +131,29 @@ pub struct CampaignPart {
 pub struct MutantResult {
     /// Stable id.
     pub id: String,
+    /// Its number in the schema (index in the operators' list + 1).
+    pub number: u32,
     /// Operator.
     pub op: &'static str,
     /// Line.
     pub line: u32,
-    /// `caught`, `survived`, `equivalent`, `stillborn` (does not
-    /// compile), `error` (the mutant's campaign could not run).
+    /// `caught`, `survived`, `equivalent-tce`, `equivalent-list`,
+    /// `stillborn` (compiles nowhere), `not-compiled` (on lines no chosen
+    /// configuration compiles), `error` (could not be judged), `not-run`
+    /// (the campaign diverged first).
     pub status: &'static str,
-    /// Why (campaign summary, equivalence reason, build error, ...).
+    /// For a judged mutant: `divergence`, `crash`, `hang` or `survived`.
+    pub how: String,
+    /// Why (the divergence's class, the equivalence reason, the build
+    /// error, ...).
     pub detail: String,
-    /// Seconds spent on it.
+    /// Seconds from its child's start to its verdict (time to kill).
     pub seconds: f64,
+    /// The configurations it ran in (where its code differs).
+    pub configs: Vec<String>,
+    /// Configurations by what TCE found there: `same`, `differs`,
+    /// `fails`, `not-compiled`.
+    pub tce: BTreeMap<String, String>,
     /// The change.
     pub diff: String,
 }
@@ -137,53 +162,51 @@ pub struct MutantResult {
 #[derive(Clone, Debug, Serialize)]
 pub struct MutationPart {
     /// Mutants the operators make of the file.
-    pub population: usize,
+    pub made: usize,
     /// Per operator.
     pub per_operator: BTreeMap<&'static str, usize>,
     /// Operators and what they do.
     pub operators: BTreeMap<&'static str, &'static str>,
-    /// On lines no chosen configuration compiles: left out of the sample.
+    /// On lines no chosen configuration compiles.
     pub not_compiled: usize,
-    /// Sampled and judged or classified.
-    pub sampled: usize,
-    /// Caught by the campaign.
-    pub caught: usize,
-    /// Listed as equivalent.
-    pub equivalent: usize,
-    /// Did not compile.
+    /// Compiled in some chosen configuration.
+    pub eligible: usize,
+    /// Compile nowhere.
     pub stillborn: usize,
-    /// Could not be run.
-    pub errors: usize,
-    /// Not caught and not listed.
+    /// Equivalent by trivial compiler equivalence.
+    pub equivalent_tce: usize,
+    /// Run in a child.
+    pub judged: usize,
+    /// Caught by their run.
+    pub caught: usize,
+    /// Survived, and listed in mutants/c-equivalent.txt.
+    pub equivalent_list: usize,
+    /// Survived, not listed.
     pub survived: usize,
-    /// Campaign seconds per mutant.
-    pub seconds_each: u64,
-    /// Every sampled mutant.
+    /// Could not be judged.
+    pub errors: usize,
+    /// Not run: the campaign diverged first.
+    pub not_run: usize,
+    /// Listed as equivalent, yet caught: the list is stale.
+    pub listed_but_caught: Vec<String>,
+    /// Each mutant's share, seconds.
+    pub seconds_each: f64,
+    /// Seconds without progress that make a hang.
+    pub hang_seconds: f64,
+    /// Time to find the TCE equivalents (compiles, cached after).
+    pub tce_seconds: f64,
+    /// Compiles TCE made (0 when all came from its cache).
+    pub tce_compiles: usize,
+    /// The schema build, seconds.
+    pub build_seconds: f64,
+    /// Judging every mutant, seconds (wall clock, `jobs` at once).
+    pub judge_seconds: f64,
+    /// Children at once.
+    pub parallel: usize,
+    /// Judged mutants caught within 0.01, 0.1, 1 and 10 s, and later.
+    pub kill_times: Vec<(String, usize)>,
+    /// Every mutant.
     pub results: Vec<MutantResult>,
-}
-
-impl MutationPart {
-    /// The population only: no mutant was run.
-    fn skipped(c_text: &str, seconds_each: u64) -> MutationPart {
-        let all = mutate::mutants(c_text);
-        MutationPart {
-            population: all.len(),
-            per_operator: mutate::counts(&all),
-            operators: mutate::Operator::ALL
-                .iter()
-                .map(|op| (op.name(), op.describe()))
-                .collect(),
-            not_compiled: 0,
-            sampled: 0,
-            caught: 0,
-            equivalent: 0,
-            stillborn: 0,
-            errors: 0,
-            survived: 0,
-            seconds_each,
-            results: Vec::new(),
-        }
-    }
 }
 
 /// One configuration's C coverage.
@@ -292,7 +315,7 @@ pub fn run(o: &Options) -> Result<u8> {
     let mut ident = identity::collect(&o.root, &o.c_source, o.seed, started);
     eprintln!(
         "certify: {} ({}) against the port at {}{}, configurations {}, seed {}, budget {} s",
-        o.c_source.display(),
+        ident.c_file,
         ident.c_netbsd_id.as_deref().unwrap_or("no $NetBSD$ id"),
         &ident.git_commit[..ident.git_commit.len().min(12)],
         if ident.git_dirty { " (dirty)" } else { "" },
@@ -303,7 +326,30 @@ pub fn run(o: &Options) -> Result<u8> {
     let work = o.root.join("target/certify");
     std::fs::create_dir_all(&work)?;
 
-    // 1. The instrumented build.
+    // 0. The budget: the mutant phase's worst case, bounded before any
+    // build by the mutants the chosen configurations compile (the
+    // preprocessor says which; TCE can only make fewer to run).
+    let all = mutate::mutants(&c_text);
+    let cc = tce::Compiler::new(&o.root, &work, o.jobs as usize);
+    let mut compiled = BTreeSet::new();
+    for cfg in &o.configs {
+        compiled.extend(cc.compiled_lines(cfg, &c_text, &all)?);
+    }
+    let eligible = all.iter().filter(|m| compiled.contains(&m.line)).count();
+    let worst = worst_case_secs(eligible, o.mutant_seconds, o.jobs as usize);
+    let needed = worst.ceil() as u64 + MIN_CAMPAIGN_SECS;
+    if o.seconds < needed {
+        bail!(
+            "a budget of {} s cannot judge all {eligible} mutants the chosen configurations compile \
+             ({} at once, up to {} s each) besides a {MIN_CAMPAIGN_SECS} s campaign: \
+             certify needs --seconds {needed} or more (or a smaller --mutant-seconds)",
+            o.seconds,
+            o.jobs,
+            o.mutant_seconds,
+        );
+    }
+
+    // 1. The build of the C instrumented for coverage.
     let bar = spinner(
         "[1/5] building the engine with the C instrumented for coverage (target/certify/cov)",
     );
@@ -314,8 +360,8 @@ pub fn run(o: &Options) -> Result<u8> {
     ));
     coverage::reset(&cov.data)?;
 
-    // 2. The campaign.
-    let campaign_secs = (o.seconds / 2).max(5);
+    // 2. The campaign: what the mutants may not need.
+    let campaign_secs = o.seconds - worst.ceil() as u64;
     eprintln!("[2/5] campaign: {campaign_secs} s over {}", o.config_arg);
     let repro = o.out.join("reproducers");
     let _ = std::fs::remove_dir_all(&repro);
@@ -430,36 +476,62 @@ pub fn run(o: &Options) -> Result<u8> {
     }
     bar.finish_with_message("[3/5] C coverage read");
 
-    // 4. Mutants.
-    let mutant_deadline =
-        Instant::now() + Duration::from_secs(o.seconds.saturating_sub(campaign_secs));
+    // 4. Mutants: TCE, the schema, and a run of each.
     let diverged = !campaign_part.divergences.is_empty() || stats.exit != 0;
-    let mutation = if diverged {
+    let (plan, build_seconds, judge_seconds) = if diverged {
         // The verdict is settled; a mutant can say nothing more.
         eprintln!("[4/5] mutants: not run (the campaign diverged)");
-        MutationPart::skipped(c_text.as_str(), o.mutant_seconds)
+        (unjudged(all, &compiled, &c_text), 0.0, 0.0)
     } else {
-        mutants(o, &c_text, &filecov, mutant_deadline, &work)?
+        eprintln!("[4/5] mutants: compiling each alone (trivial compiler equivalence)");
+        let mut plan = plan(&o.root, &c_text, &o.configs, o.jobs as usize, &work)?;
+        eprintln!(
+            "[4/5] mutants: {} made, {} to judge ({} TCE-equivalent, {} not compiled, {} stillborn), TCE {:.1} s",
+            plan.all.len(),
+            plan.jobs.len(),
+            plan.results.iter().filter(|r| r.status == "equivalent-tce").count(),
+            plan.results.iter().filter(|r| r.status == "not-compiled").count(),
+            plan.results.iter().filter(|r| r.status == "stillborn").count(),
+            plan.tce_seconds
+        );
+        let bar = spinner("[4/5] building every mutant into one binary (the mutant schema)");
+        let tb = Instant::now();
+        let schema_path = work.join("schema/pmap_segtab.c");
+        std::fs::create_dir_all(schema_path.parent().unwrap_or(&work))?;
+        std::fs::write(&schema_path, schema_source(&c_text, &plan, &o.configs)?)?;
+        let schema_exe = judge::build(
+            &o.root,
+            &schema_path,
+            &work.join("schema-build"),
+            &o.configs,
+            &work.join("schema-build.log"),
+        )?;
+        let build_seconds = tb.elapsed().as_secs_f64();
+        bar.finish_with_message(format!("[4/5] mutant schema built in {build_seconds:.0} s"));
+        let judge_seconds = judge_plan(o, &mut plan, &schema_exe)?;
+        (plan, build_seconds, judge_seconds)
     };
-    let judged = mutation.sampled - mutation.equivalent - mutation.stillborn - mutation.errors;
-    let score = (judged > 0).then(|| mutation.caught as f64 / judged as f64);
+    let mutation = summarise(plan, o, build_seconds, judge_seconds);
+    eprintln!(
+        "[4/5] mutants: {} judged in {:.0} s: {} caught, {} listed as equivalent, {} survived, {} errors",
+        mutation.judged,
+        judge_seconds,
+        mutation.caught,
+        mutation.equivalent_list,
+        mutation.survived,
+        mutation.errors
+    );
+    let score = score(&mutation);
 
     // 5. Port coverage.
     let bar = spinner("[5/5] port coverage (cargo-llvm-cov)");
     let port = port_coverage(o, campaign_secs.min(20), &work);
     bar.finish_with_message(format!("[5/5] port coverage: {}", port.note));
 
-    let divergent = diverged;
-    let weak = score.map_or(true, |s| s < MIN_SCORE) || judged < MIN_JUDGED;
-    let (verdict, exit) = if divergent {
-        ("divergent", 1)
-    } else if weak {
-        ("weak-oracle", 1)
-    } else {
-        ("equivalent", 0)
-    };
+    let (verdict, exit) = verdict(diverged, &mutation);
     ident.duration_secs = t0.elapsed().as_secs_f64();
     let score_text = score.map_or("not measured".to_string(), |s| format!("{:.0}%", 100.0 * s));
+    let killable = mutation.judged - mutation.equivalent_list;
     let verdict_line = match verdict {
         "divergent" => format!(
             "certify: DIVERGENT: {}",
@@ -468,19 +540,34 @@ pub fn run(o: &Options) -> Result<u8> {
                 .first()
                 .map_or("a worker failed".to_string(), |d| format!("{} ({})", d.class, d.path))
         ),
+        "incomplete" => format!(
+            "certify: ERROR: {} of {} mutants could not be judged; no verdict (see the mutant table)",
+            mutation.errors + mutation.not_run,
+            mutation.eligible
+        ),
         "weak-oracle" => format!(
-            "certify: WEAK ORACLE: no divergence in {:.0} s, but mutation score {score_text} ({} caught of {judged} judged, {} survived; need {:.0}% of at least {MIN_JUDGED})",
+            "certify: WEAK ORACLE: no divergence in {:.0} s, but {} of {killable} mutants survived (mutation score {score_text}; need {:.0}%): {}",
             campaign_part.seconds,
-            mutation.caught,
             mutation.survived,
-            100.0 * MIN_SCORE
+            100.0 * MIN_SCORE,
+            mutation
+                .results
+                .iter()
+                .filter(|r| r.status == "survived")
+                .map(|r| r.id.as_str())
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         _ => format!(
-            "certify: EQUIVALENT within {:.0} s ({} operations over {} configurations), mutation score {score_text} ({}/{judged})",
+            "certify: EQUIVALENT within {:.0} s ({} operations over {} configurations), mutation score {score_text}: {} of {killable} mutants caught, every one of the {} made judged or shown equivalent ({} TCE, {} listed)",
             campaign_part.seconds,
             campaign_part.operations,
             o.configs.len(),
-            mutation.caught
+            mutation.caught,
+            mutation.made,
+            mutation.equivalent_tce,
+            mutation.equivalent_list
         ),
     };
     let report = Report {
@@ -491,7 +578,7 @@ pub fn run(o: &Options) -> Result<u8> {
         thresholds: Thresholds {
             divergences: 0,
             mutation_score_min: MIN_SCORE,
-            judged_mutants_min: MIN_JUDGED,
+            all_mutants_judged: true,
             not_gating: "C line/branch coverage, outcome-class gaps and port coverage are reported for the reviewer; they do not gate the verdict".into(),
         },
         identity: ident,
@@ -544,8 +631,19 @@ fn finding(exe: &Path, path: &Path) -> Finding {
     }
 }
 
+/// The configurations an entry of `mutants/c-equivalent.txt` is limited
+/// to: a reason that starts `[name,name] ` holds only when every
+/// configuration the mutant runs in is one of those (a mutant can be
+/// equivalent without MULTIPROCESSOR and killable with it). `None`: all.
+pub fn equivalence_scope(reason: &str) -> Option<Vec<&str>> {
+    let rest = reason.strip_prefix('[')?;
+    let (names, _) = rest.split_once(']')?;
+    Some(names.split(',').map(str::trim).collect())
+}
+
 /// The equivalent mutants: `id<TAB or spaces>reason` per line, `#`
-/// comments.
+/// comments; see [`equivalence_scope`] for a reason limited to some
+/// configurations.
 pub fn equivalents(root: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(root.join("mutants/c-equivalent.txt")).unwrap_or_default();
     text.lines()
@@ -558,218 +656,377 @@ pub fn equivalents(root: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn mutants(
-    o: &Options,
-    c_text: &str,
-    filecov: &BTreeMap<&str, coverage::FileCov>,
-    deadline: Instant,
-    work: &Path,
-) -> Result<MutationPart> {
-    let all = mutate::mutants(c_text);
-    let equiv = equivalents(&o.root);
-    // Lines compiled in some chosen configuration (all lines when no
-    // coverage was read), and lines executed by the campaign.
-    let measured = !filecov.is_empty();
-    let compiled = |l: u32| !measured || filecov.values().any(|f| f.compiled(l));
-    let executed = |l: u32| !measured || filecov.values().any(|f| f.count(l) > 0);
-    let eligible: Vec<&mutate::Mutant> = all.iter().filter(|m| compiled(m.line)).collect();
-    let order = mutate::sample_order(eligible.len(), o.seed);
-    let src_dir = work.join("mutant-src");
-    std::fs::create_dir_all(&src_dir)?;
-    let src = src_dir.join("pmap_segtab.c");
-    let target = work.join("mutants");
-    let names = o
-        .configs
+/// The mutant phase, decided before anything runs: every mutant the
+/// operators make, what trivial compiler equivalence says of it in each
+/// chosen configuration, and the ones left to judge.
+pub struct Plan {
+    /// Every mutant, in the operators' order (number = index + 1).
+    pub all: Vec<mutate::Mutant>,
+    /// One row per mutant; the ones to judge are `not-run` until judged.
+    pub results: Vec<MutantResult>,
+    /// (row, job) for every mutant to judge.
+    pub jobs: Vec<(usize, judge::Job)>,
+    /// Seconds TCE took.
+    pub tce_seconds: f64,
+    /// Compiles it made.
+    pub tce_compiles: usize,
+}
+
+/// The worst-case time to judge `n` mutants: each its whole share (and a
+/// child's start), `parallel` at once.
+pub fn worst_case_secs(n: usize, share: f64, parallel: usize) -> f64 {
+    let rounds = n.div_ceil(parallel.max(1));
+    rounds as f64 * (share + 0.5)
+}
+
+/// The rows of a run that judged no mutant (the campaign diverged first):
+/// every mutant a chosen configuration compiles is `not-run`.
+fn unjudged(all: Vec<mutate::Mutant>, compiled: &BTreeSet<u32>, c_text: &str) -> Plan {
+    let results = all
         .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(",");
-    let bar = indicatif::ProgressBar::new_spinner();
+        .enumerate()
+        .map(|(i, m)| {
+            let on = compiled.contains(&m.line);
+            MutantResult {
+                id: m.id.clone(),
+                number: i as u32 + 1,
+                op: m.op.name(),
+                line: m.line,
+                status: if on { "not-run" } else { "not-compiled" },
+                how: String::new(),
+                detail: if on {
+                    "not run: the campaign diverged first".into()
+                } else {
+                    "on a line no chosen configuration compiles".into()
+                },
+                seconds: 0.0,
+                configs: Vec::new(),
+                tce: BTreeMap::new(),
+                diff: m.diff(c_text),
+            }
+        })
+        .collect();
+    Plan {
+        all,
+        results,
+        jobs: Vec::new(),
+        tce_seconds: 0.0,
+        tce_compiles: 0,
+    }
+}
+
+/// Classify every mutant of `c_text` for `configs` (TCE), using `work` for
+/// scratch space and the cache.
+pub fn plan(
+    root: &Path,
+    c_text: &str,
+    configs: &[&'static Config],
+    jobs: usize,
+    work: &Path,
+) -> Result<Plan> {
+    let t = Instant::now();
+    let all = mutate::mutants(c_text);
+    let equiv = equivalents(root);
+    let cc = tce::Compiler::new(root, work, jobs);
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{pos}/{len}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    let mut results: Vec<MutantResult> = Vec::new();
-    for (n, &i) in order.iter().enumerate() {
-        // Always judge one: a budget too small for any would certify
-        // nothing about the oracle.
-        let judged = results
+    bar.set_message("trivial compiler equivalence: compiling each mutant alone");
+    let compiles = std::sync::atomic::AtomicUsize::new(0);
+    let effects = tce::effects(&cc, c_text, &all, configs, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        compiles.store(total, std::sync::atomic::Ordering::Relaxed);
+    })?;
+    bar.finish_and_clear();
+    let units = schema::units(c_text)?;
+    let unit_of = schema::assign(c_text, &units, &all);
+    let mut results = Vec::with_capacity(all.len());
+    let mut jobs_out = Vec::new();
+    for (i, m) in all.iter().enumerate() {
+        let eff = &effects[i];
+        let tce_map: BTreeMap<String, String> = eff
             .iter()
-            .filter(|r| matches!(r.status, "caught" | "survived"))
-            .count();
-        if Instant::now() >= deadline && judged >= MIN_JUDGED {
-            break;
-        }
-        let m = eligible[i];
-        let t = Instant::now();
-        let caught = results.iter().filter(|r| r.status == "caught").count();
-        bar.set_message(format!(
-            "[4/5] mutant {} of {} sampled so far ({caught} caught): {}",
-            n + 1,
-            eligible.len(),
-            m.id
-        ));
-        let (status, detail) = if let Some(reason) = equiv.get(&m.id) {
-            ("equivalent", reason.clone())
-        } else if !executed(m.line) {
+            .map(|(c, e)| {
+                let v = match e {
+                    tce::Effect::NotCompiled => "not-compiled",
+                    tce::Effect::Same => "same",
+                    tce::Effect::Differs => "differs",
+                    tce::Effect::Fails(_) => "fails",
+                };
+                (c.clone(), v.to_string())
+            })
+            .collect();
+        let differs: Vec<&'static Config> = configs
+            .iter()
+            .copied()
+            .filter(|c| eff.get(c.name) == Some(&tce::Effect::Differs))
+            .collect();
+        let compiled = eff.values().any(|e| *e != tce::Effect::NotCompiled);
+        let builds = eff
+            .values()
+            .any(|e| matches!(e, tce::Effect::Same | tce::Effect::Differs));
+        let (status, detail) = if !compiled {
             (
-                "survived",
-                "its line was never executed by the certify campaign (a coverage gap)".to_string(),
+                "not-compiled",
+                "on a line no chosen configuration compiles".to_string(),
+            )
+        } else if !builds {
+            let why = eff
+                .values()
+                .find_map(|e| match e {
+                    tce::Effect::Fails(w) => Some(w.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            ("stillborn", format!("does not compile: {why}"))
+        } else if differs.is_empty() {
+            (
+                "equivalent-tce",
+                "TCE: object code identical to the original's in every configuration that compiles it".to_string(),
+            )
+        } else if unit_of[i].is_none() {
+            (
+                "error",
+                "in no statement or condition the schema can switch (a gap of schema.rs)"
+                    .to_string(),
             )
         } else {
-            std::fs::write(&src, m.apply(c_text))?;
-            judge(o, &src, &target, &names, work)?
+            jobs_out.push((
+                i,
+                judge::Job {
+                    number: i as u32 + 1,
+                    id: m.id.clone(),
+                    configs: differs.clone(),
+                },
+            ));
+            let listed = equiv.get(&m.id).filter(|r| {
+                equivalence_scope(r)
+                    .map_or(true, |scope| differs.iter().all(|c| scope.contains(&c.name)))
+            });
+            (
+                "not-run",
+                listed
+                    .map(|r| format!("listed as equivalent: {r}"))
+                    .unwrap_or_default(),
+            )
         };
         results.push(MutantResult {
             id: m.id.clone(),
+            number: i as u32 + 1,
             op: m.op.name(),
             line: m.line,
             status,
+            how: String::new(),
             detail,
-            seconds: t.elapsed().as_secs_f64(),
+            seconds: 0.0,
+            configs: differs.iter().map(|c| c.name.to_string()).collect(),
+            tce: tce_map,
             diff: m.diff(c_text),
         });
     }
-    let count = |s: &str| results.iter().filter(|r| r.status == s).count();
-    bar.finish_with_message(format!(
-        "[4/5] mutants: {} sampled of {}, {} caught, {} survived, {} equivalent, {} stillborn",
-        results.len(),
-        eligible.len(),
-        count("caught"),
-        count("survived"),
-        count("equivalent"),
-        count("stillborn")
+    Ok(Plan {
+        all,
+        results,
+        jobs: jobs_out,
+        tce_seconds: t.elapsed().as_secs_f64(),
+        tce_compiles: compiles.into_inner(),
+    })
+}
+
+/// The schema source of a plan: every mutant to judge, fenced where it
+/// does not compile.
+pub fn schema_source(c_text: &str, p: &Plan, configs: &[&'static Config]) -> Result<String> {
+    let entries: Vec<schema::Entry> = p
+        .jobs
+        .iter()
+        .map(|(row, job)| {
+            let r = &p.results[*row];
+            let fails = r.tce.values().any(|v| v == "fails");
+            schema::Entry {
+                mutant: &p.all[*row],
+                number: job.number,
+                only: fails.then(|| {
+                    configs
+                        .iter()
+                        .filter(|c| r.tce.get(c.name).map(String::as_str) != Some("fails"))
+                        .map(|c| c.ident.to_string())
+                        .collect()
+                }),
+            }
+        })
+        .collect();
+    schema::generate(c_text, &entries)
+}
+
+/// The verdict and exit code of a run: DIVERGENT (1) settles it; a mutant
+/// that could not be judged makes the run an error (2), not a verdict; a
+/// survivor not listed as equivalent is a WEAK ORACLE (1), and so is a run
+/// that judged nothing; otherwise EQUIVALENT (0).
+pub fn verdict(diverged: bool, m: &MutationPart) -> (&'static str, u8) {
+    if diverged {
+        ("divergent", 1)
+    } else if m.errors > 0 || m.not_run > 0 {
+        ("incomplete", 2)
+    } else if m.survived > 0 || m.caught == 0 {
+        ("weak-oracle", 1)
+    } else {
+        ("equivalent", 0)
+    }
+}
+
+/// caught / (judged - listed survivors): `None` when that is no mutant.
+pub fn score(m: &MutationPart) -> Option<f64> {
+    let n = m.judged.saturating_sub(m.equivalent_list);
+    (n > 0).then(|| m.caught as f64 / n as f64)
+}
+
+/// The histogram of times to kill.
+pub fn kill_times(results: &[MutantResult]) -> Vec<(String, usize)> {
+    let caught: Vec<f64> = results
+        .iter()
+        .filter(|r| r.status == "caught")
+        .map(|r| r.seconds)
+        .collect();
+    let mut v: Vec<(String, usize)> = [0.01, 0.1, 1.0, 10.0]
+        .iter()
+        .map(|&b| {
+            (
+                format!("within {b} s"),
+                caught.iter().filter(|&&s| s <= b).count(),
+            )
+        })
+        .collect();
+    v.push((
+        "after 10 s".into(),
+        caught.iter().filter(|&&s| s > 10.0).count(),
     ));
-    Ok(MutationPart {
-        population: all.len(),
-        per_operator: mutate::counts(&all),
+    v
+}
+
+/// Count a plan's rows into the report's part.
+pub fn summarise(p: Plan, o: &Options, build_seconds: f64, judge_seconds: f64) -> MutationPart {
+    let r = &p.results;
+    let count = |s: &str| r.iter().filter(|x| x.status == s).count();
+    let judged = r
+        .iter()
+        .filter(|x| matches!(x.status, "caught" | "survived" | "equivalent-list"))
+        .count();
+    MutationPart {
+        made: p.all.len(),
+        per_operator: mutate::counts(&p.all),
         operators: mutate::Operator::ALL
             .iter()
             .map(|op| (op.name(), op.describe()))
             .collect(),
-        not_compiled: all.len() - eligible.len(),
-        sampled: results.len(),
-        caught: count("caught"),
-        equivalent: count("equivalent"),
+        not_compiled: count("not-compiled"),
+        eligible: p.all.len() - count("not-compiled"),
         stillborn: count("stillborn"),
-        errors: count("error"),
+        equivalent_tce: count("equivalent-tce"),
+        judged,
+        caught: count("caught"),
+        equivalent_list: count("equivalent-list"),
         survived: count("survived"),
+        errors: count("error"),
+        not_run: count("not-run"),
+        listed_but_caught: r
+            .iter()
+            .filter(|x| x.status == "caught" && x.detail.contains("[listed as equivalent"))
+            .map(|x| x.id.clone())
+            .collect(),
         seconds_each: o.mutant_seconds,
-        results,
-    })
+        hang_seconds: HANG_SECS,
+        tce_seconds: p.tce_seconds,
+        tce_compiles: p.tce_compiles,
+        build_seconds,
+        judge_seconds,
+        parallel: o.jobs as usize,
+        kill_times: kill_times(r),
+        results: p.results,
+    }
 }
 
-/// Build the mutant at `src` (only the chosen configurations) in a child
-/// and run a short campaign with it: 1 = caught.
-fn judge(
-    o: &Options,
-    src: &Path,
-    target: &Path,
-    names: &str,
-    work: &Path,
-) -> Result<(&'static str, String)> {
-    let log = work.join("mutant-build.log");
-    let status = crate::rebuild::cargo_build(&o.root, src, target)
-        .env("SEGTAB_CONFIGS", names)
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(std::fs::File::create(work.join("mutant-build.err"))?)
-        .status()
-        .context("running cargo for a mutant")?;
-    if !status.success() {
-        let err = coverage::tail(&work.join("mutant-build.err"), 400);
-        let first = err
-            .lines()
-            .find(|l| l.contains("error") || l.contains("missing interface"))
-            .unwrap_or("the build failed")
-            .trim()
-            .to_string();
-        return Ok(("stillborn", first));
-    }
-    let exe = target.join("release/segtab-diff");
-    let scratch = work.join("mutant-out");
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (out_path, err_path) = (work.join("mutant-run.out"), work.join("mutant-run.err"));
-    let mut child = Command::new(&exe)
-        .args(["campaign", "--seconds", &o.mutant_seconds.to_string()])
-        .args(["--config", names, "--seed", &o.seed.to_string()])
-        .args(["--jobs", &o.jobs.to_string(), "--out"])
-        .arg(&scratch)
-        .current_dir(work)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path)?)
-        .stderr(std::fs::File::create(&err_path)?)
-        .spawn()
-        .context("running a mutant's campaign")?;
-    // A mutant that crashes or hangs a worker is caught as soon as the
-    // campaign says so; minimizing that in child processes can take
-    // minutes, which the verdict does not need.
-    let limit = Duration::from_secs(o.mutant_seconds + 60);
+/// Judge every mutant of the plan with the schema build `exe`, filling in
+/// its rows.
+fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
     let t = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let settings = judge::Settings {
+        exe: exe.to_path_buf(),
+        root: o.root.clone(),
+        share: o.mutant_seconds,
+        hang: HANG_SECS,
+        parallel: o.jobs as usize,
     };
-    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let Some(status) = status else {
-        let died = err
-            .lines()
-            .find(|l| l.contains("a worker on"))
+    // The schema with no mutant selected must agree with the port: else
+    // every "caught" below would be the schema's own bug.
+    let zero = judge::judge(
+        &judge::Settings {
+            share: o.mutant_seconds.min(2.0),
+            ..settings.clone()
+        },
+        &judge::Job {
+            number: 0,
+            id: "original".into(),
+            configs: o.configs.clone(),
+        },
+    )?;
+    if zero.caught {
+        bail!(
+            "the mutant schema with no mutant selected does not agree with the port ({}: {}); a bug of the schema generator",
+            zero.how,
+            zero.detail
+        );
+    }
+    let n = p.jobs.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let caught = std::sync::atomic::AtomicUsize::new(0);
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [4/5] mutant {pos} of {len}: {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let jobs: Vec<judge::Job> = p.jobs.iter().map(|(_, j)| j.clone()).collect();
+    let verdicts = judge::judge_all(&settings, &jobs, &|i, v| {
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if v.caught {
+            caught.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let c = caught.load(std::sync::atomic::Ordering::Relaxed);
+        let msg = format!("{c} caught; {} {} ({:.2} s)", jobs[i].id, v.how, v.seconds);
+        if plain {
+            // No terminal (CI logs): a plain line every tenth mutant.
+            if d % 10 == 0 || d == n {
+                eprintln!("[4/5] mutant {d} of {n}: {msg}");
+            }
+        } else {
+            bar.set_position(d as u64);
+            bar.set_message(msg);
+        }
+    })?;
+    bar.finish_and_clear();
+    for ((row, _), v) in p.jobs.iter().zip(verdicts) {
+        let r = &mut p.results[*row];
+        let listed = r
+            .detail
+            .strip_prefix("listed as equivalent: ")
             .map(str::to_string);
-        return Ok(match died {
-            Some(l) => (
+        r.how = v.how.to_string();
+        r.seconds = v.seconds;
+        (r.status, r.detail) = match (v.how, listed) {
+            ("error", _) => ("error", v.detail),
+            (_, Some(reason)) if !v.caught => ("equivalent-list", reason),
+            (_, Some(_)) => (
                 "caught",
-                format!("crash or hang, stopped while minimizing: {l}"),
+                format!("{} [listed as equivalent in mutants/c-equivalent.txt, yet caught: the entry is wrong]", v.detail),
             ),
-            None => (
-                "error",
-                format!("the campaign ran past {} s", limit.as_secs()),
-            ),
-        });
-    };
-    let out = std::process::Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: err.into_bytes(),
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary = text
-        .lines()
-        .rfind(|l| l.starts_with("campaign:"))
-        .unwrap_or("")
-        .to_string();
-    Ok(match out.status.code() {
-        Some(1) => {
-            // Name what caught it: the reproducer's class.
-            let class = std::fs::read_dir(&scratch)
-                .ok()
-                .and_then(|mut d| d.next())
-                .and_then(|e| e.ok())
-                .and_then(|e| crate::corpus::load_with_class(&e.path()).ok())
-                .map(|(_, c)| c)
-                .unwrap_or_default();
-            ("caught", format!("{class} — {summary}"))
-        }
-        Some(0) => ("survived", summary),
-        _ => (
-            "error",
-            format!(
-                "campaign exit {:?}: {}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            ),
-        ),
-    })
+            (_, None) if v.caught => ("caught", v.detail),
+            (_, None) => ("survived", v.detail),
+        };
+    }
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// Region coverage of rust-segtab under a campaign with the same seed,

@@ -107,13 +107,30 @@ pub struct Mutant {
 }
 
 impl Mutant {
-    /// The mutated source.
+    /// The mutated source. Every line keeps its number: a dropped
+    /// statement that spanned several lines leaves its newlines behind, so
+    /// the `__LINE__` of every later `KASSERT` (and so every panic text the
+    /// engine compares) is the original's, as in the mutant schema, whose
+    /// `#line` directives keep the numbering too.
     pub fn apply(&self, src: &str) -> String {
         let mut s = String::with_capacity(src.len() + self.replacement.len());
         s.push_str(&src[..self.start]);
-        s.push_str(&self.replacement);
+        s.push_str(&self.text());
         s.push_str(&src[self.start + self.original.len()..]);
         s
+    }
+
+    /// The replacement as written into the source: `replacement`, plus the
+    /// newlines of `original` it lacks.
+    pub fn text(&self) -> String {
+        let lost = self
+            .original
+            .matches('\n')
+            .count()
+            .saturating_sub(self.replacement.matches('\n').count());
+        let mut t = self.replacement.clone();
+        t.extend(std::iter::repeat('\n').take(lost));
+        t
     }
 
     /// The changed lines as a small unified diff (for survivors).
@@ -136,7 +153,7 @@ impl Mutant {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Ident,
     Number,
     Literal,
@@ -144,14 +161,14 @@ enum Kind {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Tok {
-    kind: Kind,
-    start: usize,
-    end: usize,
-    line: u32,
-    col: u32,
+pub(crate) struct Tok {
+    pub(crate) kind: Kind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) line: u32,
+    pub(crate) col: u32,
     /// Inside a function body, and not in a statement we leave alone.
-    code: bool,
+    pub(crate) code: bool,
 }
 
 const PUNCT3: [&str; 3] = ["<<=", ">>=", "..."];
@@ -162,7 +179,7 @@ const PUNCT2: [&str; 19] = [
 
 /// Split C source into tokens, dropping comments, preprocessor lines and
 /// `#if 0` blocks.
-fn tokenize(src: &str) -> Vec<Tok> {
+pub(crate) fn tokenize(src: &str) -> Vec<Tok> {
     let b = src.as_bytes();
     let mut toks = Vec::new();
     let (mut i, mut line, mut line_start) = (0usize, 1u32, 0usize);
@@ -348,6 +365,16 @@ impl<'a> Gen<'a> {
         let (start, end) = (self.toks[from].start, self.toks[to].end);
         let original = self.src[start..end].to_string();
         if original == replacement {
+            return;
+        }
+        // A change across a preprocessor line (a statement whose halves lie
+        // in two `#if` branches, as in rev 1.31's PMAP_HWPAGEWALKER code)
+        // is no single mutant of any configuration.
+        if original
+            .lines()
+            .skip(1)
+            .any(|l| l.trim_start().starts_with('#'))
+        {
             return;
         }
         let collapse = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -724,19 +751,6 @@ pub fn mutants(src: &str) -> Vec<Mutant> {
     v.dedup_by(|a, b| {
         a.start == b.start && a.original == b.original && a.replacement == b.replacement
     });
-    v
-}
-
-/// A deterministic sample order of `n` mutants for `seed` (Fisher-Yates
-/// with SplitMix64): a larger budget tests a longer prefix of the same
-/// order.
-pub fn sample_order(n: usize, seed: u64) -> Vec<usize> {
-    let mut rng = crate::rng::SplitMix64(seed ^ 0x6d75_7461_6e74_7321);
-    let mut v: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
     v
 }
 
