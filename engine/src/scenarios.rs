@@ -33,21 +33,21 @@ pub fn races() -> Vec<Vec<Op>> {
         va,
         canfail: false,
     };
-    let kinds: [(CpuOp, CpuOp, u64); 3] = [
+    let enter = CpuOp::Enter {
+        pmap: p,
+        va: VaSpec::Seg { seg: 7, page: 0 },
+        value: 0x8000_0a11,
+        canfail: false,
+    };
+    let kinds: [(CpuOp, CpuOp, u64); 4] = [
         // The same page: both need the segtab and the PTE page.
         (reserve(same), reserve(same), SCHEDULES),
         // Another page of the same segment, entered (pmap_enter's store
-        // through the returned PTE).
-        (
-            CpuOp::Enter {
-                pmap: p,
-                va: VaSpec::Seg { seg: 7, page: 0 },
-                value: 0x8000_0a11,
-                canfail: false,
-            },
-            reserve(other),
-            SCHEDULES / 4,
-        ),
+        // through the returned PTE), on either CPU: a loser that finds the
+        // winner's page (line 569) checks it is zero under DEBUG (line
+        // 579) after the winner may have stored into it.
+        (enter, reserve(other), SCHEDULES),
+        (reserve(other), enter, SCHEDULES),
         // A lookup racing a reserve.
         (
             CpuOp::Reserve {

@@ -803,8 +803,9 @@ pub fn plan(
                 },
             ));
             let listed = equiv.get(&m.id).filter(|r| {
-                equivalence_scope(r)
-                    .map_or(true, |scope| differs.iter().all(|c| scope.contains(&c.name)))
+                equivalence_scope(r).map_or(true, |scope| {
+                    differs.iter().all(|c| scope.contains(&c.name))
+                })
             });
             (
                 "not-run",
