@@ -817,9 +817,20 @@ impl CWorld {
 
         let ops = SharedOps(self.ops);
         let calls = &calls;
-        // The CPU threads reach the HookCtx only through the C's hooks.ctx
-        // (one at a time, handed over by the scheduler); nothing here
-        // touches self until `run` has joined them.
+        // The CPUs may be coroutines of this thread, each of which made the
+        // thread its CPU (set_this_cpu): whatever happens, this thread is
+        // CPU 0 again afterwards, as single-CPU calls expect.
+        struct BackToCpu0(&'static segtab_shim_ops);
+        impl Drop for BackToCpu0 {
+            fn drop(&mut self) {
+                // SAFETY: 0 < SEGTAB_SHIM_NCPUS; no CPU of the step runs.
+                unsafe { (self.0.set_this_cpu.unwrap())(0) };
+            }
+        }
+        let _cpu0 = BackToCpu0(self.ops);
+        // The CPUs reach the HookCtx only through the C's hooks.ctx (one at
+        // a time, handed over by the scheduler); nothing here touches self
+        // until `run` has finished them all.
         let raw = sched.run(|cpu| {
             if skip[cpu] {
                 return None;
