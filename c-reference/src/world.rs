@@ -244,7 +244,7 @@ impl CpuOutcome {
 
 type Trampoline = unsafe fn(*mut c_void, &mut PagePool, CallbackArgs);
 
-/// The ops table, shareable with the CPU threads of a concurrent step.
+/// The ops table, shareable with the CPUs of a concurrent step.
 #[derive(Clone, Copy)]
 struct SharedOps(&'static segtab_shim_ops);
 
@@ -259,7 +259,7 @@ impl SharedOps {
     }
 }
 
-/// What a CPU thread of a concurrent step brings back.
+/// What a CPU of a concurrent step brings back.
 struct RawCpu {
     rc: i32,
     out: u64,
@@ -756,8 +756,9 @@ impl CWorld {
 
     /// One concurrent step: `calls[0]` on CPU 0 (running as curlwp) and
     /// `calls[1]` on CPU 1 (running as lwp `lwp1`), at once, in this one
-    /// world, each CPU on its own thread, interleaved by `sched` (which
-    /// must have 2 CPUs) at every call out of pmap_segtab.c.
+    /// world, each CPU in a context of its own (a coroutine on this thread,
+    /// or a thread: `sched`'s backend), interleaved by `sched` (which must
+    /// have 2 CPUs) at every call out of pmap_segtab.c.
     ///
     /// Each call is first checked against the state at the start, as its
     /// single-CPU method would check it; a refused call does not run (the

@@ -54,10 +54,10 @@ pub fn install_quiet_hook() {
 
 /// A value the CPUs of one world share, touched by one CPU at a time.
 ///
-/// The scheduler (`shim::sched`) runs one CPU thread at a time and hands
-/// over through a mutex, so accesses never overlap and each happens after
-/// the previous one; the `busy` flag turns a violation of that into a
-/// panic rather than a data race.
+/// The scheduler (`shim::sched`) runs one CPU at a time (coroutines of one
+/// thread, or threads handed over through a mutex), so accesses never
+/// overlap and each happens after the previous one; the `busy` flag turns
+/// a violation of that into a panic rather than a data race.
 struct Shared<T> {
     busy: AtomicBool,
     cell: UnsafeCell<T>,

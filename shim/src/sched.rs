@@ -1227,7 +1227,8 @@ mod coro {
                 bottom_old: *mut *const c_void,
                 size_old: *mut usize,
             );
-            pub fn __asan_unpoison_memory_region(addr: *const c_void, size: usize);
+            // As pool.rs declares it (one signature per symbol).
+            pub fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
         }
     }
 
@@ -1380,7 +1381,7 @@ mod coro {
             // starts with clean shadow (a longjmp or an unwind may have left
             // frames' redzones poisoned).
             unsafe {
-                asan::__asan_unpoison_memory_region(self.stack.0.cast(), self.stack.1)
+                asan::__asan_unpoison_memory_region(self.stack.0, self.stack.1)
             };
             STACKS.with(|s| s.borrow_mut().push(stack));
         }
