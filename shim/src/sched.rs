@@ -1394,6 +1394,17 @@ mod coro {
         sched: &Scheduler,
         cpu_body: &dyn Fn(usize) -> std::thread::Result<R>,
     ) -> Vec<std::thread::Result<R>> {
+        // No CPU runs once this returns, even by a panic of the driver
+        // (fibers left suspended are reset, not run): CURRENT must not
+        // point into one of their stacks then. (Declared first: dropped
+        // after the fibers.)
+        struct NoneRuns;
+        impl Drop for NoneRuns {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set((std::ptr::null(), 0, std::ptr::null())));
+            }
+        }
+        let _none_runs = NoneRuns;
         let n = sched.ncpus();
         let mut fibers: Vec<Fiber<'_, R>> =
             (0..n).map(|cpu| Fiber::new(sched, cpu, cpu_body)).collect();
@@ -1416,6 +1427,43 @@ mod coro {
         out.into_iter()
             .map(|o| o.expect("every CPU coroutine returns"))
             .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Backend;
+        use super::*;
+
+        /// The path `run` takes only if the driver itself fails: a CPU
+        /// suspended in the scheduler is dropped. Nothing on its stack may
+        /// run again (below it would be C frames): no destructor, no code
+        /// after the suspension.
+        #[test]
+        fn a_suspended_coroutine_dropped_is_reset_not_unwound() {
+            struct Flag<'a>(&'a Cell<bool>);
+            impl Drop for Flag<'_> {
+                fn drop(&mut self) {
+                    self.0.set(true);
+                }
+            }
+            let s = Scheduler::with_backend(2, 0, Backend::Coroutines);
+            let (dropped, after) = (Cell::new(false), Cell::new(false));
+            let body = |_cpu: usize| -> std::thread::Result<()> {
+                let _flag = Flag(&dropped);
+                switch_out();
+                after.set(true);
+                Ok(())
+            };
+            let mut f = Fiber::new(&s, 0, &body);
+            assert!(matches!(f.resume(), CoroutineResult::Yield(())));
+            CURRENT.with(|c| c.set((std::ptr::null(), 0, std::ptr::null())));
+            drop(f);
+            assert!(!dropped.get(), "the suspended stack was unwound");
+            assert!(!after.get(), "the suspended CPU ran on");
+            // The scheduler and the thread are fine afterwards.
+            let r = s.run(|cpu| cpu);
+            assert_eq!(r.results, vec![0, 1]);
+        }
     }
 }
 
