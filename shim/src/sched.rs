@@ -1263,8 +1263,10 @@ mod coro {
             "sched: a coroutine CPU switches out of no coroutine"
         );
         // A CPU unwinding a panic must not switch: the panic count is the
-        // thread's, the next CPU would see it. The callers never do
-        // (`point` is skipped while panicking on both sides).
+        // thread's, the next CPU would see it. No caller does: the port's
+        // environment skips its points while panicking (`point` and
+        // `mutex_spin_exit` in engine/src/port_side.rs), and the C side
+        // never unwinds (it longjmps, after the hook has returned).
         debug_assert!(!std::thread::panicking());
         // SAFETY: CURRENT's context is the running coroutine's own, which
         // lives on its stack until its body returns (after its last
