@@ -286,14 +286,15 @@ impl Pair {
         // A step that already differs gets the full report: it costs
         // nothing while the sides agree.
         let full = full || !diffs.is_empty();
-        let frames = (self.c.pool().high_water().max(self.r.pool().high_water()) + 2)
-            .min(self.c.pool().capacity())
-            .max(1);
+        // The rolling window covers what this sequence could reach: frames
+        // beyond were checked when the sequence that last reached them
+        // ended (see `PagePool::check_reach`).
+        let frames = self.c.pool().reach().max(self.r.pool().reach()).max(1);
         let start = self.roll % frames;
         if full {
             self.structure(diffs, &cs, &rs);
-            self.c.pool_mut().check_free();
-            self.r.pool_mut().check_free();
+            self.c.pool_mut().check_reach();
+            self.r.pool_mut().check_reach();
         } else {
             self.periodic(diffs, &cs, &rs, start, frames);
         }
