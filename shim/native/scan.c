@@ -35,3 +35,29 @@ segtab_shim_first_word_not(const uint64_t *words, size_t n, uint64_t want)
 			return i;
 	return n;
 }
+
+size_t segtab_shim_next_nonzero(const uint64_t *a, const uint64_t *b, size_t from, size_t n);
+
+/*
+ * The first index in [from, n) at which a[i] or b[i] is not zero, or n.
+ * The deep pass's table walks (shim/src/inspect.rs) visit only non-empty
+ * slots: most of a segtab is NULL, and under `cargo fuzz` a Rust loop over
+ * it cost a coverage callback per slot of every table at every deep pass.
+ */
+size_t
+segtab_shim_next_nonzero(const uint64_t *a, const uint64_t *b, size_t from, size_t n)
+{
+	size_t i = from;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t acc = 0;
+		for (size_t j = 0; j < 8; j++)
+			acc |= a[i + j] | b[i + j];
+		if (acc != 0)
+			break;
+	}
+	for (; i < n; i++)
+		if ((a[i] | b[i]) != 0)
+			return i;
+	return n;
+}
