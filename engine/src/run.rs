@@ -18,6 +18,20 @@ use serde::{Deserialize, Serialize};
 use shim::inspect::{self, PteLoc, Ptr};
 use shim::PoolEvent;
 
+/// Steps begun and ended in this process ([`Pair::step`] and its kin), and
+/// the index in its sequence of the step [`run_observed`] began last. A
+/// watchdog thread tells a call that does not return (an endless loop in
+/// either side) from a slow sequence by them: see `campaign::worker`.
+pub mod progress {
+    use std::sync::atomic::AtomicU64;
+    /// Steps begun.
+    pub static BEGUN: AtomicU64 = AtomicU64::new(0);
+    /// Steps that returned.
+    pub static ENDED: AtomicU64 = AtomicU64::new(0);
+    /// Index of the last step begun by `run_observed`, in its sequence.
+    pub static INDEX: AtomicU64 = AtomicU64::new(0);
+}
+
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
 /// Deep comparison period unless told otherwise.
@@ -197,6 +211,14 @@ impl Pair {
     }
 
     fn step_with(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        progress::BEGUN.fetch_add(1, Relaxed);
+        let r = self.step_inner(a, pass);
+        progress::ENDED.fetch_add(1, Relaxed);
+        r
+    }
+
+    fn step_inner(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
         let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
         self.c.pool_mut().clear_events();
         self.r.pool_mut().clear_events();
@@ -757,6 +779,7 @@ pub fn run_observed(
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
         pair.set_step(i);
+        progress::INDEX.store(i as u64, std::sync::atomic::Ordering::Relaxed);
         // A concurrent destroy that leaves a stale segtab on the free list,
         // which the other CPU may take at once (see
         // `Pair::c_destroy_leaves_stale`).
