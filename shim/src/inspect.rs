@@ -706,14 +706,11 @@ pub fn segtab_frames(pool: &PagePool, g: &Geometry, roots: &[u64], mut f: impl F
         };
         f(top.pfn);
         if g.lp64 {
-            // Every root's slots on every pass: read them as one slice.
+            // Every root's slots on every pass: only the non-NULL ones are
+            // visited (the scan is uninstrumented C).
             let map = pool.map();
-            let bytes = &pool.page_bytes(top.pfn)[top.off as usize..][..g.segtab_bytes() as usize];
-            for w in bytes.chunks_exact(8) {
-                let raw = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
-                if raw == 0 {
-                    continue;
-                }
+            for x in nonzero_slots(pool, top, pool, top, g) {
+                let raw = pool.read_word(top.pfn, top.off + 8 * x, 8);
                 if let Some(st) = segtab_at(pool, g, Ptr::classify_in(&map, raw)) {
                     f(st.pfn);
                 }
