@@ -9,10 +9,16 @@
 //! comparison every 16 steps, and with a deep comparison every step. Reset
 //! cost is timed after the run, and for an empty world, to show it follows
 //! the pages used.
+//!
+//! The `fixed` workload measures what every input costs whatever it does,
+//! as the fuzz target pays it (worlds of `DEFAULT_POOL_PAGES` frames, reset
+//! between inputs, after a larger input has used a few hundred frames):
+//! resetting the C world, resetting the port's, the end-of-sequence full
+//! deep pass, and a whole one-operation input through [`run`].
 
-use crate::model::{Action, CbKind};
+use crate::model::{Action, CbKind, MinSpec, Op, Sequence};
 use crate::rng::SplitMix64;
-use crate::run::Pair;
+use crate::run::{run as run_sequence, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
 use crate::side::Side;
 use anyhow::Result;
 use c_reference::Config;
@@ -50,6 +56,118 @@ pub struct Row {
     pub reset_pages: u64,
     /// Resetting both worlds when nothing was used, microseconds.
     pub reset_empty_us: f64,
+}
+
+/// What one input costs whatever it does (see the module docs), in
+/// microseconds, each a mean over the inputs measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct FixedRow {
+    /// Configuration.
+    pub config: String,
+    /// Frames handed out by the earlier, larger input (per side).
+    pub primed_pages: u32,
+    /// Inputs measured.
+    pub inputs: u32,
+    /// Resetting the C world after a one-operation input.
+    pub reset_c_us: f64,
+    /// Resetting the port's world after it.
+    pub reset_rust_us: f64,
+    /// The end-of-sequence full deep pass (both sides, compared).
+    pub end_pass_us: f64,
+    /// A whole one-operation input (`pmap_segtab_init`) through `run`:
+    /// reset, the step, its full deep pass.
+    pub input_us: f64,
+}
+
+/// Measure the fixed cost of one input in one configuration, over
+/// `inputs` inputs.
+pub fn fixed(c: &'static Config, inputs: u32) -> Result<FixedRow> {
+    let mut pair = Pair::open(c.name, DEFAULT_POOL_PAGES)?;
+    // An earlier, larger input, as a fuzzing process has always run one:
+    // what it used must not weigh on the inputs after it.
+    let (setup, _, _) = workload(c, 200, 0, 1, false);
+    for a in &setup {
+        Pair::step_one(&mut pair.c, a);
+        Pair::step_one(&mut *pair.r, a);
+    }
+    let primed_pages = pair.c.pool().touched();
+    let one = Action::Create {
+        pmap: 1,
+        minaddr: 0,
+    };
+    let us = |t: Instant| t.elapsed().as_secs_f64() * 1e6;
+    let (mut reset_c, mut reset_r, mut end) = (0.0, 0.0, 0.0);
+    for _ in 0..inputs {
+        let t = Instant::now();
+        pair.c.reset();
+        reset_c += us(t);
+        let t = Instant::now();
+        pair.r.reset();
+        reset_r += us(t);
+        // The engine's own bookkeeping (and both worlds again, now empty).
+        pair.reset();
+        let (_, d) = pair.step(&one, false);
+        anyhow::ensure!(d.is_empty(), "{}: the sides diverge: {d:?}", c.name);
+        let t = Instant::now();
+        let mut d = Vec::new();
+        pair.deep(&mut d);
+        end += us(t);
+        anyhow::ensure!(d.is_empty(), "{}: the sides diverge: {d:?}", c.name);
+    }
+    let seq = Sequence {
+        config: c.name.into(),
+        ops: vec![Op::Create {
+            pmap: 1,
+            min: MinSpec::Zero,
+        }],
+    };
+    let t = Instant::now();
+    for _ in 0..inputs {
+        match run_sequence(&mut pair, &seq, CompareOpts::default()) {
+            RunResult::Agree { .. } => {}
+            RunResult::Diverge(d) => anyhow::bail!("{}: {}", c.name, d.class()),
+        }
+    }
+    let input = us(t);
+    let n = inputs.max(1) as f64;
+    Ok(FixedRow {
+        config: c.name.into(),
+        primed_pages,
+        inputs,
+        reset_c_us: reset_c / n,
+        reset_rust_us: reset_r / n,
+        end_pass_us: end / n,
+        input_us: input / n,
+    })
+}
+
+/// The fixed-cost table.
+pub fn fixed_table(rows: &[FixedRow]) -> String {
+    let mut s = format!(
+        "per input (us, mean of {} inputs, after an input that used the frames shown):\n\
+         {:<20} {:>7} {:>10} {:>12} {:>10} {:>9} {:>8}\n",
+        rows.first().map_or(0, |r| r.inputs),
+        "config",
+        "frames",
+        "reset C",
+        "reset port",
+        "end pass",
+        "input",
+        "inputs/s"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<20} {:>7} {:>10.2} {:>12.2} {:>10.2} {:>9.2} {:>8.0}\n",
+            r.config,
+            r.primed_pages,
+            r.reset_c_us,
+            r.reset_rust_us,
+            r.end_pass_us,
+            r.input_us,
+            1e6 / r.input_us.max(1e-9)
+        );
+    }
+    s
 }
 
 /// The segments a workload maps: (pmap, segment base VA).
@@ -292,14 +410,24 @@ pub fn run(
     json: Option<&std::path::Path>,
 ) -> Result<u8> {
     let mut rows = Vec::new();
+    let mut fixed_rows = Vec::new();
     for w in workloads.split(',') {
+        if w == "fixed" {
+            for c in configs {
+                eprint!("bench {} fixed ...\r", c.name);
+                fixed_rows.push(fixed(c, 20_000)?);
+            }
+            continue;
+        }
         let want = match w {
             "small" => 10,
             "medium" => 1_000,
             "large" => 100_000,
             "concurrent" => 10,
             other => {
-                anyhow::bail!("unknown workload {other:?}; known: small, medium, large, concurrent")
+                anyhow::bail!(
+                    "unknown workload {other:?}; known: small, medium, large, concurrent, fixed"
+                )
             }
         };
         for c in configs {
@@ -328,10 +456,16 @@ pub fn run(
         "segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); one thread \
          (a concurrent step runs its CPUs as {cpus}, one at a time)"
     );
-    print!("{}", table(&rows));
+    if !rows.is_empty() {
+        print!("{}", table(&rows));
+    }
+    if !fixed_rows.is_empty() {
+        print!("{}", fixed_table(&fixed_rows));
+    }
     if let Some(path) = json {
         use anyhow::Context;
-        let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows });
+        let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows,
+            "fixed": fixed_rows });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("figures written to {}", path.display());

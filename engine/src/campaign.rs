@@ -8,6 +8,16 @@
 //! that die or stop making progress. A worker writes the sequence it is
 //! running to FILE before running it, so the parent can save and minimize
 //! what a dead or hung worker was doing.
+//!
+//! A hang is a finding in seconds: a watchdog thread in each worker
+//! ([`watch`]) reports a step that has not returned for [`suspect`] (1 s,
+//! about a thousand times the slowest step of a campaign), naming the step.
+//! The parent then kills the worker and confirms the hang in a child
+//! process that runs the sequence up to that step with a timeout of
+//! [`CONFIRM_HANG`]; only a child that hangs too makes a finding, so a
+//! worker that was merely slow (a loaded machine) is restarted, never
+//! reported. `--hang-secs` remains as the limit for a worker that shows no
+//! sign of life at all.
 
 use crate::census::{Census, ClassKey};
 use crate::corpus;
@@ -79,6 +89,49 @@ pub struct Stats {
     pub timeline: Vec<(f64, u64, usize)>,
 }
 
+/// How long one step may run before the worker's watchdog reports it as a
+/// suspected hang: 1 s, or `SEGTAB_SUSPECT_MS` milliseconds. A step takes
+/// microseconds to a few milliseconds (the largest deep pass of a
+/// fuzzing-sized world), so this is far beyond the slowest step seen; the
+/// confirmation in a child ([`CONFIRM_HANG`]) keeps a slow machine from
+/// making a false finding.
+pub fn suspect() -> Duration {
+    std::env::var("SEGTAB_SUSPECT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
+}
+
+/// The timeout of the child that confirms a suspected hang, running the
+/// sequence up to the suspected step alone: healthy, that takes
+/// milliseconds.
+pub const CONFIRM_HANG: Duration = Duration::from_secs(3);
+
+/// The worker's watchdog: every `tick`, reads `progress` (steps begun,
+/// steps ended, index of the last step begun) and calls `stuck` with the
+/// step's index and how long it has run, once per step, when a step has
+/// been running for `suspect` without another beginning. Returns when
+/// `stop` says so (checked every tick).
+pub fn watch(
+    progress: impl Fn() -> (u64, u64, u64),
+    suspect: Duration,
+    tick: Duration,
+    mut stuck: impl FnMut(u64, Duration),
+    stop: impl Fn() -> bool,
+) {
+    let (mut seen, mut since, mut told) = (u64::MAX, Instant::now(), u64::MAX);
+    while !stop() {
+        std::thread::sleep(tick);
+        let (begun, ended, index) = progress();
+        if begun != seen {
+            (seen, since) = (begun, Instant::now());
+        } else if begun != ended && told != begun && since.elapsed() >= suspect {
+            told = begun;
+            stuck(index, since.elapsed());
+        }
+    }
+}
+
 /// Shrinking runs per finding.
 pub const SHRINK_BUDGET: usize = 5000;
 
@@ -126,6 +179,33 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
         deep_every: c.deep_every,
     };
     let stdout = std::io::stdout();
+    // The watchdog: a step that does not return is reported while it runs
+    // (the parent kills this process and confirms the hang).
+    std::thread::spawn(|| {
+        use crate::run::progress::{BEGUN, ENDED, INDEX};
+        use std::sync::atomic::Ordering::Relaxed;
+        watch(
+            || {
+                (
+                    BEGUN.load(Relaxed),
+                    ENDED.load(Relaxed),
+                    INDEX.load(Relaxed),
+                )
+            },
+            suspect(),
+            (suspect() / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
+            |step, ran| {
+                let mut lock = std::io::stdout().lock();
+                let _ = writeln!(
+                    lock,
+                    "{}",
+                    serde_json::json!({"stuck": step, "secs": ran.as_secs_f64()})
+                );
+                let _ = lock.flush();
+            },
+            || false,
+        )
+    });
     let start = Instant::now();
     // Census: classes this worker has minimized, and findings of known
     // classes since the last progress line, per (class, configuration).
@@ -241,6 +321,8 @@ struct Worker {
     last: Instant,
     done: bool,
     config: String,
+    /// The step its watchdog reported as not returning.
+    stuck: Option<u64>,
 }
 
 /// Start worker `k` of `c.jobs` as a child of this executable, with
@@ -312,6 +394,7 @@ fn spawn(
         last: Instant::now(),
         done: false,
         config: mine.join(","),
+        stuck: None,
     })
 }
 
@@ -371,6 +454,9 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
                 w.seqs = v["seqs"].as_u64().unwrap_or(w.seqs);
                 w.ops = v["ops"].as_u64().unwrap_or(w.ops);
                 w.last = Instant::now();
+                if let Some(step) = v["stuck"].as_u64() {
+                    w.stuck = Some(step);
+                }
                 if let Some(p) = v["divergence"].as_str() {
                     found.push(p.to_string());
                 }
@@ -400,7 +486,7 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
                     // flight is the finding.
                     _ => Some(format!("crash ({status})")),
                 }
-            } else if w.last.elapsed() > Duration::from_secs(hang_secs) {
+            } else if w.stuck.is_some() || w.last.elapsed() > Duration::from_secs(hang_secs) {
                 let _ = w.child.kill();
                 let _ = w.child.wait();
                 w.done = true;
@@ -409,15 +495,39 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
                 None
             };
             if let Some(what) = died {
-                exit = 1;
+                if !c.census && !found.is_empty() {
+                    // The campaign stops at its first finding: the other
+                    // workers are being stopped, not examined.
+                    continue;
+                }
                 let by = found_by(w.seed, &w.config, &what);
-                let (d, p) = save_inflight(&w.inflight, out, &what, &by)?;
-                eprintln!(
-                    "segtab-diff: a worker on {} {}; sequence in flight saved to {} (found by {by})",
-                    w.config,
-                    if what == "hang" { format!("made no progress for {hang_secs}s (hang)") } else { format!("died ({what})") },
-                    p.display()
-                );
+                let how = match (what.as_str(), w.stuck) {
+                    ("hang", Some(step)) => format!(
+                        "hung in step {step} (no return for {:.1}s, confirmed in a child)",
+                        suspect().as_secs_f64()
+                    ),
+                    ("hang", None) => format!("made no progress for {hang_secs}s (hang)"),
+                    _ => format!("died ({what})"),
+                };
+                let Some((d, p)) = save_inflight(&w.inflight, out, &what, &by, w.stuck, |p| {
+                    eprintln!(
+                        "segtab-diff: a worker on {} {how}; sequence saved to {} (found by {by}), minimizing...",
+                        w.config,
+                        p.display()
+                    )
+                })?
+                else {
+                    // A suspected hang the child did not confirm: a slow
+                    // step, not a finding. The worker goes on, fresh.
+                    eprintln!(
+                        "segtab-diff: a worker on {} was suspected of a hang in step {:?}, which \
+                         a child did not confirm; restarting it",
+                        w.config, w.stuck
+                    );
+                    replace.push(i);
+                    continue;
+                };
+                exit = 1;
                 if c.census {
                     census.record(ClassKey::of(&d), d, Some(p), now);
                     replace.push(i);
@@ -545,27 +655,69 @@ fn note_census(census: &mut Census, v: &serde_json::Value, now: f64) -> Result<(
 /// Save the sequence a dead or hung worker was running, minimized in
 /// child processes so the crash or hang itself cannot take us down.
 /// `found` says where it came from.
+///
+/// `stuck`: the step the worker's watchdog reported as not returning. The
+/// sequence is cut after it and must hang in a child within
+/// [`CONFIRM_HANG`] too, or there is no finding (`None`). A finding is saved
+/// as soon as it is confirmed (`saved` is told where), then minimized; the
+/// minimized file replaces it.
 fn save_inflight(
     inflight: &Path,
     out: &Path,
     what: &str,
     found: &str,
-) -> Result<(crate::Divergence, PathBuf)> {
+    stuck: Option<u64>,
+    saved: impl FnOnce(&Path),
+) -> Result<Option<(crate::Divergence, PathBuf)>> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
-    let seq: Sequence =
+    let mut seq: Sequence =
         serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
     let exe = std::env::current_exe()?;
-    let timeout = Duration::from_secs(2);
-    let seq = match probe::probe(&exe, &seq, timeout)? {
+    let p = if let Some(step) = stuck {
+        seq.ops.truncate(step as usize + 1);
+        match confirm_hang(&exe, &seq)? {
+            Some(p) => p,
+            None => return Ok(None),
+        }
+    } else {
+        probe::probe(&exe, &seq, Duration::from_secs(2))?
+    };
+    // A child that crashed where the worker seemed to hang: a crash.
+    let what = match &p {
+        Probe::Crash(status) if stuck.is_some() => format!("crash ({status})"),
+        _ => what.to_string(),
+    };
+    let what = what.as_str();
+    let first = process_divergence(seq.clone(), what);
+    let first_path = corpus::save(out, &first, found)?;
+    saved(&first_path);
+    let seq = match p {
         p @ (Probe::Crash(_) | Probe::Hang) => {
             eprintln!(
                 "segtab-diff: minimizing the {what} in child processes ({} operations)...",
                 seq.ops.len()
             );
+            // A hanging candidate costs its timeout: the suspect limit
+            // (every healthy candidate is shorter than the confirmed
+            // sequence, which runs in milliseconds), then the result is
+            // confirmed with the long one.
+            let timeout = if p == Probe::Hang {
+                suspect()
+            } else {
+                Duration::from_secs(2)
+            };
             let small = probe::minimize(&exe, &seq, &p, 150, timeout);
+            let small = if p == Probe::Hang
+                && small.ops.len() < seq.ops.len()
+                && confirm_hang(&exe, &small)? != Some(Probe::Hang)
+            {
+                seq
+            } else {
+                small
+            };
             eprintln!(
                 "segtab-diff: {} -> {} operations",
-                seq.ops.len(),
+                first.sequence.ops.len(),
                 small.ops.len()
             );
             small
@@ -573,7 +725,30 @@ fn save_inflight(
         // Not reproducible in isolation: keep it as it was.
         _ => seq,
     };
-    let d = crate::Divergence {
+    if seq.ops.len() == first.sequence.ops.len() {
+        return Ok(Some((first, first_path)));
+    }
+    let d = process_divergence(seq, what);
+    let path = corpus::save(out, &d, found)?;
+    if path != first_path {
+        let _ = std::fs::remove_file(&first_path);
+    }
+    Ok(Some((d, path)))
+}
+
+/// Runs `seq` (cut after a step suspected of hanging) in a child with the
+/// long timeout: `Some(Hang)` (or `Some(Crash)`, also a finding) if the
+/// suspicion holds, `None` if the child finished (a slow step).
+pub fn confirm_hang(exe: &Path, seq: &Sequence) -> Result<Option<Probe>> {
+    Ok(match probe::probe(exe, seq, CONFIRM_HANG)? {
+        p @ (Probe::Hang | Probe::Crash(_)) => Some(p),
+        Probe::Agree | Probe::Diverge => None,
+    })
+}
+
+/// A finding that took a worker down, as a divergence with no step.
+fn process_divergence(seq: Sequence, what: &str) -> crate::Divergence {
+    crate::Divergence {
         sequence: seq,
         step: 0,
         trace: Vec::new(),
@@ -589,7 +764,56 @@ fn save_inflight(
             c: what.into(),
             rust: String::new(),
         }],
-    };
-    let path = corpus::save(out, &d, found)?;
-    Ok((d, path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    /// The watchdog is silent while steps come and go and while no step
+    /// runs, and names a step that does not return, once. (Generous
+    /// margins: a loaded machine delays the threads, never by 0.5 s.)
+    #[test]
+    fn the_watchdog_names_a_step_that_does_not_return_and_only_it() {
+        let p = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dog = {
+            let (p, stop) = (p.clone(), stop.clone());
+            std::thread::spawn(move || {
+                watch(
+                    || (p[0].load(SeqCst), p[1].load(SeqCst), p[2].load(SeqCst)),
+                    Duration::from_millis(500),
+                    Duration::from_millis(10),
+                    |step, ran| tx.send((step, ran)).unwrap(),
+                    || stop.load(SeqCst),
+                )
+            })
+        };
+        // Steps of 5 ms for about a second.
+        for k in 0..200 {
+            p[2].store(k, SeqCst);
+            p[0].fetch_add(1, SeqCst);
+            std::thread::sleep(Duration::from_millis(5));
+            p[1].fetch_add(1, SeqCst);
+        }
+        // No step running (between sequences, a probe in a child).
+        std::thread::sleep(Duration::from_millis(800));
+        assert!(rx.try_recv().is_err(), "silent while steps return");
+        // Step 7 of a sequence never returns.
+        p[2].store(7, SeqCst);
+        p[0].fetch_add(1, SeqCst);
+        let (step, ran) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the stuck step is reported");
+        assert_eq!(step, 7);
+        assert!(ran >= Duration::from_millis(500), "{ran:?}");
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(rx.try_recv().is_err(), "reported once");
+        stop.store(true, SeqCst);
+        dog.join().unwrap();
+    }
 }

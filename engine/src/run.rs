@@ -18,6 +18,20 @@ use serde::{Deserialize, Serialize};
 use shim::inspect::{self, PteLoc, Ptr};
 use shim::PoolEvent;
 
+/// Steps begun and ended in this process ([`Pair::step`] and its kin), and
+/// the index in its sequence of the step [`run_observed`] began last. A
+/// watchdog thread tells a call that does not return (an endless loop in
+/// either side) from a slow sequence by them: see `campaign::worker`.
+pub mod progress {
+    use std::sync::atomic::AtomicU64;
+    /// Steps begun.
+    pub static BEGUN: AtomicU64 = AtomicU64::new(0);
+    /// Steps that returned.
+    pub static ENDED: AtomicU64 = AtomicU64::new(0);
+    /// Index of the last step begun by `run_observed`, in its sequence.
+    pub static INDEX: AtomicU64 = AtomicU64::new(0);
+}
+
 /// Pool frames per world unless told otherwise.
 pub const DEFAULT_POOL_PAGES: usize = 2048;
 /// Deep comparison period unless told otherwise.
@@ -172,16 +186,39 @@ impl Pair {
         self.c.reset();
         self.r.reset();
         self.seen_violations = (0, 0);
-        self.dirty.iter_mut().for_each(|d| *d = false);
-        self.dirty_list.clear();
-        self.listed.iter_mut().for_each(|d| *d = false);
-        self.listed_list.clear();
+        // Each flag set is on its list (`mark_frame`): clearing through the
+        // lists costs what the last input touched, not the pool's size.
+        for pfn in self.dirty_list.drain(..) {
+            self.dirty[pfn as usize] = false;
+        }
+        for pfn in self.listed_list.drain(..) {
+            self.listed[pfn as usize] = false;
+        }
         self.roll = 0;
     }
 
     /// Run one action on both sides and compare; `deep` walks everything.
     /// Returns the C's end and the differing fields.
     pub fn step(&mut self, a: &Action, deep: bool) -> (StepEnd, Vec<FieldDiff>) {
+        self.step_with(a, if deep { Pass::Periodic } else { Pass::None })
+    }
+
+    /// The last step of a sequence: its deep pass is the full one (what
+    /// [`Pair::step`] with `deep` and then [`Pair::deep`] compare, with
+    /// one snapshot and one walk instead of two).
+    pub fn step_last(&mut self, a: &Action) -> (StepEnd, Vec<FieldDiff>) {
+        self.step_with(a, Pass::Full)
+    }
+
+    fn step_with(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        progress::BEGUN.fetch_add(1, Relaxed);
+        let r = self.step_inner(a, pass);
+        progress::ENDED.fetch_add(1, Relaxed);
+        r
+    }
+
+    fn step_inner(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
         let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
         self.c.pool_mut().clear_events();
         self.r.pool_mut().clear_events();
@@ -219,8 +256,8 @@ impl Pair {
             self.mark_end(a, &er);
         }
         self.mark_dirty(&tc);
-        let full = ec.is_panic() || er.is_panic();
-        let deep = deep || full;
+        let full = pass == Pass::Full || ec.is_panic() || er.is_panic();
+        let deep = pass != Pass::None || full;
         if !deep {
             self.touched(a, &tc, &mut diffs);
         }
@@ -286,16 +323,22 @@ impl Pair {
         // A step that already differs gets the full report: it costs
         // nothing while the sides agree.
         let full = full || !diffs.is_empty();
-        let frames = (self.c.pool().high_water().max(self.r.pool().high_water()) + 2)
-            .min(self.c.pool().capacity())
-            .max(1);
+        // The rolling window covers what this sequence could reach: frames
+        // beyond were checked when the sequence that last reached them
+        // ended (see `PagePool::check_reach`).
+        let frames = self.c.pool().reach().max(self.r.pool().reach()).max(1);
         let start = self.roll % frames;
+        // Both kinds read the touched frames as raw memory (a full pass
+        // too: the structure does not read a leaked page's contents).
+        let walked = self.periodic(diffs, &cs, &rs, start, frames);
         if full {
-            self.structure(diffs, &cs, &rs);
-            self.c.pool_mut().check_free();
-            self.r.pool_mut().check_free();
-        } else {
-            self.periodic(diffs, &cs, &rs, start, frames);
+            if !walked {
+                self.structure(diffs, &cs, &rs);
+            }
+            // Frames the periodic part checked are not read again (the
+            // pool knows no call ran since).
+            self.c.pool_mut().check_reach();
+            self.r.pool_mut().check_reach();
         }
         for &pfn in &self.dirty_list {
             self.dirty[pfn as usize] = false;
@@ -313,7 +356,8 @@ impl Pair {
         compare::pages(diffs, &self.c, &*self.r, cs, rs, &all);
     }
 
-    /// The periodic pass's reading: see [`Pair::deep_pass`].
+    /// The periodic pass's reading: see [`Pair::deep_pass`]. Returns
+    /// whether it walked the structure (a frame differed).
     fn periodic(
         &mut self,
         diffs: &mut Vec<FieldDiff>,
@@ -321,7 +365,7 @@ impl Pair {
         rs: &Snapshot,
         start: u32,
         frames: u32,
-    ) {
+    ) -> bool {
         let (dirty, list) = (&mut self.dirty, &mut self.dirty_list);
         let mut mark = |pfn: u32| mark_frame(dirty, list, pfn);
         for k in 0..ROLL.min(frames) {
@@ -360,7 +404,8 @@ impl Pair {
                 });
             }
         }
-        if !found.is_empty() {
+        let walked = !found.is_empty();
+        if walked {
             let before = diffs.len();
             self.structure(diffs, cs, rs);
             if diffs.len() == before {
@@ -384,6 +429,7 @@ impl Pair {
         self.r
             .pool_mut()
             .check_free_list(self.dirty_list.iter().copied());
+        walked
     }
 
     /// Remembers which frames the free list and PTP cache hold, so the
@@ -624,6 +670,17 @@ fn combined_end(ends: &[StepEnd; 2]) -> StepEnd {
     StepEnd::Ok(None)
 }
 
+/// The deep pass a step ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// None: the incremental comparison only.
+    None,
+    /// Periodic: what changed (see [`Pair::deep_pass`]).
+    Periodic,
+    /// Full: everything.
+    Full,
+}
+
 /// How a sequence ended.
 #[derive(Clone, Debug)]
 pub enum RunResult {
@@ -722,6 +779,7 @@ pub fn run_observed(
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
         pair.set_step(i);
+        progress::INDEX.store(i as u64, std::sync::atomic::Ordering::Relaxed);
         // A concurrent destroy that leaves a stale segtab on the free list,
         // which the other CPU may take at once (see
         // `Pair::c_destroy_leaves_stale`).
@@ -734,12 +792,14 @@ pub fn run_observed(
             }),
             _ => false,
         };
-        let deep = i + 1 == n || (opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0);
-        let (ec, mut diffs) = pair.step(&a, deep);
-        if i + 1 == n && diffs.is_empty() {
-            // The end of the sequence: read everything.
-            pair.deep(&mut diffs);
-        }
+        let (ec, diffs) = if i + 1 == n {
+            // The end of the sequence: read everything, in the step's own
+            // deep pass.
+            pair.step_last(&a)
+        } else {
+            let deep = opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0;
+            pair.step(&a, deep)
+        };
         observe(&a, &ec, pair.c.pool().events(), &pair.last_c);
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);

@@ -10,11 +10,20 @@
 //!
 //! The pool is also a memory-safety oracle for both sides: a freed frame is
 //! filled with [`POISON`], and the poison is checked when the frame is
-//! handed out again and by [`PagePool::check_free`] (every deep pass and the
-//! end of every sequence). A store into a free frame is recorded as a
+//! handed out again, by [`PagePool::check_free_list`] (the frames a
+//! periodic deep pass reads) and by [`PagePool::check_reach`] (every frame
+//! the sequence since the last reset could have reached: the end of every
+//! sequence and every panic). A store into a free frame is recorded as a
 //! [`PoisonViolation`] naming the frame, the offset and the step that freed
 //! it. Under AddressSanitizer (`cargo fuzz`), free frames are also poisoned
 //! through ASan's manual interface, so any access reports its stack.
+//!
+//! A check costs what changed: a frame whose contents were verified (or
+//! filled) since the last call into the code under test started
+//! ([`PagePool::begin_call`]) and that the harness has not written since is
+//! not read again; the others are compared a 64-bit word at a time by
+//! `native/scan.c`, which is compiled without coverage instrumentation (see
+//! there).
 //!
 //! The mapping lies below 4 GiB where the host allows, else in a 4 GiB
 //! window whose base the shim adds back to a 32-bit `vaddr_t`; see
@@ -165,6 +174,55 @@ impl std::fmt::Display for PoisonViolation {
     }
 }
 
+/// Index of the first word of `words` that is not `want` (`words.len()`:
+/// none). The C loop (`native/scan.c`) is not instrumented by
+/// SanitizerCoverage or ASan: a harness check must neither feed libFuzzer's
+/// coverage nor cost a callback per compare, and it reads ASan-poisoned free
+/// frames without unpoisoning them.
+#[cfg(segtab_native_scan)]
+fn first_word_not(words: *const u64, n: usize, want: u64) -> usize {
+    unsafe extern "C" {
+        fn segtab_shim_first_word_not(words: *const u64, n: usize, want: u64) -> usize;
+    }
+    // SAFETY: callers pass the start of a frame of the pool's mapping and
+    // its length in words; the C only reads them.
+    unsafe { segtab_shim_first_word_not(words, n, want) }
+}
+
+/// The stand-in where `native/scan.c` was not compiled (a cross
+/// type-check): the same word loop in Rust, unpoisoning under ASan.
+#[cfg(not(segtab_native_scan))]
+fn first_word_not(words: *const u64, n: usize, want: u64) -> usize {
+    asan::unpoison(words.cast(), n * 8);
+    // SAFETY: as above; the frame is readable and not written meanwhile.
+    let s = unsafe { std::slice::from_raw_parts(words, n) };
+    s.iter().position(|&w| w != want).unwrap_or(n)
+}
+
+/// The first index in `from..n` at which `a[i]` or `b[i]` is not zero, or
+/// `n` (`native/scan.c`, uninstrumented, as [`first_word_not`]).
+#[cfg(segtab_native_scan)]
+fn next_nonzero(a: *const u64, b: *const u64, from: usize, n: usize) -> usize {
+    unsafe extern "C" {
+        fn segtab_shim_next_nonzero(a: *const u64, b: *const u64, from: usize, n: usize) -> usize;
+    }
+    // SAFETY: callers pass two n-word tables inside pool frames; the C only
+    // reads them.
+    unsafe { segtab_shim_next_nonzero(a, b, from, n) }
+}
+
+/// The stand-in for [`next_nonzero`] where `native/scan.c` was not compiled.
+#[cfg(not(segtab_native_scan))]
+fn next_nonzero(a: *const u64, b: *const u64, from: usize, n: usize) -> usize {
+    // SAFETY: as above.
+    (from..n)
+        .find(|&i| unsafe { a.add(i).read() | b.add(i).read() } != 0)
+        .unwrap_or(n)
+}
+
+/// A value of [`PagePool::calls`] no call reaches: "not known clean".
+const NOT_CLEAN: u64 = u64::MAX;
+
 #[cfg(segtab_asan)]
 mod asan {
     unsafe extern "C" {
@@ -228,6 +286,18 @@ pub struct PagePool {
     step: u32,
     /// Stores into free frames seen so far.
     violations: Vec<PoisonViolation>,
+    /// Calls into the code under test so far ([`PagePool::begin_call`]).
+    /// Only such a call stores into a frame behind the pool's back; the
+    /// harness writes through [`PagePool::page_bytes_mut`] and
+    /// [`PagePool::write_word`], which forget what was verified.
+    calls: u64,
+    /// Per frame: the value of `calls` when its contents were last known to
+    /// be what `expect` says (filled or checked), or [`NOT_CLEAN`]. Equal
+    /// to `calls`: no code has run since, so a check would find the same.
+    clean_at: Vec<u64>,
+    /// Whether every frame the sequence could reach was checked since the
+    /// last call (see [`PagePool::check_reach`]).
+    swept: bool,
 }
 
 // SAFETY: the pool owns its mapping exclusively; the raw pointers inside
@@ -298,12 +368,23 @@ impl PagePool {
             freed_at: vec![None; capacity],
             step: 0,
             violations: Vec::new(),
+            calls: 0,
+            clean_at: vec![NOT_CLEAN; capacity],
+            swept: true,
         })
     }
 
     /// Back to the state of a new pool, in time proportional to the frames
     /// used since the last reset (not to the capacity).
     pub fn reset(&mut self) {
+        if !self.swept {
+            // The last sequence ended without a full check (it diverged
+            // first): check its frames now and forget what it did, so that
+            // a store it made into a free frame is never blamed on a later
+            // sequence, and frames beyond a later sequence's reach are known
+            // clean (see `check_reach`).
+            self.check_reach();
+        }
         for pfn in 0..self.next_fresh as usize {
             if self.allocated[pfn] {
                 // Free frames keep their poison; frames in use hold what
@@ -357,10 +438,11 @@ impl PagePool {
             });
             return None;
         };
-        asan::unpoison(self.kva(pfn), self.page_size());
         // The frame must come back as it was left: a store into it while
-        // it was free is a finding.
+        // it was free is a finding. (Checked while still ASan-poisoned:
+        // the check is uninstrumented C.)
         self.check_frame(pfn);
+        asan::unpoison(self.kva(pfn), self.page_size());
         self.high_water = self.high_water.max(pfn + 1);
         self.allocated[pfn as usize] = true;
         self.in_use += 1;
@@ -375,32 +457,50 @@ impl PagePool {
         asan::unpoison(self.kva(pfn), self.page_size());
         self.page_bytes_mut(pfn).fill(POISON);
         self.expect[pfn as usize] = Expect::Poison;
+        self.clean_at[pfn as usize] = self.calls;
         asan::poison(self.kva(pfn), self.page_size());
     }
 
-    /// Checks one free frame (ASan-unpoisoned by the caller); records a
-    /// violation and restores the frame if it changed.
+    /// Checks one free frame; records a violation and restores the frame
+    /// (leaving its ASan state as it was) if it changed. A frame verified
+    /// or filled since the last call began is not read: only a call can
+    /// have changed it.
     fn check_frame(&mut self, pfn: u32) -> bool {
         let want = match self.expect[pfn as usize] {
             Expect::Zero => 0,
             Expect::Poison => POISON,
             Expect::Stale => return true,
         };
-        let bytes = self.raw_page_bytes(pfn);
-        let Some(off) = bytes.iter().position(|&b| b != want) else {
+        if self.clean_at[pfn as usize] == self.calls {
             return true;
-        };
-        let word = off & !7;
-        let found = u64::from_ne_bytes(bytes[word..word + 8].try_into().expect("8 bytes"));
+        }
+        let words = self.page_size() / 8;
+        let want_word = u64::from_ne_bytes([want; 8]);
+        // Frames are page-aligned, so u64-aligned.
+        let i = first_word_not(self.kva(pfn).cast::<u64>(), words, want_word);
+        if i == words {
+            self.clean_at[pfn as usize] = self.calls;
+            return true;
+        }
+        // A store was made: unpoison to read and restore the frame (Rust
+        // code is ASan-instrumented).
+        asan::unpoison(self.kva(pfn), self.page_size());
+        // SAFETY: word i < words lies inside frame pfn, aligned.
+        let found = unsafe { self.kva(pfn).cast::<u64>().add(i).read() };
+        let byte = found.to_ne_bytes().iter().position(|&b| b != want);
         self.violations.push(PoisonViolation {
             pfn,
-            offset: off as u32,
+            offset: (8 * i + byte.unwrap_or(0)) as u32,
             found,
             freed_at: self.freed_at[pfn as usize],
             seen_at: self.step,
         });
         // Report each store once.
         self.page_bytes_mut(pfn).fill(want);
+        self.clean_at[pfn as usize] = self.calls;
+        if self.asan_poisoned(pfn) {
+            asan::poison(self.kva(pfn), self.page_size());
+        }
         false
     }
 
@@ -409,13 +509,35 @@ impl PagePool {
     /// the end of the last page lands). Returns false if one changed (see
     /// [`PagePool::violations`]).
     pub fn check_free(&mut self) -> bool {
-        self.check_free_in(&|_| true)
+        let ok = self.check_free_in(&|_| true);
+        self.swept = true;
+        ok
     }
 
     /// [`PagePool::check_free`] for the frames `pages` admits.
     pub fn check_free_in(&mut self, pages: &dyn Fn(u32) -> bool) -> bool {
         let end = (self.high_water.max(self.next_fresh) + 2).min(self.capacity);
         self.check_free_list((0..end).filter(|&p| pages(p)))
+    }
+
+    /// The free frames the sequence since the last reset could have stored
+    /// into: those handed out since the reset and the two above them.
+    /// After a reset frames are handed out in increasing order from 0 (the
+    /// free list starts empty), so these are `0..reach()`.
+    pub fn reach(&self) -> u32 {
+        (self.next_fresh + 2).min(self.capacity)
+    }
+
+    /// Checks every free frame in `0..reach()`: the end of a sequence and
+    /// every panic. Frames above were checked when the sequence that last
+    /// reached them ended (or by [`PagePool::reset`]); this sequence's code
+    /// holds no address of theirs (a reset empties every root and list, and
+    /// every table page is handed out zeroed, `UVM_PGA_ZERO` at line 205 of
+    /// the C), so they need no reading. Returns false if one changed.
+    pub fn check_reach(&mut self) -> bool {
+        let ok = self.check_free_list(0..self.reach());
+        self.swept = true;
+        ok
     }
 
     /// [`PagePool::check_free`] for the given frames (those above the
@@ -425,11 +547,7 @@ impl PagePool {
         let mut ok = true;
         for pfn in frames {
             if pfn < end && !self.allocated[pfn as usize] {
-                asan::unpoison(self.kva(pfn), self.page_size());
                 ok &= self.check_frame(pfn);
-                if self.expect[pfn as usize] != Expect::Zero {
-                    asan::poison(self.kva(pfn), self.page_size());
-                }
             }
         }
         ok
@@ -499,6 +617,10 @@ impl PagePool {
     /// Start of a harness call: the wait budget applies per call.
     pub fn begin_call(&mut self) {
         self.waits = 0;
+        // From here the code under test may store anywhere: nothing
+        // verified before is known clean any more.
+        self.calls += 1;
+        self.swept = false;
     }
 
     /// Fail the next `n` allocations.
@@ -679,6 +801,8 @@ impl PagePool {
     /// Frame `pfn` as mutable bytes.
     pub fn page_bytes_mut(&mut self, pfn: u32) -> &mut [u8] {
         let p = self.kva(pfn);
+        // A tracked write: the frame must be read at its next check.
+        self.clean_at[pfn as usize] = NOT_CLEAN;
         // SAFETY: as page_bytes, and &mut self makes this the only live view.
         unsafe { std::slice::from_raw_parts_mut(p, self.page_size()) }
     }
@@ -709,6 +833,53 @@ impl PagePool {
             }
         }
     }
+    /// The first slot in `from..n` at which the table of `n` 8-byte slots
+    /// at `off` in frame `pfn` of this pool, or the one at `off_b` in frame
+    /// `pfn_b` of `other`, is not zero; `n` if none. What a walk over
+    /// [`read_word`](Self::read_word)s that skips slots zero on both sides
+    /// visits, at the cost of a `memchr` (uninstrumented C), not of a
+    /// coverage callback per slot under `cargo fuzz`. Pass the same table
+    /// twice to walk one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn next_nonzero_slot(
+        &self,
+        pfn: u32,
+        off: u32,
+        other: &PagePool,
+        pfn_b: u32,
+        off_b: u32,
+        from: u32,
+        n: u32,
+    ) -> u32 {
+        let fits = |p: &PagePool, pfn: u32, off: u32| {
+            pfn < p.capacity && off % 8 == 0 && off as usize + 8 * n as usize <= p.page_size()
+        };
+        assert!(
+            fits(self, pfn, off) && fits(other, pfn_b, off_b),
+            "next_nonzero_slot({pfn}, {off}, {pfn_b}, {off_b}, {n}) outside the pool"
+        );
+        if cfg!(segtab_asan) && (self.asan_poisoned(pfn) || other.asan_poisoned(pfn_b)) {
+            // read_word's view of a poisoned frame (all POISON), not its
+            // bytes: a walk reads what it always read.
+            return (from..n)
+                .find(|&i| {
+                    self.read_word(pfn, off + 8 * i, 8) | other.read_word(pfn_b, off_b + 8 * i, 8)
+                        != 0
+                })
+                .unwrap_or(n);
+        }
+        let at = |p: &PagePool, pfn: u32, off: u32| {
+            // SAFETY: `fits` keeps the table inside frame pfn.
+            unsafe { p.kva(pfn).add(off as usize).cast::<u64>() }
+        };
+        next_nonzero(
+            at(self, pfn, off),
+            at(other, pfn_b, off_b),
+            from as usize,
+            n as usize,
+        ) as u32
+    }
+
     /// Write a word of `width` bytes at `off` in frame `pfn`.
     pub fn write_word(&mut self, pfn: u32, off: u32, width: u32, value: u64) {
         let b = &mut self.page_bytes_mut(pfn)[off as usize..(off + width) as usize];
@@ -833,6 +1004,115 @@ mod tests {
         // The same address is the same place only in the same pool.
         assert!(ma.same_place(ba + 16, &ma, ba + 16));
         assert!(!ma.same_place(ba + 16, &mb, ba + 16));
+    }
+
+    /// A store by the code under test (behind the pool's back, in a call)
+    /// into a free frame: found by the word check with its byte offset,
+    /// reported once (the frame is restored).
+    #[test]
+    fn a_store_into_a_free_frame_is_found_once_at_its_offset() {
+        for shift in [10, 12, 16] {
+            let mut p = PagePool::new(shift, 4, false, false).unwrap();
+            let a = p.alloc(0).unwrap();
+            p.alloc(0);
+            p.free(a);
+            p.begin_call();
+            let off = (1usize << shift) - 3;
+            // SAFETY: inside frame a.
+            unsafe { p.kva(a).add(off).write(0x5a) };
+            assert!(!p.check_reach());
+            let v = p.violations()[0];
+            assert_eq!((v.pfn, v.offset as usize), (a, off));
+            assert_eq!(v.found.to_ne_bytes()[5], 0x5a);
+            assert_eq!(v.found.to_ne_bytes()[4], POISON);
+            p.begin_call();
+            assert!(p.check_reach(), "reported once");
+            // Never handed out, just above the last frame handed out: zero.
+            p.begin_call();
+            // SAFETY: frame 2 is inside the pool.
+            unsafe { p.kva(2).write(1) };
+            assert!(!p.check_reach());
+            assert_eq!((p.violations()[1].pfn, p.violations()[1].offset), (2, 0));
+        }
+    }
+
+    /// A frame verified (or filled) since the last call began is not read
+    /// again: only a call or a harness write can have changed it.
+    #[test]
+    fn a_check_reads_only_what_a_call_or_the_harness_may_have_changed() {
+        let mut p = PagePool::new(12, 4, false, false).unwrap();
+        let a = p.alloc(0).unwrap();
+        p.free(a);
+        // Not a call: a stand-in for "nothing ran", so this store is not
+        // read (the check proves it cannot exist).
+        // SAFETY: inside frame a.
+        unsafe { p.kva(a).add(8).write(7) };
+        assert!(p.check_reach(), "clean since the fill, not read");
+        p.begin_call();
+        assert!(!p.check_reach(), "a call ran: read");
+        // A harness write through the pool is tracked.
+        p.write_word(a, 16, 8, 1);
+        assert!(!p.check_free(), "written by the harness: read");
+        assert_eq!(p.violations().len(), 2);
+    }
+
+    /// `check_reach` covers the frames handed out since the reset and the
+    /// two above; a reset after a sequence that was not swept checks its
+    /// frames and forgets the stores, so none is blamed on the next one.
+    #[test]
+    fn reach_is_this_sequence_and_reset_sweeps_an_unswept_one() {
+        let mut p = PagePool::new(12, 16, false, false).unwrap();
+        let used: Vec<u32> = (0..6).map(|_| p.alloc(0).unwrap()).collect();
+        used.iter().for_each(|&f| assert!(p.free(f)));
+        p.begin_call();
+        // SAFETY: inside frame 4.
+        unsafe { p.kva(4).add(64).write(0) };
+        p.reset();
+        assert_eq!(p.violations(), &[], "forgotten");
+        assert_eq!(p.reach(), 2);
+        p.alloc(0);
+        p.begin_call();
+        assert_eq!(p.reach(), 3);
+        assert!(p.check_reach());
+        for pfn in 3..6 {
+            assert!(p.alloc(0).is_some());
+            assert_eq!(p.violations(), &[], "frame {pfn} restored by the reset");
+        }
+    }
+
+    /// `next_nonzero_slot` visits exactly the slots a loop over every slot
+    /// skipping those zero on both sides visits, at any offset and length.
+    #[test]
+    fn next_nonzero_slot_is_the_loop_that_skips_empty_slots() {
+        let mut p = PagePool::new(12, 2, false, false).unwrap();
+        let (a, b) = (
+            p.alloc(crate::UVM_PGA_ZERO).unwrap(),
+            p.alloc(crate::UVM_PGA_ZERO).unwrap(),
+        );
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..200u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (pfn, off) = ([a, b][(x & 1) as usize], (x >> 8) as u32 % 512 * 8);
+            p.write_word(pfn, off, 8, if round % 3 == 0 { 0 } else { x });
+            let (oa, ob) = ((x >> 20) as u32 % 64 * 8, (x >> 30) as u32 % 64 * 8);
+            let n = 448;
+            let naive: Vec<u32> = (0..n)
+                .filter(|&i| p.read_word(a, oa + 8 * i, 8) | p.read_word(b, ob + 8 * i, 8) != 0)
+                .collect();
+            let mut fast = Vec::new();
+            let mut from = 0;
+            loop {
+                let i = p.next_nonzero_slot(a, oa, &p, b, ob, from, n);
+                if i == n {
+                    break;
+                }
+                fast.push(i);
+                from = i + 1;
+            }
+            assert_eq!(fast, naive, "round {round}");
+        }
     }
 
     #[test]

@@ -123,8 +123,9 @@ enum Cmd {
         #[arg(long, default_value = "all")]
         config: String,
         /// Workloads: any of small, medium, large, concurrent (steps of two
-        /// calls at once on two CPUs, small footprint).
-        #[arg(long, default_value = "small,medium,large,concurrent")]
+        /// calls at once on two CPUs, small footprint), fixed (what one
+        /// input costs whatever it does: world resets, the end pass).
+        #[arg(long, default_value = "small,medium,large,concurrent,fixed")]
         workloads: String,
         /// Measured operations per workload.
         #[arg(long, default_value_t = 100_000)]
