@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-seconds=420
+seconds=600
 config=mips64-n64-4k
 patch=mutants/c/lookup-index-mask.patch
 while [ $# -gt 0 ]; do
