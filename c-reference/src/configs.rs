@@ -24,7 +24,7 @@ pub struct Config {
     pub name: &'static str,
     /// Symbol prefix of this configuration's copy of the C (`<ident>_ops`).
     pub ident: &'static str,
-    /// One line for the README matrix.
+    /// One line for the matrix of docs/configurations.md.
     pub summary: &'static str,
     /// Whose headers the constants follow.
     pub port: Port,
@@ -329,7 +329,7 @@ pub const CONFIGS: &[Config] = &[
     Config {
         name: "powerpc-booke",
         ident: "powerpc_booke",
-        summary: "powerpc booke, 4 KiB pages, identity-mapped pool (PMAP_SEGTABSIZE 512 on the host, see README)",
+        summary: "powerpc booke, 4 KiB pages, identity-mapped pool (PMAP_SEGTABSIZE 512 on the host, see docs/configurations.md)",
         port: Port::Booke,
         lp64: false,
         pgshift: 12,

@@ -21,7 +21,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-/// The machine configurations (the matrix in the README).
+/// The machine configurations (the matrix in docs/configurations.md).
 pub mod configs;
 pub mod revision;
 mod world;
