@@ -13,7 +13,8 @@
 //! the pages the last run used).
 //!
 //! [`CWorld::run_concurrent`] runs two calls at once on two simulated CPUs
-//! of one world, each on its own thread, one at a time under the
+//! of one world, each in a context of its own (a coroutine of the calling
+//! thread by default, see [`shim::sched::Backend`]), one at a time under the
 //! deterministic [`shim::sched::Scheduler`], which may switch CPUs at every
 //! call out of the file.
 

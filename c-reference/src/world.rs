@@ -244,7 +244,7 @@ impl CpuOutcome {
 
 type Trampoline = unsafe fn(*mut c_void, &mut PagePool, CallbackArgs);
 
-/// The ops table, shareable with the CPU threads of a concurrent step.
+/// The ops table, shareable with the CPUs of a concurrent step.
 #[derive(Clone, Copy)]
 struct SharedOps(&'static segtab_shim_ops);
 
@@ -259,7 +259,7 @@ impl SharedOps {
     }
 }
 
-/// What a CPU thread of a concurrent step brings back.
+/// What a CPU of a concurrent step brings back.
 struct RawCpu {
     rc: i32,
     out: u64,
@@ -756,8 +756,9 @@ impl CWorld {
 
     /// One concurrent step: `calls[0]` on CPU 0 (running as curlwp) and
     /// `calls[1]` on CPU 1 (running as lwp `lwp1`), at once, in this one
-    /// world, each CPU on its own thread, interleaved by `sched` (which
-    /// must have 2 CPUs) at every call out of pmap_segtab.c.
+    /// world, each CPU in a context of its own (a coroutine on this thread,
+    /// or a thread: `sched`'s backend), interleaved by `sched` (which must
+    /// have 2 CPUs) at every call out of pmap_segtab.c.
     ///
     /// Each call is first checked against the state at the start, as its
     /// single-CPU method would check it; a refused call does not run (the
@@ -817,9 +818,20 @@ impl CWorld {
 
         let ops = SharedOps(self.ops);
         let calls = &calls;
-        // The CPU threads reach the HookCtx only through the C's hooks.ctx
-        // (one at a time, handed over by the scheduler); nothing here
-        // touches self until `run` has joined them.
+        // The CPUs may be coroutines of this thread, each of which made the
+        // thread its CPU (set_this_cpu): whatever happens, this thread is
+        // CPU 0 again afterwards, as single-CPU calls expect.
+        struct BackToCpu0(&'static segtab_shim_ops);
+        impl Drop for BackToCpu0 {
+            fn drop(&mut self) {
+                // SAFETY: 0 < SEGTAB_SHIM_NCPUS; no CPU of the step runs.
+                unsafe { (self.0.set_this_cpu.unwrap())(0) };
+            }
+        }
+        let _cpu0 = BackToCpu0(self.ops);
+        // The CPUs reach the HookCtx only through the C's hooks.ctx (one at
+        // a time, handed over by the scheduler); nothing here touches self
+        // until `run` has finished them all.
         let raw = sched.run(|cpu| {
             if skip[cpu] {
                 return None;

@@ -620,3 +620,152 @@ fn the_same_choices_give_the_same_run() {
         }
     }
 }
+
+/// The CPUs are coroutines of one thread by default and OS threads with
+/// `SEGTAB_SCHED=threads` (`shim::sched::Backend`): the C must not be able
+/// to tell. Races, the lock, callbacks and a panic (a longjmp on one CPU's
+/// stack while the other is suspended inside the C) under every schedule of
+/// the first 6 decisions and a few longer ones: the same log, outcomes,
+/// allocator events, callback order, tables and panic record on both, and
+/// afterwards single-CPU calls run as CPU 0 on both.
+#[test]
+fn coroutines_and_threads_give_the_same_runs() {
+    use shim::sched::Backend;
+    if !Backend::COROUTINES_BUILT {
+        eprintln!("coroutine CPUs are not built on this architecture: nothing to compare");
+        return;
+    }
+    let mut choices: Vec<u64> = (0..64).collect();
+    choices.extend([
+        !0,
+        0x5555_5555_5555_5555,
+        0x9e37_79b9_7f4a_7c15,
+        0b1101_0110,
+    ]);
+    for c in mp() {
+        let mut w = CWorld::open(c.name, POOL).unwrap();
+        let scenarios: [(&str, [CCall; 2], Option<u32>); 4] = [
+            (
+                "reserve race",
+                [CCall::Reserve {
+                    pmap: 1,
+                    va: user_va(c, 4, 1),
+                    flags: 0,
+                }; 2],
+                None,
+            ),
+            (
+                "init and process",
+                [
+                    CCall::Init {
+                        pmap: 2,
+                        minaddr: 0,
+                    },
+                    CCall::Process {
+                        pmap: 1,
+                        sva: user_va(c, 0, 0),
+                        eva: user_va(c, 3, 0),
+                        flags: 5,
+                    },
+                ],
+                None,
+            ),
+            (
+                "destroy with callback and reserve",
+                [
+                    CCall::Destroy {
+                        pmap: 1,
+                        with_callback: true,
+                        flags: 1,
+                    },
+                    CCall::Reserve {
+                        pmap: 3,
+                        va: user_va(c, 1, 2),
+                        flags: 0,
+                    },
+                ],
+                None,
+            ),
+            (
+                "a panic on either CPU",
+                [
+                    CCall::Reserve {
+                        pmap: 1,
+                        va: user_va(c, 5, 0),
+                        flags: 0,
+                    },
+                    CCall::Reserve {
+                        pmap: 3,
+                        va: user_va(c, 6, 0),
+                        flags: 0,
+                    },
+                ],
+                Some(1),
+            ),
+        ];
+        for (name, calls, fail) in &scenarios {
+            let mut all = String::new();
+            for &ch in &choices {
+                let mut seen = Vec::new();
+                for backend in [Backend::Threads, Backend::Coroutines] {
+                    w.reset();
+                    for p in [1, 3] {
+                        w.segtab_init(p, 0).unwrap().unwrap();
+                    }
+                    for seg in 0..3 {
+                        w.pte_reserve(1, user_va(c, seg, 0), 0).unwrap().unwrap();
+                    }
+                    if let Some(n) = fail {
+                        w.pool_mut().fail_next(*n);
+                    }
+                    w.pool_mut().clear_events();
+                    let cbs = Mutex::new(Vec::new());
+                    let cb = |cpu: usize, _: &mut PagePool, a: CallbackArgs| {
+                        cbs.lock().unwrap().push((cpu, a.sva, a.eva));
+                    };
+                    let sched = Scheduler::with_backend(2, ch, backend);
+                    assert_eq!(sched.backend(), backend);
+                    let r = w.run_concurrent(&sched, *calls, 1, &cb).unwrap();
+                    let dead = w.is_dead();
+                    let rec = w.panic_record();
+                    let after = (!dead).then(|| {
+                        // CPU 0 is curlwp lwp 0: activating lwp 0 switches.
+                        w.bind_lwp(0, 3, 0).unwrap();
+                        w.segtab_activate(3, 0).unwrap().unwrap();
+                        w.take_xtab()
+                    });
+                    seen.push(format!(
+                        "{:?}\n{:?}\n{:?}\n{:?}\n{:?} {:?} {:?}\n{dead} {} {:?}\n{:?}\n{:?}",
+                        r.log,
+                        r.results,
+                        r.deadlock,
+                        w.pool().events(),
+                        w.pm_segtab(1),
+                        w.pm_segtab(2),
+                        w.pm_segtab(3),
+                        rec.kind,
+                        rec.line,
+                        cbs.into_inner().unwrap(),
+                        after,
+                    ));
+                }
+                assert_eq!(
+                    seen[0], seen[1],
+                    "{}: {name}, choices {ch:#x}: threads (left) and coroutines (right) differ",
+                    c.name
+                );
+                all.push_str(&seen[1]);
+            }
+            // The scenarios reach what they are about.
+            let want: &[&str] = match *name {
+                "reserve race" => &["cpu: 1, call: Cas"],
+                "init and process" => &["Callback"],
+                "destroy with callback and reserve" => &["Callback", "cpu: 1, call: Alloc"],
+                _ => &["Panicked", "Abandoned(Dead)"],
+            };
+            for w in want {
+                assert!(all.contains(w), "{}: {name} never shows {w}", c.name);
+            }
+        }
+    }
+}

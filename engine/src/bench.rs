@@ -318,9 +318,15 @@ pub fn run(
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let cpus = match shim::sched::Backend::process_default() {
+        shim::sched::Backend::Coroutines => "coroutines of that thread",
+        shim::sched::Backend::Threads => {
+            "threads of their own (SEGTAB_SCHED=threads or no coroutines here)"
+        }
+    };
     println!(
         "segtab-diff bench: {cpu}, {cores} cores; ops/s in thousands (k); one thread \
-         (a concurrent step runs its CPUs on threads of their own, one at a time)"
+         (a concurrent step runs its CPUs as {cpus}, one at a time)"
     );
     print!("{}", table(&rows));
     if let Some(path) = json {

@@ -32,7 +32,10 @@ pub struct PortPanic {
 }
 
 thread_local! {
-    static IN_PORT: Cell<bool> = const { Cell::new(false) };
+    /// How many CPUs of this thread are inside a port call: the CPUs of a
+    /// concurrent step may be coroutines of one thread, and one finishing
+    /// its call must not make the other's panics loud.
+    static IN_PORT: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Keep the default panic hook quiet for panics the engine catches inside
@@ -42,7 +45,7 @@ pub fn install_quiet_hook() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !IN_PORT.with(|c| c.get()) {
+            if IN_PORT.with(|c| c.get()) == 0 {
                 default(info)
             }
         }));
@@ -51,10 +54,10 @@ pub fn install_quiet_hook() {
 
 /// A value the CPUs of one world share, touched by one CPU at a time.
 ///
-/// The scheduler (`shim::sched`) runs one CPU thread at a time and hands
-/// over through a mutex, so accesses never overlap and each happens after
-/// the previous one; the `busy` flag turns a violation of that into a
-/// panic rather than a data race.
+/// The scheduler (`shim::sched`) runs one CPU at a time (coroutines of one
+/// thread, or threads handed over through a mutex), so accesses never
+/// overlap and each happens after the previous one; the `busy` flag turns
+/// a violation of that into a panic rather than a data race.
 struct Shared<T> {
     busy: AtomicBool,
     cell: UnsafeCell<T>,
@@ -477,9 +480,9 @@ impl<M: Machine> Cpu<'_, M> {
             return StepEnd::Abandoned(a);
         }
         install_quiet_hook();
-        IN_PORT.with(|c| c.set(true));
+        IN_PORT.with(|c| c.set(c.get() + 1));
         let r = catch_unwind(AssertUnwindSafe(|| self.call(a, calls, store)));
-        IN_PORT.with(|c| c.set(false));
+        IN_PORT.with(|c| c.set(c.get() - 1));
         match r {
             Ok(end) => end,
             Err(payload) => {

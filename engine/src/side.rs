@@ -196,9 +196,10 @@ pub trait Side {
     /// Run one action; `trace` collects callbacks.
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd;
     /// Run two calls into the file at once: `acts[0]` on CPU 0 as the
-    /// current lwp, `acts[1]` on CPU 1 as lwp `lwp1`, each on its own
-    /// thread under a [`Scheduler`](shim::sched::Scheduler) that takes its
-    /// decisions from `choices`. `trace.sched` receives the schedule.
+    /// current lwp, `acts[1]` on CPU 1 as lwp `lwp1`, each in a context of
+    /// its own (a coroutine or a thread) under a
+    /// [`Scheduler`](shim::sched::Scheduler) that takes its decisions from
+    /// `choices`. `trace.sched` receives the schedule.
     fn step_concurrent(
         &mut self,
         acts: [&Action; 2],

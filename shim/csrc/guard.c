@@ -5,8 +5,11 @@
  *
  * Control only ever jumps between C frames: the Rust hooks called from the
  * C (allocation, callbacks, the scheduler) always return normally before any
- * panic or abandon.  Each simulated CPU runs on its own thread with its own
- * guard, so a longjmp never crosses threads.
+ * panic or abandon.  Each simulated CPU has its own guard, armed by the
+ * setjmp below on that CPU's own stack (its coroutine's, or its thread's),
+ * and only that CPU unwinds it, so a longjmp never leaves the stack it was
+ * armed on: another CPU may run while this one is suspended in the scheduler
+ * hook, but this CPU jumps only once it runs again, on its own stack.
  */
 #include <setjmp.h>
 #include <stdio.h>

@@ -20,8 +20,8 @@ typedef void (*segtab_shim_body_t)(void *);
 
 /*
  * Run body(arg); 0 if it returned, the code given to segtab_shim_unwind if it
- * left through it.  A guard belongs to one thread (one simulated CPU): it is
- * only ever unwound from the thread that armed it.
+ * left through it.  A guard belongs to one simulated CPU: it is only ever
+ * unwound by that CPU, on the stack (coroutine or thread) that armed it.
  */
 int32_t segtab_shim_guarded(void *guard, segtab_shim_body_t body, void *arg);
 /* Leave the innermost segtab_shim_guarded of this guard (a longjmp); code

@@ -13,11 +13,13 @@
  * the harness can still read pmap_segtab_info, which it defines.
  *
  * Several CPUs: the globals are one kernel's, shared by its CPUs.  Each
- * simulated CPU runs on its own host thread, which says which CPU it is
- * (set_this_cpu, a thread-local); a CPU has its own curlwp and its own panic
- * guard.  Only one CPU runs at a time: at every call out of pmap_segtab.c
- * the shim first calls hooks.sched, where the Rust scheduler may let another
- * CPU run (shim/src/sched.rs), or tell this one to abandon its call.
+ * simulated CPU runs in a context of its own (a coroutine with its own stack
+ * on the calling thread, or a host thread), which says which CPU it is
+ * (set_this_cpu, a thread-local that sched_hook keeps right across switches);
+ * a CPU has its own curlwp and its own panic guard, armed on its own stack.
+ * Only one CPU runs at a time: at every call out of pmap_segtab.c the shim
+ * first calls hooks.sched, where the Rust scheduler may let another CPU run
+ * (shim/src/sched.rs), or tell this one to abandon its call.
  */
 #include SEGTAB_C_FILE
 
@@ -125,12 +127,24 @@ lock_panic(const char *msg)
 /*
  * A call out of pmap_segtab.c: let the scheduler run another CPU first, or
  * leave this call at once if it says so (the panic record untouched).
+ *
+ * The other CPUs may run on this very thread (the scheduler's CPUs are
+ * coroutines of one thread, each on its own stack) and each says which CPU
+ * it is with set_this_cpu: this CPU's number is kept in this frame, on its
+ * own stack, and is this thread's again before anything here reads it (the
+ * guard, curlwp, the lock owner).
  */
 static void __attribute__((__noinline__, __cold__))
 sched_hook(int32_t call)
 {
-	if (world.hooks.sched != NULL
-	    && world.hooks.sched(world.hooks.ctx, call) != 0)
+	uint32_t me = shim_this_cpu;
+	int32_t abandon;
+
+	if (world.hooks.sched == NULL)
+		return;
+	abandon = world.hooks.sched(world.hooks.ctx, call);
+	shim_this_cpu = me;
+	if (abandon != 0)
 		segtab_shim_unwind(my_guard(), SEGTAB_SHIM_UNWIND_ABANDON);
 }
 

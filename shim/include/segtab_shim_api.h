@@ -212,7 +212,11 @@ struct segtab_shim_ops {
 	int32_t (*set_cpu_lwp)(uint32_t cpu, uint32_t lwp);
 	/* the calling thread runs as CPU `cpu` from now on (a thread-local;
 	 * every thread starts as CPU 0): its curlwp, its panic guard; and it
-	 * calls hooks.sched (reset undoes both for the calling thread) */
+	 * calls hooks.sched (reset undoes both for the calling thread).  Each
+	 * CPU's number is restored when hooks.sched returns to it, so CPUs
+	 * that are coroutines of one thread can each call this once at their
+	 * start; the thread's number after them is the last CPU's to run:
+	 * call this again (CPU 0) when they are done. */
 	int32_t (*set_this_cpu)(uint32_t cpu);
 	int32_t (*bind_lwp)(uint32_t lwp, uint32_t pmap, uint32_t cpu);
 	/* the next n atomic_cas_ptr calls lose to a freshly allocated zeroed page */

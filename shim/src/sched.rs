@@ -1,14 +1,61 @@
 //! A deterministic scheduler for running several simulated CPUs in one
-//! world, each on its own OS thread, one at a time.
+//! world, one at a time.
 //!
 //! The C keeps a kernel's globals, shared by its CPUs; the port's
-//! environment will do the same. [`Scheduler::run`] starts one thread per
-//! CPU and passes a baton between them: exactly one CPU runs at any time,
-//! and it can lose the baton only at a *point*, a call out of the code
+//! environment does the same. [`Scheduler::run`] gives each CPU a context
+//! of its own and passes a baton between them: exactly one CPU runs at any
+//! time, and it can lose the baton only at a *point*, a call out of the code
 //! under test ([`point`], [`lock_enter`], [`lock_exit`]). Every decision is
 //! taken from the bits of `choices`, so a run is a pure function of its
-//! input. Handoffs go through a `Mutex`/`Condvar`, which orders everything
-//! one CPU wrote before the handoff before everything the next one reads.
+//! input.
+//!
+//! # Contexts: coroutines or threads
+//!
+//! By default ([`Backend::Coroutines`]) each CPU is a stackful coroutine
+//! (the `corosensei` crate) on the calling thread: a hand-over is two stack
+//! switches in user space (nanoseconds), where waking an OS thread cost
+//! tens of microseconds and most of a concurrent step's time. A CPU
+//! suspends only inside the scheduler and only the scheduler's driver loop
+//! resumes one, so the switches happen exactly where the thread version
+//! handed the baton over, and the schedule is the same. What a thread gave
+//! each CPU for free must now be switched with it:
+//!
+//! - the scheduler's own thread-local (which CPU runs, see [`this_cpu`]) is
+//!   set again by a CPU each time it resumes;
+//! - the C shim keeps `curlwp`/`curcpu()` and the panic guard behind a
+//!   thread-local CPU number (`shim_this_cpu` in `shim/csrc/world.c`): its
+//!   `sched_hook` restores it after every call into the scheduler, and the
+//!   caller of `run` resets it to CPU 0 afterwards;
+//! - the C's panics `longjmp` to the guard its CPU armed with `setjmp`
+//!   inside the CPU's body, so on the CPU's own coroutine stack: a jump
+//!   never leaves a stack (the driver never resumes a CPU except where it
+//!   suspended, and the scheduler never suspends one while it unwinds);
+//! - a Rust panic of a body is caught inside the coroutine (as on a
+//!   thread, in `cpu_body`), so no unwind crosses a switch;
+//! - under AddressSanitizer (`cfg(segtab_asan)`, set by build.rs for
+//!   `-Zsanitizer=address`, `cargo fuzz`'s default) every switch is
+//!   announced with `__sanitizer_start_switch_fiber` /
+//!   `__sanitizer_finish_switch_fiber`, or ASan would take the coroutine
+//!   stacks for wild stack accesses (and the C's `longjmp`, which ASan
+//!   intercepts, for a jump off the thread's stack).
+//!
+//! [`Backend::Threads`] is the former implementation, each CPU on an OS
+//! thread handed the baton through a `Mutex`/`Condvar` (which orders what
+//! one CPU wrote before what the next reads). It is used where the crate
+//! is built without coroutines (`cfg(segtab_coro)` is unset: an
+//! architecture corosensei's switch has not been tried on here), for the
+//! whole process when `SEGTAB_SCHED=threads` is set, and by the tests,
+//! which run every scenario on both.
+//!
+//! A CPU coroutine is never dropped while suspended in normal operation:
+//! an abandoned CPU (another CPU died, or a deadlock) is *resumed* and
+//! leaves its call through its own path (the C's `longjmp` to its guard,
+//! the port's `Abandoned` unwind), as a thread did. Only if the driver
+//! itself failed would a suspended coroutine be left; it is then reset
+//! without unwinding (see `coro::Fiber`'s `Drop`): corosensei's default,
+//! unwinding the suspended stack, would unwind through the C frames below
+//! the scheduler hook, which is undefined behaviour (an `extern "C"` hook
+//! aborts instead).
 //!
 //! # Decisions
 //!
@@ -243,10 +290,41 @@ impl State {
     }
 }
 
+/// What carries the CPUs of a [`Scheduler::run`] (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Stackful coroutines on the calling thread, switched in user space.
+    Coroutines,
+    /// One OS thread per CPU (CPU 0 on the calling thread), handed the
+    /// baton through a `Mutex`/`Condvar`.
+    Threads,
+}
+
+impl Backend {
+    /// Whether this build can run CPUs as coroutines (`cfg(segtab_coro)`).
+    pub const COROUTINES_BUILT: bool = cfg!(segtab_coro);
+
+    /// The backend [`Scheduler::new`] uses: coroutines where built, unless
+    /// the environment variable `SEGTAB_SCHED` is `threads` (read once per
+    /// process).
+    pub fn process_default() -> Backend {
+        static DEFAULT: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+        *DEFAULT.get_or_init(|| {
+            let threads = std::env::var_os("SEGTAB_SCHED").is_some_and(|v| v == "threads");
+            if Backend::COROUTINES_BUILT && !threads {
+                Backend::Coroutines
+            } else {
+                Backend::Threads
+            }
+        })
+    }
+}
+
 /// A deterministic baton-passing scheduler (see the module docs).
 pub struct Scheduler {
     ncpus: usize,
     choices: u64,
+    backend: Backend,
     state: Mutex<State>,
     turn: Condvar,
 }
@@ -256,24 +334,32 @@ impl std::fmt::Debug for Scheduler {
         f.debug_struct("Scheduler")
             .field("ncpus", &self.ncpus)
             .field("choices", &format_args!("{:#x}", self.choices))
+            .field("backend", &self.backend)
             .finish()
     }
 }
 
+/// This thread's running CPU: its scheduler, its number and, for a
+/// coroutine, its context (null on a CPU thread).
+type Running = (*const Scheduler, usize, *const coro::CpuCtx);
+
 thread_local! {
-    /// The scheduler and CPU of this thread, while it runs a body.
-    static CURRENT: Cell<(*const Scheduler, usize)> =
-        const { Cell::new((std::ptr::null(), 0)) };
+    /// The running CPU of this thread, while a body runs on it. A coroutine
+    /// CPU sets it again each time it resumes (the other CPUs of the thread
+    /// set it to themselves meanwhile).
+    static CURRENT: Cell<Running> =
+        const { Cell::new((std::ptr::null(), 0, std::ptr::null())) };
 }
 
 /// The scheduler and CPU of this thread, if it runs a body.
 #[inline]
 fn current() -> Option<(&'static Scheduler, usize)> {
-    let (s, cpu) = CURRENT.with(Cell::get);
+    let (s, cpu, _) = CURRENT.with(Cell::get);
     // SAFETY: CURRENT is non-null only while `Scheduler::run` of `*s` runs
-    // this thread's body, and `run` does not return before every body
-    // thread has cleared it (the threads are scoped inside `run`); the
-    // 'static lifetime never escapes this module's functions.
+    // this thread's body, and `run` does not return before every body has
+    // cleared it (threads are scoped inside `run`, coroutines are driven to
+    // their end by it); the 'static lifetime never escapes this module's
+    // functions.
     (!s.is_null()).then(|| (unsafe { &*s }, cpu))
 }
 
@@ -286,7 +372,7 @@ struct Finish<'a> {
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set((std::ptr::null(), 0)));
+        CURRENT.with(|c| c.set((std::ptr::null(), 0, std::ptr::null())));
         let mut st = self.sched.lock();
         if self.panicked && st.died.is_none() {
             st.died = Some(self.cpu);
@@ -295,21 +381,34 @@ impl Drop for Finish<'_> {
         st.blocked[self.cpu] = false;
         st.pass_baton(self.cpu);
         drop(st);
-        self.sched.turn.notify_all();
+        self.sched.wake();
     }
 }
 
 impl Scheduler {
     /// `ncpus` CPUs (2 in practice, at most 256); `choices` supplies one
-    /// bit per decision, bit 0 first.
+    /// bit per decision, bit 0 first. The CPUs run on
+    /// [`Backend::process_default`].
     pub fn new(ncpus: usize, choices: u64) -> Self {
+        Self::with_backend(ncpus, choices, Backend::process_default())
+    }
+
+    /// As [`new`](Self::new), on `backend`; [`Backend::Threads`] if
+    /// coroutines are asked for and not built (see [`backend`](Self::backend)).
+    pub fn with_backend(ncpus: usize, choices: u64, backend: Backend) -> Self {
         assert!(
             (1..=256).contains(&ncpus),
             "a scheduler has 1 to 256 CPUs, not {ncpus}"
         );
+        let backend = if Backend::COROUTINES_BUILT {
+            backend
+        } else {
+            Backend::Threads
+        };
         Scheduler {
             ncpus,
             choices,
+            backend,
             state: Mutex::new(State::new(ncpus)),
             turn: Condvar::new(),
         }
@@ -325,32 +424,58 @@ impl Scheduler {
         self.choices
     }
 
+    /// What carries the CPUs.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A poisoned lock only means a thread panicked while holding it;
         // no code here panics with it held, so the state is consistent.
+        // (With coroutines the lock is never contended: one thread.)
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Tells waiting CPU threads that `current` changed. Coroutines wait
+    /// for nothing: the driver resumes `current` when the running one
+    /// suspends or finishes.
+    fn wake(&self) {
+        if self.backend == Backend::Threads {
+            self.turn.notify_all();
+        }
+    }
+
+    /// Until `current` is `me`: wait (a thread) or suspend (a coroutine,
+    /// resumed by the driver only once it is `me`'s turn).
     fn wait_turn<'a>(&'a self, mut st: MutexGuard<'a, State>, me: usize) -> MutexGuard<'a, State> {
         while st.current != me {
-            st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+            match self.backend {
+                Backend::Threads => {
+                    st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                Backend::Coroutines => {
+                    drop(st);
+                    coro::switch_out();
+                    st = self.lock();
+                }
+            }
         }
         st
     }
 
-    /// Runs `body(cpu)` for cpu in `0..ncpus`, each on its own thread (the
-    /// calling thread's CPU threads, see `cpus`), one at a time: CPU 0 runs first; a CPU
-    /// runs until it reaches a point where the scheduler switches, or until
-    /// its body returns (then the next runnable CPU runs). Inside a body,
-    /// [`point`], [`lock_enter`], ... reach this scheduler through a
-    /// thread-local.
+    /// Runs `body(cpu)` for cpu in `0..ncpus`, each as its own CPU (a
+    /// coroutine or a thread, see [`Backend`]), one at a time: CPU 0 runs
+    /// first; a CPU runs until it reaches a point where the scheduler
+    /// switches, or until its body returns (then the next runnable CPU
+    /// runs). Inside a body, [`point`], [`lock_enter`], ... reach this
+    /// scheduler through a thread-local.
     ///
     /// Every run starts afresh (the same `choices`, no lock owner, an empty
-    /// log), so running twice gives the same schedule.
+    /// log), so running twice gives the same schedule, on either backend.
     ///
     /// A body that panics (a Rust unwind) counts as finished and as having
     /// [`died`]: the other CPUs are abandoned with [`Abandon::Dead`] and
-    /// `run` never hangs; once every thread has ended, the panic of the
+    /// `run` never hangs; once every CPU has ended, the panic of the
     /// lowest-numbered CPU that panicked is resumed (the report is lost).
     ///
     /// # Panics
@@ -362,21 +487,26 @@ impl Scheduler {
         );
         *self.lock() = State::new(self.ncpus);
         let body = &body;
-        let slots: Vec<Mutex<Option<std::thread::Result<R>>>> =
-            (0..self.ncpus).map(|_| Mutex::new(None)).collect();
-        let job = |cpu: usize| {
-            let r = self.cpu_thread(cpu, body);
-            *slots[cpu].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        let outcomes: Vec<std::thread::Result<R>> = match self.backend {
+            Backend::Coroutines => coro::run(self, &|cpu| self.cpu_body(cpu, body)),
+            Backend::Threads => {
+                let slots: Vec<Mutex<Option<std::thread::Result<R>>>> =
+                    (0..self.ncpus).map(|_| Mutex::new(None)).collect();
+                let job = |cpu: usize| {
+                    let r = self.cpu_body(cpu, body);
+                    *slots[cpu].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                };
+                cpus::run(self.ncpus, &job);
+                slots
+                    .into_iter()
+                    .map(|m| {
+                        m.into_inner()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .expect("every CPU thread reports")
+                    })
+                    .collect()
+            }
         };
-        cpus::run(self.ncpus, &job);
-        let outcomes: Vec<std::thread::Result<R>> = slots
-            .into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .expect("every CPU thread reports")
-            })
-            .collect();
         let st = std::mem::replace(&mut *self.lock(), State::new(self.ncpus));
         let mut results = Vec::with_capacity(self.ncpus);
         for o in outcomes {
@@ -393,7 +523,11 @@ impl Scheduler {
         }
     }
 
-    fn cpu_thread<R>(
+    /// One CPU, on its thread or coroutine, whose CURRENT entry the caller
+    /// set (a coroutine: with its context) or leaves to this (a thread).
+    /// Never unwinds: the body's panic is caught here, inside the CPU's
+    /// context, so it never crosses a switch.
+    fn cpu_body<R>(
         &self,
         cpu: usize,
         body: &(impl Fn(usize) -> R + Sync),
@@ -404,7 +538,9 @@ impl Scheduler {
             panicked: true,
         };
         drop(self.wait_turn(self.lock(), cpu));
-        CURRENT.with(|c| c.set((self as *const Scheduler, cpu)));
+        if self.backend == Backend::Threads {
+            CURRENT.with(|c| c.set((self as *const Scheduler, cpu, std::ptr::null())));
+        }
         let r = panic::catch_unwind(AssertUnwindSafe(|| body(cpu)));
         finish.panicked = r.is_err();
         drop(finish);
@@ -431,7 +567,7 @@ impl Scheduler {
             return Ok(());
         }
         st.current = next;
-        self.turn.notify_all();
+        self.wake();
         let st = self.wait_turn(st, me);
         st.check(me)
     }
@@ -454,7 +590,7 @@ impl Scheduler {
             st.blocked[me] = true;
             st.log(me, Call::SpinEnter, true);
             st.pass_baton(me);
-            self.turn.notify_all();
+            self.wake();
             st = self.wait_turn(st, me);
             if let Err(a) = st.check(me) {
                 st.blocked[me] = false;
@@ -549,353 +685,401 @@ mod tests {
     use super::*;
     use std::sync::Mutex as StdMutex;
 
-    fn ev(cpu: u8, call: Call, blocked: bool) -> SchedEvent {
-        SchedEvent { cpu, call, blocked }
-    }
+    /// Every scenario below runs on both backends: the schedule, the log
+    /// and the outcomes must not depend on what carries the CPUs.
+    macro_rules! scenarios {
+        ($backend:expr) => {
+            use super::*;
 
-    #[test]
-    fn outside_run_everything_is_a_no_op() {
-        assert_eq!(this_cpu(), None);
-        for c in Call::ALL {
-            assert_eq!(point(c), Ok(()));
-        }
-        assert_eq!(lock_enter(), Ok(()));
-        assert_eq!(lock_enter(), Ok(()));
-        assert_eq!(lock_exit(), Ok(()));
-        died();
-        assert_eq!(check(), Ok(()));
-        assert_eq!(point(Call::Alloc), Ok(()));
-    }
-
-    #[test]
-    fn call_codes_round_trip() {
-        for (i, c) in Call::ALL.iter().enumerate() {
-            assert_eq!(c.code(), i as i32);
-            assert_eq!(Call::from_code(i as i32), Some(*c));
-        }
-        assert_eq!(Call::from_code(-1), None);
-        assert_eq!(Call::from_code(10), None);
-    }
-
-    /// Each CPU reaches Alloc, Map, Free; `trace` records who ran what.
-    fn three_points(choices: u64) -> (RunReport<usize>, Vec<(usize, u32)>) {
-        let trace = StdMutex::new(Vec::new());
-        let s = Scheduler::new(2, choices);
-        let r = s.run(|cpu| {
-            assert_eq!(this_cpu(), Some(cpu));
-            for (i, c) in [Call::Alloc, Call::Map, Call::Free].into_iter().enumerate() {
-                trace.lock().unwrap().push((cpu, i as u32));
-                point(c).unwrap();
-            }
-            cpu * 10
-        });
-        (r, trace.into_inner().unwrap())
-    }
-
-    #[test]
-    fn no_switch_runs_cpu0_then_cpu1() {
-        let (r, trace) = three_points(0);
-        assert_eq!(r.results, vec![0, 10]);
-        assert!(!r.deadlock);
-        // Only CPU 0's points are decisions: CPU 1 ran alone.
-        assert_eq!(r.decisions, 3);
-        assert_eq!(trace, vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
-        let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
-        assert_eq!(cpus, vec![0, 0, 0, 1, 1, 1]);
-    }
-
-    #[test]
-    fn interleaving_follows_the_bits() {
-        // bit 0 (CPU 0 at Alloc): switch; bit 1 (CPU 1 at Alloc): keep;
-        // bit 2 (CPU 1 at Map): switch; bit 3 (CPU 0 at Map): keep;
-        // bit 4 (CPU 0 at Free): keep; CPU 0 finishes, CPU 1 resumes.
-        let (r, trace) = three_points(0b00101);
-        assert_eq!(trace, vec![(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2)]);
-        assert_eq!(
-            r.log,
-            vec![
-                ev(0, Call::Alloc, false),
-                ev(1, Call::Alloc, false),
-                ev(1, Call::Map, false),
-                ev(0, Call::Map, false),
-                ev(0, Call::Free, false),
-                ev(1, Call::Free, false),
-            ]
-        );
-        assert_eq!(r.decisions, 5);
-        // Deterministic: the same input gives the same run.
-        for _ in 0..20 {
-            assert_eq!(three_points(0b00101).1, trace);
-        }
-        // The scheduler can be reused.
-        let s = Scheduler::new(2, 0b1);
-        let a = s.run(|_| point(Call::Cas).unwrap());
-        let b = s.run(|_| point(Call::Cas).unwrap());
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn cyclic_order_with_three_cpus() {
-        let s = Scheduler::new(3, !0);
-        let r = s.run(|_| {
-            point(Call::Alloc).unwrap();
-            point(Call::Free).unwrap();
-        });
-        let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
-        assert_eq!(cpus, vec![0, 1, 2, 0, 1, 2]);
-    }
-
-    #[test]
-    fn after_64_decisions_the_cpu_keeps_running() {
-        let s = Scheduler::new(2, !0);
-        let r = s.run(|_| {
-            for _ in 0..100 {
-                point(Call::Map).unwrap();
-            }
-        });
-        assert_eq!(r.decisions, MAX_DECISIONS);
-        let switches = r.log.windows(2).filter(|w| w[0].cpu != w[1].cpu).count();
-        // 64 switches, then CPU 0 (whose turn it is again) runs to the end,
-        // then CPU 1.
-        assert_eq!(switches, 65);
-        assert_eq!(r.log.len(), 200);
-    }
-
-    #[test]
-    fn a_cpu_blocks_on_a_lock_held_across_a_point() {
-        // CPU 0: enter (bit 0 = 0), Alloc (bit 1 = 1: switch holding the
-        // lock); CPU 1: enter (bit 2 = 0), finds the lock held, blocks:
-        // CPU 0 runs on (its exit point takes no decision, CPU 1 being
-        // blocked), releases, finishes; CPU 1 takes the lock.
-        let order = StdMutex::new(Vec::new());
-        let s = Scheduler::new(2, 0b0010);
-        let r = s.run(|cpu| {
-            lock_enter().unwrap();
-            order.lock().unwrap().push((cpu, "in"));
-            if cpu == 0 {
-                point(Call::Alloc).unwrap();
-            }
-            order.lock().unwrap().push((cpu, "out"));
-            lock_exit().unwrap();
-        });
-        assert!(!r.deadlock);
-        assert_eq!(
-            order.into_inner().unwrap(),
-            vec![(0, "in"), (0, "out"), (1, "in"), (1, "out")]
-        );
-        assert_eq!(
-            r.log,
-            vec![
-                ev(0, Call::SpinEnter, false),
-                ev(0, Call::Alloc, false),
-                ev(1, Call::SpinEnter, false),
-                ev(1, Call::SpinEnter, true),
-                ev(0, Call::SpinExit, false),
-                ev(1, Call::SpinExit, false),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_blocked_cpu_is_not_chosen_until_the_lock_is_released() {
-        // All ones: every decision switches, but CPU 1 is blocked while CPU 0
-        // holds the lock, so CPU 0's points there take no decision.
-        let s = Scheduler::new(2, !0);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                lock_enter().unwrap();
-                point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
-                point(Call::Map).unwrap(); // CPU 1 blocked: no decision
-                lock_exit().unwrap(); // no decision (CPU 1 blocked until the release)
-                point(Call::Free).unwrap(); // switch to CPU 1
-            } else {
-                lock_enter().unwrap();
-                lock_exit().unwrap();
-            }
-        });
-        assert_eq!(
-            r.log,
-            vec![
-                ev(0, Call::SpinEnter, false), // bit 0: switch
-                ev(1, Call::SpinEnter, false), // bit 1: switch
-                ev(0, Call::Alloc, false),     // bit 2: switch
-                ev(1, Call::SpinEnter, true),
-                ev(0, Call::Map, false),
-                ev(0, Call::SpinExit, false),
-                ev(0, Call::Free, false), // bit 3: switch; CPU 1 takes the lock
-                ev(1, Call::SpinExit, false), // bit 4: switch; CPU 0 finishes
-            ]
-        );
-        assert_eq!(r.decisions, 5);
-    }
-
-    #[test]
-    fn lock_enter_by_the_owner_returns_at_once() {
-        let s = Scheduler::new(2, 0);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                lock_enter().unwrap();
-                let again = lock_enter();
-                lock_exit().unwrap();
-                again
-            } else {
-                Ok(())
-            }
-        });
-        assert_eq!(r.results, vec![Ok(()), Ok(())]);
-        assert!(!r.deadlock);
-    }
-
-    #[test]
-    fn finishing_with_the_lock_held_is_a_deadlock() {
-        let s = Scheduler::new(2, 0);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                lock_enter().map(|()| "holds")
-            } else {
-                let e = lock_enter();
-                // Abandoned: later calls say so too.
-                assert_eq!(point(Call::Alloc), Err(Abandon::Deadlock));
-                assert_eq!(check(), Err(Abandon::Deadlock));
-                e.map(|()| "entered")
-            }
-        });
-        assert!(r.deadlock);
-        assert_eq!(r.results, vec![Ok("holds"), Err(Abandon::Deadlock)]);
-        assert_eq!(
-            r.log,
-            vec![
-                ev(0, Call::SpinEnter, false),
-                ev(1, Call::SpinEnter, false),
-                ev(1, Call::SpinEnter, true),
-            ]
-        );
-    }
-
-    #[test]
-    fn deadlock_with_three_cpus_abandons_every_waiter() {
-        let s = Scheduler::new(3, 0);
-        let r = s.run(|_| lock_enter());
-        assert!(r.deadlock);
-        assert_eq!(
-            r.results,
-            vec![Ok(()), Err(Abandon::Deadlock), Err(Abandon::Deadlock)]
-        );
-    }
-
-    #[test]
-    fn died_abandons_the_other_cpu() {
-        // bit 0: CPU 0 switches at Alloc; bit 1: CPU 1 switches back at Map;
-        // CPU 0 dies; CPU 1 resumes with Err(Dead).
-        let s = Scheduler::new(2, 0b11);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                point(Call::Alloc).unwrap();
-                died();
-                // The dead CPU's own later calls do nothing.
-                assert_eq!(point(Call::Free), Ok(()));
-                assert_eq!(lock_enter(), Ok(()));
-                assert_eq!(check(), Ok(()));
-                Ok(())
-            } else {
-                let r = point(Call::Map);
-                assert_eq!(point(Call::Unmap), Err(Abandon::Dead));
-                r
-            }
-        });
-        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
-        assert!(!r.deadlock);
-        assert_eq!(
-            r.log,
-            vec![ev(0, Call::Alloc, false), ev(1, Call::Map, false)]
-        );
-    }
-
-    #[test]
-    fn died_wakes_a_cpu_blocked_on_the_lock() {
-        let s = Scheduler::new(2, 0b10);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                lock_enter().unwrap();
-                point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
-                died(); // dies holding the lock
-                Ok(())
-            } else {
-                lock_enter()
-            }
-        });
-        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
-        assert!(!r.deadlock);
-    }
-
-    #[test]
-    fn a_cpu_whose_turn_comes_after_a_death_can_tell() {
-        let s = Scheduler::new(2, 0);
-        let r = s.run(|cpu| {
-            if cpu == 0 {
-                died();
-                Ok(())
-            } else {
-                check()
-            }
-        });
-        assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
-    }
-
-    #[test]
-    fn a_panicking_body_abandons_the_others_and_is_resumed() {
-        let seen = StdMutex::new(None);
-        let s = Scheduler::new(2, 0b11);
-        let r = panic::catch_unwind(AssertUnwindSafe(|| {
-            s.run(|cpu| {
-                if cpu == 0 {
-                    point(Call::Alloc).unwrap();
-                    lock_enter().unwrap();
-                    panic!("body of cpu 0");
-                } else {
-                    let r = point(Call::Map).and_then(|()| lock_enter());
-                    *seen.lock().unwrap() = Some(r);
+            fn sched(ncpus: usize, choices: u64) -> Scheduler {
+                let s = Scheduler::with_backend(ncpus, choices, $backend);
+                if Backend::COROUTINES_BUILT {
+                    assert_eq!(s.backend(), $backend);
                 }
-            })
-        }));
-        let payload = r.unwrap_err();
-        assert_eq!(payload.downcast_ref::<&str>(), Some(&"body of cpu 0"));
-        assert_eq!(*seen.lock().unwrap(), Some(Err(Abandon::Dead)));
-        // The scheduler is usable again.
-        let ok = s.run(|cpu| cpu);
-        assert_eq!(ok.results, vec![0, 1]);
-    }
-
-    #[test]
-    fn handoffs_order_plain_memory() {
-        // Non-atomic shared data, written by whichever CPU runs: the
-        // Mutex/Condvar handoff must order the accesses.
-        struct Shared(std::cell::UnsafeCell<u64>);
-        // SAFETY: only the CPU holding the baton touches it.
-        unsafe impl Sync for Shared {}
-        let x = &Shared(std::cell::UnsafeCell::new(0));
-        let s = Scheduler::new(2, 0x5555_5555_5555_5555);
-        let r = s.run(|_| {
-            for _ in 0..1000 {
-                // SAFETY: one CPU runs at a time.
-                unsafe { *x.0.get() += 1 };
-                point(Call::Cas).unwrap();
+                s
             }
-        });
-        assert_eq!(r.results.len(), 2);
-        assert_eq!(unsafe { *x.0.get() }, 2000);
+
+            fn ev(cpu: u8, call: Call, blocked: bool) -> SchedEvent {
+                SchedEvent { cpu, call, blocked }
+            }
+
+            #[test]
+            fn outside_run_everything_is_a_no_op() {
+                assert_eq!(this_cpu(), None);
+                for c in Call::ALL {
+                    assert_eq!(point(c), Ok(()));
+                }
+                assert_eq!(lock_enter(), Ok(()));
+                assert_eq!(lock_enter(), Ok(()));
+                assert_eq!(lock_exit(), Ok(()));
+                died();
+                assert_eq!(check(), Ok(()));
+                assert_eq!(point(Call::Alloc), Ok(()));
+            }
+
+            #[test]
+            fn call_codes_round_trip() {
+                for (i, c) in Call::ALL.iter().enumerate() {
+                    assert_eq!(c.code(), i as i32);
+                    assert_eq!(Call::from_code(i as i32), Some(*c));
+                }
+                assert_eq!(Call::from_code(-1), None);
+                assert_eq!(Call::from_code(10), None);
+            }
+
+            /// Each CPU reaches Alloc, Map, Free; `trace` records who ran what.
+            fn three_points(choices: u64) -> (RunReport<usize>, Vec<(usize, u32)>) {
+                let trace = StdMutex::new(Vec::new());
+                let s = sched(2, choices);
+                let r = s.run(|cpu| {
+                    assert_eq!(this_cpu(), Some(cpu));
+                    for (i, c) in [Call::Alloc, Call::Map, Call::Free].into_iter().enumerate() {
+                        trace.lock().unwrap().push((cpu, i as u32));
+                        point(c).unwrap();
+                    }
+                    cpu * 10
+                });
+                (r, trace.into_inner().unwrap())
+            }
+
+            #[test]
+            fn no_switch_runs_cpu0_then_cpu1() {
+                let (r, trace) = three_points(0);
+                assert_eq!(r.results, vec![0, 10]);
+                assert!(!r.deadlock);
+                // Only CPU 0's points are decisions: CPU 1 ran alone.
+                assert_eq!(r.decisions, 3);
+                assert_eq!(trace, vec![(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+                let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+                assert_eq!(cpus, vec![0, 0, 0, 1, 1, 1]);
+            }
+
+            #[test]
+            fn interleaving_follows_the_bits() {
+                // bit 0 (CPU 0 at Alloc): switch; bit 1 (CPU 1 at Alloc): keep;
+                // bit 2 (CPU 1 at Map): switch; bit 3 (CPU 0 at Map): keep;
+                // bit 4 (CPU 0 at Free): keep; CPU 0 finishes, CPU 1 resumes.
+                let (r, trace) = three_points(0b00101);
+                assert_eq!(trace, vec![(0, 0), (1, 0), (1, 1), (0, 1), (0, 2), (1, 2)]);
+                assert_eq!(
+                    r.log,
+                    vec![
+                        ev(0, Call::Alloc, false),
+                        ev(1, Call::Alloc, false),
+                        ev(1, Call::Map, false),
+                        ev(0, Call::Map, false),
+                        ev(0, Call::Free, false),
+                        ev(1, Call::Free, false),
+                    ]
+                );
+                assert_eq!(r.decisions, 5);
+                // Deterministic: the same input gives the same run.
+                for _ in 0..20 {
+                    assert_eq!(three_points(0b00101).1, trace);
+                }
+                // The scheduler can be reused.
+                let s = sched(2, 0b1);
+                let a = s.run(|_| point(Call::Cas).unwrap());
+                let b = s.run(|_| point(Call::Cas).unwrap());
+                assert_eq!(a, b);
+            }
+
+            #[test]
+            fn cyclic_order_with_three_cpus() {
+                let s = sched(3, !0);
+                let r = s.run(|_| {
+                    point(Call::Alloc).unwrap();
+                    point(Call::Free).unwrap();
+                });
+                let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+                assert_eq!(cpus, vec![0, 1, 2, 0, 1, 2]);
+            }
+
+            #[test]
+            fn after_64_decisions_the_cpu_keeps_running() {
+                let s = sched(2, !0);
+                let r = s.run(|_| {
+                    for _ in 0..100 {
+                        point(Call::Map).unwrap();
+                    }
+                });
+                assert_eq!(r.decisions, MAX_DECISIONS);
+                let switches = r.log.windows(2).filter(|w| w[0].cpu != w[1].cpu).count();
+                // 64 switches, then CPU 0 (whose turn it is again) runs to the end,
+                // then CPU 1.
+                assert_eq!(switches, 65);
+                assert_eq!(r.log.len(), 200);
+            }
+
+            #[test]
+            fn a_cpu_blocks_on_a_lock_held_across_a_point() {
+                // CPU 0: enter (bit 0 = 0), Alloc (bit 1 = 1: switch holding the
+                // lock); CPU 1: enter (bit 2 = 0), finds the lock held, blocks:
+                // CPU 0 runs on (its exit point takes no decision, CPU 1 being
+                // blocked), releases, finishes; CPU 1 takes the lock.
+                let order = StdMutex::new(Vec::new());
+                let s = sched(2, 0b0010);
+                let r = s.run(|cpu| {
+                    lock_enter().unwrap();
+                    order.lock().unwrap().push((cpu, "in"));
+                    if cpu == 0 {
+                        point(Call::Alloc).unwrap();
+                    }
+                    order.lock().unwrap().push((cpu, "out"));
+                    lock_exit().unwrap();
+                });
+                assert!(!r.deadlock);
+                assert_eq!(
+                    order.into_inner().unwrap(),
+                    vec![(0, "in"), (0, "out"), (1, "in"), (1, "out")]
+                );
+                assert_eq!(
+                    r.log,
+                    vec![
+                        ev(0, Call::SpinEnter, false),
+                        ev(0, Call::Alloc, false),
+                        ev(1, Call::SpinEnter, false),
+                        ev(1, Call::SpinEnter, true),
+                        ev(0, Call::SpinExit, false),
+                        ev(1, Call::SpinExit, false),
+                    ]
+                );
+            }
+
+            #[test]
+            fn a_blocked_cpu_is_not_chosen_until_the_lock_is_released() {
+                // All ones: every decision switches, but CPU 1 is blocked while CPU 0
+                // holds the lock, so CPU 0's points there take no decision.
+                let s = sched(2, !0);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        lock_enter().unwrap();
+                        point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
+                        point(Call::Map).unwrap(); // CPU 1 blocked: no decision
+                        lock_exit().unwrap(); // no decision (CPU 1 blocked until the release)
+                        point(Call::Free).unwrap(); // switch to CPU 1
+                    } else {
+                        lock_enter().unwrap();
+                        lock_exit().unwrap();
+                    }
+                });
+                assert_eq!(
+                    r.log,
+                    vec![
+                        ev(0, Call::SpinEnter, false), // bit 0: switch
+                        ev(1, Call::SpinEnter, false), // bit 1: switch
+                        ev(0, Call::Alloc, false),     // bit 2: switch
+                        ev(1, Call::SpinEnter, true),
+                        ev(0, Call::Map, false),
+                        ev(0, Call::SpinExit, false),
+                        ev(0, Call::Free, false), // bit 3: switch; CPU 1 takes the lock
+                        ev(1, Call::SpinExit, false), // bit 4: switch; CPU 0 finishes
+                    ]
+                );
+                assert_eq!(r.decisions, 5);
+            }
+
+            #[test]
+            fn lock_enter_by_the_owner_returns_at_once() {
+                let s = sched(2, 0);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        lock_enter().unwrap();
+                        let again = lock_enter();
+                        lock_exit().unwrap();
+                        again
+                    } else {
+                        Ok(())
+                    }
+                });
+                assert_eq!(r.results, vec![Ok(()), Ok(())]);
+                assert!(!r.deadlock);
+            }
+
+            #[test]
+            fn finishing_with_the_lock_held_is_a_deadlock() {
+                let s = sched(2, 0);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        lock_enter().map(|()| "holds")
+                    } else {
+                        let e = lock_enter();
+                        // Abandoned: later calls say so too.
+                        assert_eq!(point(Call::Alloc), Err(Abandon::Deadlock));
+                        assert_eq!(check(), Err(Abandon::Deadlock));
+                        e.map(|()| "entered")
+                    }
+                });
+                assert!(r.deadlock);
+                assert_eq!(r.results, vec![Ok("holds"), Err(Abandon::Deadlock)]);
+                assert_eq!(
+                    r.log,
+                    vec![
+                        ev(0, Call::SpinEnter, false),
+                        ev(1, Call::SpinEnter, false),
+                        ev(1, Call::SpinEnter, true),
+                    ]
+                );
+            }
+
+            #[test]
+            fn deadlock_with_three_cpus_abandons_every_waiter() {
+                let s = sched(3, 0);
+                let r = s.run(|_| lock_enter());
+                assert!(r.deadlock);
+                assert_eq!(
+                    r.results,
+                    vec![Ok(()), Err(Abandon::Deadlock), Err(Abandon::Deadlock)]
+                );
+            }
+
+            #[test]
+            fn died_abandons_the_other_cpu() {
+                // bit 0: CPU 0 switches at Alloc; bit 1: CPU 1 switches back at Map;
+                // CPU 0 dies; CPU 1 resumes with Err(Dead).
+                let s = sched(2, 0b11);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        point(Call::Alloc).unwrap();
+                        died();
+                        // The dead CPU's own later calls do nothing.
+                        assert_eq!(point(Call::Free), Ok(()));
+                        assert_eq!(lock_enter(), Ok(()));
+                        assert_eq!(check(), Ok(()));
+                        Ok(())
+                    } else {
+                        let r = point(Call::Map);
+                        assert_eq!(point(Call::Unmap), Err(Abandon::Dead));
+                        r
+                    }
+                });
+                assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+                assert!(!r.deadlock);
+                assert_eq!(
+                    r.log,
+                    vec![ev(0, Call::Alloc, false), ev(1, Call::Map, false)]
+                );
+            }
+
+            #[test]
+            fn died_wakes_a_cpu_blocked_on_the_lock() {
+                let s = sched(2, 0b10);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        lock_enter().unwrap();
+                        point(Call::Alloc).unwrap(); // switch: CPU 1 blocks
+                        died(); // dies holding the lock
+                        Ok(())
+                    } else {
+                        lock_enter()
+                    }
+                });
+                assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+                assert!(!r.deadlock);
+            }
+
+            #[test]
+            fn a_cpu_whose_turn_comes_after_a_death_can_tell() {
+                let s = sched(2, 0);
+                let r = s.run(|cpu| {
+                    if cpu == 0 {
+                        died();
+                        Ok(())
+                    } else {
+                        check()
+                    }
+                });
+                assert_eq!(r.results, vec![Ok(()), Err(Abandon::Dead)]);
+            }
+
+            #[test]
+            fn a_panicking_body_abandons_the_others_and_is_resumed() {
+                let seen = StdMutex::new(None);
+                let s = sched(2, 0b11);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                    s.run(|cpu| {
+                        if cpu == 0 {
+                            point(Call::Alloc).unwrap();
+                            lock_enter().unwrap();
+                            panic!("body of cpu 0");
+                        } else {
+                            let r = point(Call::Map).and_then(|()| lock_enter());
+                            *seen.lock().unwrap() = Some(r);
+                        }
+                    })
+                }));
+                let payload = r.unwrap_err();
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"body of cpu 0"));
+                assert_eq!(*seen.lock().unwrap(), Some(Err(Abandon::Dead)));
+                // The scheduler is usable again.
+                let ok = s.run(|cpu| cpu);
+                assert_eq!(ok.results, vec![0, 1]);
+            }
+
+            #[test]
+            fn handoffs_order_plain_memory() {
+                // Non-atomic shared data, written by whichever CPU runs: the
+                // Mutex/Condvar handoff must order the accesses.
+                struct Shared(std::cell::UnsafeCell<u64>);
+                // SAFETY: only the CPU holding the baton touches it.
+                unsafe impl Sync for Shared {}
+                let x = &Shared(std::cell::UnsafeCell::new(0));
+                let s = sched(2, 0x5555_5555_5555_5555);
+                let r = s.run(|_| {
+                    for _ in 0..1000 {
+                        // SAFETY: one CPU runs at a time.
+                        unsafe { *x.0.get() += 1 };
+                        point(Call::Cas).unwrap();
+                    }
+                });
+                assert_eq!(r.results.len(), 2);
+                assert_eq!(unsafe { *x.0.get() }, 2000);
+            }
+
+            #[test]
+            fn runs_do_not_nest() {
+                let s = sched(1, 0);
+                let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                    s.run(|_| {
+                        let inner = sched(1, 0);
+                        inner.run(|_| ());
+                    })
+                }));
+                assert!(r.is_err());
+            }
+        };
+    }
+
+    mod on_threads {
+        scenarios!(Backend::Threads);
     }
 
     #[test]
-    fn runs_do_not_nest() {
-        let s = Scheduler::new(1, 0);
-        let r = panic::catch_unwind(AssertUnwindSafe(|| {
-            s.run(|_| {
-                let inner = Scheduler::new(1, 0);
-                inner.run(|_| ());
+    fn coroutine_cpus_are_the_calling_thread_and_thread_cpus_are_not() {
+        let me = std::thread::current().id();
+        let ids = |backend| {
+            let s = Scheduler::with_backend(2, !0, backend);
+            s.run(|cpu| {
+                point(Call::Alloc).unwrap();
+                assert_eq!(this_cpu(), Some(cpu));
+                std::thread::current().id()
             })
-        }));
-        assert!(r.is_err());
+            .results
+        };
+        // CPU 0 runs on the calling thread either way.
+        assert_eq!(ids(Backend::Threads)[0], me);
+        assert_ne!(ids(Backend::Threads)[1], me);
+        if Backend::COROUTINES_BUILT {
+            // Many runs: the stacks are reused, the thread stays the caller.
+            for _ in 0..1000 {
+                assert_eq!(ids(Backend::Coroutines), vec![me, me]);
+            }
+        }
+        assert_eq!(this_cpu(), None);
+    }
+
+    mod on_coroutines {
+        scenarios!(Backend::Coroutines);
     }
 }
 
@@ -988,5 +1172,320 @@ mod cpus {
                 std::panic::resume_unwind(p);
             }
         });
+    }
+}
+
+/// The CPUs of a run as stackful coroutines on the calling thread (see the
+/// module docs). The driver, [`run`](coro::run), resumes the CPU whose turn
+/// it is (`State::current`) until every CPU has finished; a CPU gives the
+/// baton back only by suspending in `Scheduler::wait_turn`.
+#[cfg(segtab_coro)]
+mod coro {
+    use super::{Scheduler, CURRENT};
+    use corosensei::stack::DefaultStack;
+    #[cfg(segtab_asan)]
+    use corosensei::stack::Stack;
+    use corosensei::{Coroutine, CoroutineResult, Yielder};
+    use std::cell::{Cell, RefCell};
+
+    /// Stack of one CPU coroutine. The C and the port need a few KiB; a
+    /// Rust panic with a backtrace (`RUST_BACKTRACE`) symbolizes on it, and
+    /// ASan's redzones grow every frame: the size of a thread's default
+    /// stack, of which only the pages touched are ever backed.
+    const STACK_BYTES: usize = 2 << 20;
+
+    /// What a suspended CPU needs to suspend and to be itself again,
+    /// kept on its own coroutine stack for the life of its body.
+    pub(super) struct CpuCtx {
+        sched: *const Scheduler,
+        cpu: usize,
+        yielder: *const Yielder<(), ()>,
+        /// The driver's stack, as ASan last reported it, for the switch back.
+        #[cfg(segtab_asan)]
+        parent: Cell<(*const u8, usize)>,
+    }
+
+    thread_local! {
+        /// Stacks of finished coroutines, for the next run on this thread:
+        /// mapping a stack (mmap and mprotect of its guard page) costs more
+        /// than a concurrent step.
+        static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// AddressSanitizer's fiber interface (`<sanitizer/common_interface_defs.h>`).
+    #[cfg(segtab_asan)]
+    mod asan {
+        use std::ffi::c_void;
+        unsafe extern "C" {
+            pub fn __sanitizer_start_switch_fiber(
+                fake_stack_save: *mut *mut c_void,
+                bottom: *const c_void,
+                size: usize,
+            );
+            pub fn __sanitizer_finish_switch_fiber(
+                fake_stack_save: *mut c_void,
+                bottom_old: *mut *const c_void,
+                size_old: *mut usize,
+            );
+            // As pool.rs declares it (one signature per symbol).
+            pub fn __asan_unpoison_memory_region(addr: *const u8, size: usize);
+        }
+    }
+
+    /// About to switch to the stack `[bottom, bottom + size)`. `save`: where
+    /// this context's fake stack (ASan's use-after-return frames) is kept
+    /// until it is switched back to; `None` for a context that will never
+    /// run again (its fake stack is freed).
+    #[cfg(segtab_asan)]
+    fn start_switch(save: Option<&mut *mut std::ffi::c_void>, to: (*const u8, usize)) {
+        let save = save.map_or(std::ptr::null_mut(), |s| s as *mut _);
+        // SAFETY: ASan's documented protocol; `to` is a live stack.
+        unsafe { asan::__sanitizer_start_switch_fiber(save, to.0.cast(), to.1) }
+    }
+
+    /// Arrived on this context's stack: restore its fake stack (`saved`,
+    /// null on the first entry); returns the stack switched from.
+    #[cfg(segtab_asan)]
+    fn finish_switch(saved: *mut std::ffi::c_void) -> (*const u8, usize) {
+        let (mut bottom, mut size) = (std::ptr::null(), 0);
+        // SAFETY: ASan's documented protocol, right after a switch.
+        unsafe { asan::__sanitizer_finish_switch_fiber(saved, &mut bottom, &mut size) };
+        (bottom.cast(), size)
+    }
+
+    /// Suspends the running CPU coroutine: back to the driver, which
+    /// resumes the CPU whose turn it is; returns when it is this CPU's turn
+    /// again, with this CPU's CURRENT entry restored.
+    pub(super) fn switch_out() {
+        let (_, _, ctx) = CURRENT.with(Cell::get);
+        assert!(
+            !ctx.is_null(),
+            "sched: a coroutine CPU switches out of no coroutine"
+        );
+        // A CPU unwinding a panic must not switch: the panic count is the
+        // thread's, the next CPU would see it. No caller does: the port's
+        // environment skips its points while panicking (`point` and
+        // `mutex_spin_exit` in engine/src/port_side.rs), and the C side
+        // never unwinds (it longjmps, after the hook has returned).
+        debug_assert!(!std::thread::panicking());
+        // SAFETY: CURRENT's context is the running coroutine's own, which
+        // lives on its stack until its body returns (after its last
+        // switch_out).
+        let ctx = unsafe { &*ctx };
+        #[cfg(segtab_asan)]
+        let mut fake = std::ptr::null_mut();
+        #[cfg(segtab_asan)]
+        start_switch(Some(&mut fake), ctx.parent.get());
+        // SAFETY: the yielder is this coroutine's (its body's argument).
+        unsafe { &*ctx.yielder }.suspend(());
+        #[cfg(segtab_asan)]
+        ctx.parent.set(finish_switch(fake));
+        CURRENT.with(|c| c.set((ctx.sched, ctx.cpu, ctx as *const CpuCtx)));
+    }
+
+    /// One CPU's coroutine and where its stack lies (for ASan). `'a`:
+    /// what its body borrows from the caller of [`run`].
+    struct Fiber<'a, R> {
+        co: Option<Coroutine<(), (), std::thread::Result<R>, DefaultStack>>,
+        #[cfg(segtab_asan)]
+        stack: (*const u8, usize),
+        _body: std::marker::PhantomData<&'a ()>,
+    }
+
+    impl<'a, R> Fiber<'a, R> {
+        /// CPU `cpu` of `sched`, to run `cpu_body(cpu)` when first resumed.
+        fn new(
+            sched: &'a Scheduler,
+            cpu: usize,
+            cpu_body: &'a dyn Fn(usize) -> std::thread::Result<R>,
+        ) -> Self {
+            let stack = match STACKS.with(|s| s.borrow_mut().pop()) {
+                Some(s) => s,
+                None => DefaultStack::new(STACK_BYTES).expect("mapping a CPU coroutine's stack"),
+            };
+            #[cfg(segtab_asan)]
+            let bounds = (
+                stack.limit().get() as *const u8,
+                stack.base().get() - stack.limit().get(),
+            );
+            let sched: *const Scheduler = sched;
+            let body = move |y: &Yielder<(), ()>, ()| {
+                let ctx = CpuCtx {
+                    sched,
+                    cpu,
+                    yielder: y,
+                    // First entry: no fake stack of ours yet; learn the
+                    // driver's stack.
+                    #[cfg(segtab_asan)]
+                    parent: Cell::new(finish_switch(std::ptr::null_mut())),
+                };
+                CURRENT.with(|c| c.set((sched, cpu, &ctx as *const CpuCtx)));
+                // Catches the body's panics (Scheduler::cpu_body) and
+                // clears CURRENT (its Finish).
+                let r = cpu_body(cpu);
+                // The last switch back: this context never runs again.
+                #[cfg(segtab_asan)]
+                start_switch(None, ctx.parent.get());
+                r
+            };
+            // SAFETY: the closure borrows `sched` and `cpu_body` for 'a;
+            // `run` drives every fiber to its end, or drops it (Drop below:
+            // reset, never resumed), before it returns, within 'a.
+            let co = unsafe { Coroutine::with_stack_unchecked(stack, body) };
+            Fiber {
+                co: Some(co),
+                #[cfg(segtab_asan)]
+                stack: bounds,
+                _body: std::marker::PhantomData,
+            }
+        }
+
+        fn resume(&mut self) -> CoroutineResult<(), std::thread::Result<R>> {
+            let co = self
+                .co
+                .as_mut()
+                .expect("a fiber is resumed before it is dropped");
+            #[cfg(segtab_asan)]
+            let mut fake = std::ptr::null_mut();
+            #[cfg(segtab_asan)]
+            start_switch(Some(&mut fake), self.stack);
+            let r = co.resume(());
+            #[cfg(segtab_asan)]
+            finish_switch(fake);
+            r
+        }
+    }
+
+    impl<R> Drop for Fiber<'_, R> {
+        /// A finished coroutine gives its stack back for the next run. One
+        /// left suspended (only if the driver failed) must not be unwound
+        /// (corosensei's default on drop): below its suspension lie the
+        /// frames of the code under test, C frames among them (the
+        /// scheduler hook of `shim/csrc/world.c`), and unwinding through an
+        /// `extern "C"` frame aborts. It is reset instead: nothing on its
+        /// stack runs again, no destructor, no C, and the stack is unmapped
+        /// rather than reused, as the C's guard of that CPU may still point
+        /// into it (the next call on that CPU arms it afresh).
+        fn drop(&mut self) {
+            let Some(mut co) = self.co.take() else { return };
+            if !co.done() {
+                if co.started() {
+                    // SAFETY: see above; leaking what its frames own is the
+                    // intended cost, and nothing on the stack runs again.
+                    unsafe { co.force_reset() };
+                }
+                // Never started: dropping it drops its closure, unrun.
+                return;
+            }
+            let stack = co.into_stack();
+            #[cfg(segtab_asan)]
+            // SAFETY: the whole mapping is ours; the next coroutine on it
+            // starts with clean shadow (a longjmp or an unwind may have left
+            // frames' redzones poisoned).
+            unsafe {
+                asan::__asan_unpoison_memory_region(self.stack.0, self.stack.1)
+            };
+            STACKS.with(|s| s.borrow_mut().push(stack));
+        }
+    }
+
+    /// Runs `cpu_body(cpu)` for every CPU of `sched` as coroutines on this
+    /// thread, resuming whichever CPU `sched`'s state says runs, until all
+    /// have finished; their results by CPU.
+    pub(super) fn run<R>(
+        sched: &Scheduler,
+        cpu_body: &dyn Fn(usize) -> std::thread::Result<R>,
+    ) -> Vec<std::thread::Result<R>> {
+        // No CPU runs once this returns, even by a panic of the driver
+        // (fibers left suspended are reset, not run): CURRENT must not
+        // point into one of their stacks then. (Declared first: dropped
+        // after the fibers.)
+        struct NoneRuns;
+        impl Drop for NoneRuns {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set((std::ptr::null(), 0, std::ptr::null())));
+            }
+        }
+        let _none_runs = NoneRuns;
+        let n = sched.ncpus();
+        let mut fibers: Vec<Fiber<'_, R>> =
+            (0..n).map(|cpu| Fiber::new(sched, cpu, cpu_body)).collect();
+        let mut out: Vec<Option<std::thread::Result<R>>> = (0..n).map(|_| None).collect();
+        loop {
+            let cur = {
+                let st = sched.lock();
+                if st.finished.iter().all(|&f| f) {
+                    break;
+                }
+                st.current
+            };
+            // A CPU suspends only when the baton has left it, and a
+            // finished CPU never holds it while others have not finished
+            // (pass_baton): `cur` is a CPU that can run.
+            if let CoroutineResult::Return(r) = fibers[cur].resume() {
+                out[cur] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|o| o.expect("every CPU coroutine returns"))
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Backend;
+        use super::*;
+
+        /// The path `run` takes only if the driver itself fails: a CPU
+        /// suspended in the scheduler is dropped. Nothing on its stack may
+        /// run again (below it would be C frames): no destructor, no code
+        /// after the suspension.
+        #[test]
+        fn a_suspended_coroutine_dropped_is_reset_not_unwound() {
+            struct Flag<'a>(&'a Cell<bool>);
+            impl Drop for Flag<'_> {
+                fn drop(&mut self) {
+                    self.0.set(true);
+                }
+            }
+            let s = Scheduler::with_backend(2, 0, Backend::Coroutines);
+            let (dropped, after) = (Cell::new(false), Cell::new(false));
+            let body = |_cpu: usize| -> std::thread::Result<()> {
+                let _flag = Flag(&dropped);
+                switch_out();
+                after.set(true);
+                Ok(())
+            };
+            let mut f = Fiber::new(&s, 0, &body);
+            assert!(matches!(f.resume(), CoroutineResult::Yield(())));
+            CURRENT.with(|c| c.set((std::ptr::null(), 0, std::ptr::null())));
+            drop(f);
+            assert!(!dropped.get(), "the suspended stack was unwound");
+            assert!(!after.get(), "the suspended CPU ran on");
+            // The scheduler and the thread are fine afterwards.
+            let r = s.run(|cpu| cpu);
+            assert_eq!(r.results, vec![0, 1]);
+        }
+    }
+}
+
+/// Without coroutines (see `cfg(segtab_coro)` in build.rs) every run uses
+/// threads; these are never reached.
+#[cfg(not(segtab_coro))]
+mod coro {
+    use super::Scheduler;
+
+    /// No coroutine context exists in this build.
+    pub(super) enum CpuCtx {}
+
+    pub(super) fn switch_out() {
+        unreachable!("no coroutine CPUs in this build")
+    }
+
+    pub(super) fn run<R>(
+        _sched: &Scheduler,
+        _cpu_body: &dyn Fn(usize) -> std::thread::Result<R>,
+    ) -> Vec<std::thread::Result<R>> {
+        unreachable!("no coroutine CPUs in this build")
     }
 }
