@@ -215,6 +215,7 @@ impl Side for CSide {
             }
         };
         trace.sched = report.log;
+        trace.decisions = report.decisions;
         for t in traces {
             trace
                 .callbacks

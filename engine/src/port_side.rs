@@ -769,6 +769,7 @@ impl<M: Machine> Side for PortSide<M> {
             (end, calls)
         });
         trace.sched = report.log;
+        trace.decisions = report.decisions;
         let mut ends = report.results.into_iter().map(|(end, calls)| {
             trace.callbacks.extend(calls);
             end

@@ -52,6 +52,8 @@ pub struct Pair {
     pub last_c: StepTrace,
     /// The port's schedule in the last step (concurrent steps only).
     pub last_r_sched: Vec<shim::sched::SchedEvent>,
+    /// The port's scheduler decisions in the last step (concurrent steps only).
+    pub last_r_decisions: u32,
     /// Poison violations of each pool already reported.
     seen_violations: (usize, usize),
     /// Frames touched since the last deep pass (a flag per frame, and the
@@ -90,6 +92,7 @@ impl Pair {
             r,
             last_c: StepTrace::default(),
             last_r_sched: Vec::new(),
+            last_r_decisions: 0,
             seen_violations: (0, 0),
             dirty: vec![false; pool_pages],
             dirty_list: Vec::new(),
@@ -247,6 +250,7 @@ impl Pair {
         self.memory(&mut diffs);
         self.last_c = tc;
         self.last_r_sched = tr.sched;
+        self.last_r_decisions = tr.decisions;
         (ec, diffs)
     }
 

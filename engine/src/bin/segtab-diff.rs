@@ -106,6 +106,29 @@ enum Cmd {
         #[arg(long)]
         config: Option<String>,
     },
+    /// Run every schedule of a reproducer's last step (which must be
+    /// concurrent) with at most C preemptions, on both sides, each compared
+    /// as a campaign compares a step (iterative context bounding). Exit 0:
+    /// every schedule run agrees; 1: a divergence (its schedule printed, its
+    /// reproducer written); 2: tool error.
+    Explore {
+        /// A reproducer (JSON) or a raw fuzzer input.
+        file: PathBuf,
+        /// At most this many preemptions (switches away from a CPU that
+        /// could continue) per schedule.
+        #[arg(long, default_value_t = 2)]
+        preemptions: u32,
+        /// Stop after this many seconds (the output says how far it got).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Decode a raw input for this configuration (inputs of a fuzzer
+        /// pinned with SEGTAB_FUZZ_CONFIG).
+        #[arg(long)]
+        config: Option<String>,
+        /// Where a diverging schedule's reproducer goes [default: as for campaign].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Shrink a reproducer to a minimal sequence with the same divergence.
     Minimize {
         /// The file.
@@ -279,6 +302,21 @@ fn main() -> ExitCode {
             let pinned = pinned(config.as_deref())?;
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
             replay::census(&files, pinned, &out, json.as_deref())
+        })(),
+        Cmd::Explore {
+            file,
+            preemptions,
+            seconds,
+            config,
+            out,
+        } => (|| {
+            let pinned = pinned(config.as_deref())?;
+            let o = segtab_diff::explore::Options {
+                preemptions,
+                seconds,
+                out: out.unwrap_or_else(|| corpus::Places::here().out),
+            };
+            segtab_diff::explore::explore(&file, pinned, &o)
         })(),
         Cmd::Minimize { file, out, budget } => {
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
