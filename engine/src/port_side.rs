@@ -770,6 +770,8 @@ impl<M: Machine> Side for PortSide<M> {
         });
         trace.sched = report.log;
         trace.decisions = report.decisions;
+        trace.taken = report.taken;
+        trace.points = report.points;
         let mut ends = report.results.into_iter().map(|(end, calls)| {
             trace.callbacks.extend(calls);
             end

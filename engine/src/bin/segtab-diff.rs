@@ -73,6 +73,15 @@ enum Cmd {
         /// (Worker mode) report the outcome classes reached.
         #[arg(long, hide = true)]
         outcomes: bool,
+        /// How the CPUs of concurrent steps are scheduled: `bits` (each
+        /// step's own schedule bits) or `pct` (PCT: random priorities,
+        /// d - 1 priority change points; reproducers record the bits it
+        /// took and replay without it).
+        #[arg(long, default_value = "bits", value_parser = ["bits", "pct"])]
+        scheduler: String,
+        /// PCT's bug depth d (d - 1 change points per concurrent step).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+        pct_depth: u32,
     },
     /// The census of a directory of findings (reproducers, or raw inputs
     /// such as libFuzzer artifacts): every file is run (in a child process
@@ -263,7 +272,13 @@ fn main() -> ExitCode {
             json,
             worker,
             outcomes,
+            scheduler,
+            pct_depth,
         } => {
+            let sched = match scheduler.as_str() {
+                "pct" => campaign::Sched::Pct { depth: pct_depth },
+                _ => campaign::Sched::Bits,
+            };
             let configs = match select(&config) {
                 Ok(c) => c,
                 Err(e) => return tool_error(e),
@@ -284,8 +299,8 @@ fn main() -> ExitCode {
                 summary_to_stderr: false,
             };
             match worker {
-                Some(inflight) => campaign::worker(&c, &inflight),
-                None => campaign::run(&c),
+                Some(inflight) => campaign::worker_with(&c, sched, &inflight),
+                None => campaign::run_with(&c, sched),
             }
         }
         Cmd::Replay { files, config } => (|| {
