@@ -9,6 +9,8 @@
 # The reproducer is corpus/explore/same-va-reserve-race.json: two CPUs
 # reserve the same VA in mips64-n64-4k (MULTIPROCESSOR, no PTP cache), so
 # some schedule makes one CPU lose the PTE-page race (C lines 554-570).
+# Then a PCT campaign against the same bug must find it, and its reproducer
+# (the bits PCT took) must diverge again under plain replay.
 # Exit 0 if both verdicts are as expected, 1 if not, 2 on a tool error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +38,14 @@ rc=$?
 grep '^explore:' "$scratch/explore.log"
 [ $rc -eq 1 ] || { echo "explore-check: $(basename "$patch" .patch): exit $rc, expected 1" >&2; cat "$scratch/explore.log" >&2; exit 1; }
 ls "$scratch/out1"/*.json >/dev/null 2>&1 || { echo "explore-check: no reproducer written" >&2; exit 1; }
-echo "explore-check: vendored C agrees; $(basename "$patch" .patch) caught"
+# The same bug through a PCT campaign: its reproducer carries the bits PCT
+# took and must diverge again when replayed without PCT.
+"$CARGO_TARGET_DIR/release/segtab-diff" campaign --scheduler pct --pct-depth 2 --seed 1 --jobs 1 \
+    --seconds 20 --config mips64-n64-4k --out "$scratch/out2" >"$scratch/pct.log" 2>&1
+rc=$?
+grep '^campaign:' "$scratch/pct.log"
+[ $rc -eq 1 ] || { echo "explore-check: PCT campaign: exit $rc, expected 1" >&2; tail -20 "$scratch/pct.log" >&2; exit 1; }
+"$CARGO_TARGET_DIR/release/segtab-diff" replay "$scratch/out2"/*.json >"$scratch/replay.log" 2>&1
+rc=$?
+[ $rc -eq 1 ] || { echo "explore-check: the PCT reproducer replayed with exit $rc, expected 1" >&2; cat "$scratch/replay.log" >&2; exit 1; }
+echo "explore-check: vendored C agrees; $(basename "$patch" .patch) caught by explore and by a PCT campaign (reproducer replays)"

@@ -6,7 +6,8 @@
 //! of its own and passes a baton between them: exactly one CPU runs at any
 //! time, and it can lose the baton only at a *point*, a call out of the code
 //! under test ([`point`], [`lock_enter`], [`lock_exit`]). Every decision is
-//! taken from the bits of `choices`, so a run is a pure function of its
+//! taken by the scheduler's [`Policy`] (the bits of `choices`, or PCT's
+//! priorities and change points), so a run is a pure function of its
 //! input.
 //!
 //! # Contexts: coroutines or threads
