@@ -234,7 +234,8 @@ pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
             eprintln!("found by {found}\n{}", report::text(&small));
             println!(
                 "{}",
-                serde_json::json!({"seqs": seqs, "ops": ops, "divergence": path})
+                serde_json::json!({"seqs": seqs, "ops": ops, "divergence": path,
+                    "pct": pct_totals(&pairs)})
             );
             return Ok(1);
         }

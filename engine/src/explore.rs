@@ -211,11 +211,20 @@ pub fn explore(
                 e.runs
             );
             let path = corpus::save(&o.out, &d, &found)?;
-            println!(
-                "explore: divergence under schedule {bits:#x} ({} preemptions); written to {}",
-                bits.count_ones(),
-                path.display()
-            );
+            if d.step + 1 < d.sequence.ops.len() {
+                // The steps before the last do not depend on its schedule.
+                println!(
+                    "explore: the sequence diverges at step {}, before its concurrent step, under any schedule; written to {}",
+                    d.step,
+                    path.display()
+                );
+            } else {
+                println!(
+                    "explore: divergence under schedule {bits:#x} ({} preemptions); written to {}",
+                    bits.count_ones(),
+                    path.display()
+                );
+            }
             Ok(1)
         }
     }
