@@ -884,6 +884,8 @@ impl CWorld {
             log: raw.log,
             deadlock: raw.deadlock,
             decisions: raw.decisions,
+            taken: raw.taken,
+            points: raw.points,
         })
     }
 

@@ -9,7 +9,7 @@ use crate::side::{StepTrace, Summary};
 use c_reference::{CCall, CWorld, CallbackArgs, Config, CpuOutcome, Outcome, PanicKind, XtabEvent};
 use shim::inspect::{Geometry, PteLoc, Ptr};
 use shim::pool::PagePool;
-use shim::sched::Scheduler;
+use shim::sched::{Policy, Scheduler};
 use std::sync::Mutex;
 
 fn end_of<T>(o: Outcome<T>, f: impl FnOnce(T) -> Option<PteLoc>) -> StepEnd {
@@ -79,6 +79,66 @@ fn args_of(a: &CallbackArgs) -> crate::callbacks::Args {
     crate::callbacks::Args {
         sva: a.sva,
         eva: a.eva,
+    }
+}
+
+impl CSide {
+    /// [`Side::step_concurrent`] deciding by `policy`: under PCT the C
+    /// runs first and `trace.taken` holds the bits it took, which the
+    /// port then follows (`Pair::step`).
+    pub fn step_concurrent_policy(
+        &mut self,
+        acts: [&Action; 2],
+        lwp1: u32,
+        policy: &Policy,
+        trace: &mut StepTrace,
+    ) -> [StepEnd; 2] {
+        let config = self.config();
+        let geometry = self.geometry();
+        let calls = acts.map(c_call);
+        let kinds = acts.map(|a| match *a {
+            Action::Destroy { cb, .. } => cb,
+            Action::Process { cb, .. } => Some(cb),
+            _ => None,
+        });
+        let traces: [Mutex<Vec<CbCall>>; 2] = Default::default();
+        let sink = |cpu: usize, pool: &mut PagePool, args: CallbackArgs| {
+            let kind = kinds[cpu].expect("a callback only where the call passes one");
+            let mut calls = traces[cpu].lock().unwrap_or_else(|e| e.into_inner());
+            harness_callback(kind, config, geometry, &mut calls)(pool, args);
+        };
+        let sched = Scheduler::with_policy(2, policy.clone());
+        let calls = match calls {
+            [Some(a), Some(b)] => [a, b],
+            _ => {
+                let refused = || StepEnd::Refused("not a call into the file".into());
+                return [refused(), refused()];
+            }
+        };
+        let report = match self.world.run_concurrent(&sched, calls, lwp1, &sink) {
+            Ok(r) => r,
+            Err(e) => {
+                let refused = || StepEnd::Refused(e.to_string());
+                return [refused(), refused()];
+            }
+        };
+        trace.sched = report.log;
+        trace.decisions = report.decisions;
+        trace.taken = report.taken;
+        trace.points = report.points;
+        for t in traces {
+            trace
+                .callbacks
+                .extend(t.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+        let mut ends = report.results.into_iter().map(|o| match o {
+            CpuOutcome::Done(o) => end_of(o, |loc| loc),
+            CpuOutcome::Abandoned(a) => StepEnd::Abandoned(a),
+            CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
+        });
+        let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
+        store_entered(self.world.pool_mut(), &geometry, acts, &ends);
+        ends.map(|e| self.normalized(e))
     }
 }
 
@@ -185,49 +245,7 @@ impl Side for CSide {
         choices: u64,
         trace: &mut StepTrace,
     ) -> [StepEnd; 2] {
-        let config = self.config();
-        let geometry = self.geometry();
-        let calls = acts.map(c_call);
-        let kinds = acts.map(|a| match *a {
-            Action::Destroy { cb, .. } => cb,
-            Action::Process { cb, .. } => Some(cb),
-            _ => None,
-        });
-        let traces: [Mutex<Vec<CbCall>>; 2] = Default::default();
-        let sink = |cpu: usize, pool: &mut PagePool, args: CallbackArgs| {
-            let kind = kinds[cpu].expect("a callback only where the call passes one");
-            let mut calls = traces[cpu].lock().unwrap_or_else(|e| e.into_inner());
-            harness_callback(kind, config, geometry, &mut calls)(pool, args);
-        };
-        let sched = Scheduler::new(2, choices);
-        let calls = match calls {
-            [Some(a), Some(b)] => [a, b],
-            _ => {
-                let refused = || StepEnd::Refused("not a call into the file".into());
-                return [refused(), refused()];
-            }
-        };
-        let report = match self.world.run_concurrent(&sched, calls, lwp1, &sink) {
-            Ok(r) => r,
-            Err(e) => {
-                let refused = || StepEnd::Refused(e.to_string());
-                return [refused(), refused()];
-            }
-        };
-        trace.sched = report.log;
-        for t in traces {
-            trace
-                .callbacks
-                .extend(t.into_inner().unwrap_or_else(|e| e.into_inner()));
-        }
-        let mut ends = report.results.into_iter().map(|o| match o {
-            CpuOutcome::Done(o) => end_of(o, |loc| loc),
-            CpuOutcome::Abandoned(a) => StepEnd::Abandoned(a),
-            CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
-        });
-        let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
-        store_entered(self.world.pool_mut(), &geometry, acts, &ends);
-        ends.map(|e| self.normalized(e))
+        self.step_concurrent_policy(acts, lwp1, &Policy::Bits(choices), trace)
     }
 
     fn summary(&mut self) -> Summary {

@@ -68,6 +68,21 @@ pub struct Campaign {
     pub summary_to_stderr: bool,
 }
 
+/// How a campaign schedules the CPUs of its concurrent steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sched {
+    /// The `schedule` bits each generated step carries (uniform bits: any
+    /// interleaving, few with long runs of one CPU).
+    #[default]
+    Bits,
+    /// PCT of this depth (see `run::PctState`): found bugs are saved with
+    /// the bits PCT took, so they replay without it.
+    Pct {
+        /// The bug depth d targeted (d - 1 priority change points).
+        depth: u32,
+    },
+}
+
 /// What a campaign reached, for `certify`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
@@ -164,12 +179,32 @@ fn found_by(seed: u64, config: &str, what: &str) -> String {
 /// every 250 ms, writes the sequence in flight to `inflight` so the parent
 /// can report it if this process dies or hangs.
 pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
+    worker_with(c, Sched::Bits, inflight)
+}
+
+/// [`worker`] with concurrent steps scheduled by `sched`.
+pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
     let mut pairs: Vec<Pair> = c
         .configs
         .iter()
         .map(|c| Pair::open(c.name, DEFAULT_POOL_PAGES))
         .collect::<Result<_>>()?;
     let seed = c.seed;
+    if let Sched::Pct { depth } = sched {
+        // PCT's draws come from the worker's seed too (one stream per
+        // configuration), so `--seed` reruns them.
+        for (k, p) in pairs.iter_mut().enumerate() {
+            let s = seed ^ (k as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
+            p.pct = Some(crate::run::PctState::new(depth, s));
+        }
+    }
+    // (points, steps) of the PCT steps run so far, for the summary's n.
+    let pct_totals = |pairs: &[Pair]| {
+        pairs
+            .iter()
+            .filter_map(|p| p.pct.as_ref())
+            .fold((0u64, 0u64), |a, p| (a.0 + p.points, a.1 + p.steps))
+    };
     let mut rng = SplitMix64(seed);
     let deadline = Instant::now() + Duration::from_secs(c.seconds);
     let mut last = Instant::now();
@@ -246,7 +281,11 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
                 *counts.entry((key, pairs[k].config.name)).or_default() += 1;
             } else {
                 known.insert(key.clone());
+                // Shrinking re-runs the sequence as run (its schedules are
+                // the bits PCT took): with the bits, not fresh PCT draws.
+                let pct = pairs[k].pct.take();
                 let small = crate::census::minimized(&mut pairs[k], d, &key, SHRINK_BUDGET);
+                pairs[k].pct = pct;
                 let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
                 let path = corpus::save(&c.out, &small, &found)?;
                 // Does it diverge alone, in a fresh process?
@@ -268,13 +307,15 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
                 lock.flush()?;
             }
         } else if let RunResult::Diverge(d) = result {
+            pairs[k].pct = None;
             let small = shrink::shrink(&mut pairs[k], &d, SHRINK_BUDGET);
             let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
             let path = corpus::save(&c.out, &small, &found)?;
             eprintln!("found by {found}\n{}", report::text(&small));
             println!(
                 "{}",
-                serde_json::json!({"seqs": seqs, "ops": ops, "divergence": path})
+                serde_json::json!({"seqs": seqs, "ops": ops, "divergence": path,
+                    "pct": pct_totals(&pairs)})
             );
             return Ok(1);
         }
@@ -285,7 +326,7 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
                 lock,
                 "{}",
                 serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts),
-                    "outcomes": std::mem::take(&mut fresh)})
+                    "outcomes": std::mem::take(&mut fresh), "pct": pct_totals(&pairs)})
             )?;
             lock.flush()?;
         }
@@ -293,7 +334,7 @@ pub fn worker(c: &Campaign, inflight: &Path) -> Result<u8> {
     println!(
         "{}",
         serde_json::json!({"seqs": seqs, "ops": ops, "counts": count_list(&mut counts),
-            "outcomes": fresh, "done": true})
+            "outcomes": fresh, "done": true, "pct": pct_totals(&pairs)})
     );
     Ok(0)
 }
@@ -323,12 +364,15 @@ struct Worker {
     config: String,
     /// The step its watchdog reported as not returning.
     stuck: Option<u64>,
+    /// PCT (points, steps) the worker reported last.
+    pct: (u64, u64),
 }
 
 /// Start worker `k` of `c.jobs` as a child of this executable, with
 /// `seed` for `seconds`.
 fn spawn(
     c: &Campaign,
+    sched: Sched,
     k: u32,
     seed: u64,
     seconds: u64,
@@ -365,6 +409,15 @@ fn spawn(
         ])
         .args(c.census.then_some("--census"))
         .args(c.outcomes.then_some("--outcomes"))
+        .args(match sched {
+            Sched::Bits => Vec::new(),
+            Sched::Pct { depth } => vec![
+                "--scheduler".to_string(),
+                "pct".into(),
+                "--pct-depth".into(),
+                depth.to_string(),
+            ],
+        })
         .arg("--out")
         .arg(&c.out)
         .arg("--worker")
@@ -395,6 +448,7 @@ fn spawn(
         done: false,
         config: mine.join(","),
         stuck: None,
+        pct: (0, 0),
     })
 }
 
@@ -407,8 +461,18 @@ pub fn run(c: &Campaign) -> Result<u8> {
     Ok(run_stats(c)?.exit)
 }
 
+/// [`run`] with concurrent steps scheduled by `sched`.
+pub fn run_with(c: &Campaign, sched: Sched) -> Result<u8> {
+    Ok(run_stats_with(c, sched)?.exit)
+}
+
 /// [`run`], returning what the campaign reached.
 pub fn run_stats(c: &Campaign) -> Result<Stats> {
+    run_stats_with(c, Sched::Bits)
+}
+
+/// [`run_stats`] with concurrent steps scheduled by `sched`.
+pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
     // First, before anything can fail: the seed that replays this run.
     let say = |line: String| {
         if c.summary_to_stderr {
@@ -425,7 +489,17 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
     let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let mut workers = (0..c.jobs)
-        .map(|k| spawn(c, k, worker_seed(c.seed, k), c.seconds, &exe, &scratch))
+        .map(|k| {
+            spawn(
+                c,
+                sched,
+                k,
+                worker_seed(c.seed, k),
+                c.seconds,
+                &exe,
+                &scratch,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let seconds = c.seconds;
     let out = &c.out;
@@ -442,6 +516,8 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
     // Sequences and operations of workers that have been replaced.
     let (mut past_seqs, mut past_ops) = (0u64, 0u64);
     let mut restarts = 0u32;
+    // PCT (points, steps) of workers that have been replaced.
+    let mut past_pct = (0u64, 0u64);
     let mut exit = 0u8;
     let mut stats = Stats::default();
     let mut next_sample = 0.0f64;
@@ -453,6 +529,9 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
             let mut take = |v: serde_json::Value, w: &mut Worker| -> Result<()> {
                 w.seqs = v["seqs"].as_u64().unwrap_or(w.seqs);
                 w.ops = v["ops"].as_u64().unwrap_or(w.ops);
+                if let (Some(p), Some(n)) = (v["pct"][0].as_u64(), v["pct"][1].as_u64()) {
+                    w.pct = (p, n);
+                }
                 w.last = Instant::now();
                 if let Some(step) = v["stuck"].as_u64() {
                     w.stuck = Some(step);
@@ -548,7 +627,9 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
             let seed = worker_seed(c.seed, k + restarts * c.jobs);
             past_seqs += workers[i].seqs;
             past_ops += workers[i].ops;
-            workers[i] = spawn(c, k, seed, left, &exe, &scratch)?;
+            past_pct.0 += workers[i].pct.0;
+            past_pct.1 += workers[i].pct.1;
+            workers[i] = spawn(c, sched, k, seed, left, &exe, &scratch)?;
         }
         let (seqs, ops) = workers
             .iter()
@@ -604,6 +685,12 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
         c.jobs,
         c.seed,
     ));
+    if let Sched::Pct { depth } = sched {
+        let (points, steps) = workers
+            .iter()
+            .fold(past_pct, |a, w| (a.0 + w.pct.0, a.1 + w.pct.1));
+        say(pct_summary(depth, points, steps));
+    }
     for f in &found {
         say(format!("reproducer: {f}"));
     }
@@ -623,6 +710,27 @@ pub fn run_stats(c: &Campaign) -> Result<Stats> {
     stats.seconds = start.elapsed().as_secs_f64();
     stats.found = found;
     Ok(stats)
+}
+
+/// The summary line of a PCT campaign: d, k, the estimate of n and the
+/// bound PCT guarantees for one concurrent step. With k threads and n
+/// steps, PCT hits a given bug of depth d with probability at least
+/// 1/(k n^(d-1)) (ASPLOS 2010, Theorem 9, which names threads n and steps
+/// k: 1/(n k^(d-1)) there): 1/k for the right CPU first, 1/n for each of
+/// the d - 1 change points.
+pub fn pct_summary(depth: u32, points: u64, steps: u64) -> String {
+    const K: u32 = 2;
+    if steps == 0 {
+        return format!(
+            "campaign: scheduler PCT, d = {depth}, k = {K} CPUs: no concurrent step ran in a MULTIPROCESSOR configuration"
+        );
+    }
+    let n = points as f64 / steps as f64;
+    let p = 1.0 / (K as f64 * n.powi(depth as i32 - 1));
+    format!(
+        "campaign: scheduler PCT, d = {depth}, k = {K} CPUs, n = {n:.1} points per concurrent step (mean over {steps} steps); \
+         a given bug of depth {depth} is hit with probability >= 1/(k n^(d-1)) = {p:.4} per step (n as estimated)"
+    )
 }
 
 /// Writes a census as `{"classes": [...]}`.

@@ -25,6 +25,7 @@ pub mod census;
 pub mod certify;
 pub mod compare;
 pub mod corpus;
+pub mod explore;
 pub mod model;
 pub mod panic_text;
 pub mod port_side;

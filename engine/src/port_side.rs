@@ -769,6 +769,9 @@ impl<M: Machine> Side for PortSide<M> {
             (end, calls)
         });
         trace.sched = report.log;
+        trace.decisions = report.decisions;
+        trace.taken = report.taken;
+        trace.points = report.points;
         let mut ends = report.results.into_iter().map(|(end, calls)| {
             trace.callbacks.extend(calls);
             end

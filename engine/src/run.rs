@@ -11,7 +11,7 @@
 
 use crate::c_side::CSide;
 use crate::compare::{self, FieldDiff};
-use crate::model::{Action, Resolver, Sequence};
+use crate::model::{Action, Op, Resolver, Sequence};
 use crate::side::{PanicClass, Side, Snapshot, StepEnd, StepTrace};
 use c_reference::{CWorld, Config};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,11 @@ pub struct Pair {
     pub last_c: StepTrace,
     /// The port's schedule in the last step (concurrent steps only).
     pub last_r_sched: Vec<shim::sched::SchedEvent>,
+    /// The port's scheduler decisions in the last step (concurrent steps only).
+    pub last_r_decisions: u32,
+    /// Concurrent steps scheduled by PCT instead of their `schedule` bits
+    /// (campaign `--scheduler pct`); `None`: the bits.
+    pub pct: Option<PctState>,
     /// Poison violations of each pool already reported.
     seen_violations: (usize, usize),
     /// Frames touched since the last deep pass (a flag per frame, and the
@@ -82,6 +87,58 @@ pub struct Pair {
     /// revision does not (its PTP cache, its DEBUG counters): reported as
     /// "not in rev X" ([`Pair::notes`]), never compared.
     c_lacks: Vec<c_reference::Capability>,
+}
+
+/// PCT for the concurrent steps of a [`Pair`] (see `shim::sched`'s
+/// module docs): each concurrent step of a MULTIPROCESSOR configuration
+/// draws fresh priorities for its k = 2 CPUs and `depth - 1` change
+/// points uniform over `n`, the mean number of points of the concurrent
+/// steps run so far (16 before the first). The C runs first under PCT; the
+/// port then follows the bits the C took, so both sides follow one
+/// schedule, and [`run`] writes those bits into the sequence it reports,
+/// which therefore replays exactly without PCT.
+#[derive(Clone, Debug)]
+pub struct PctState {
+    /// The bug depth d targeted.
+    pub depth: u32,
+    rng: crate::rng::SplitMix64,
+    /// Points reached and concurrent steps run under PCT (the estimate of n).
+    pub points: u64,
+    /// Concurrent steps run under PCT.
+    pub steps: u64,
+    /// The bits the last PCT step took (taken by [`run`]).
+    taken: Option<u64>,
+}
+
+/// PCT's estimate of points per concurrent step before one has run.
+pub const PCT_FIRST_N: u32 = 16;
+
+impl PctState {
+    /// PCT of depth `depth` (>= 1), drawing from `seed`.
+    pub fn new(depth: u32, seed: u64) -> Self {
+        PctState {
+            depth: depth.max(1),
+            rng: crate::rng::SplitMix64(seed),
+            points: 0,
+            steps: 0,
+            taken: None,
+        }
+    }
+
+    /// The current estimate of n, points per concurrent step.
+    pub fn n(&self) -> u32 {
+        if self.steps == 0 {
+            PCT_FIRST_N
+        } else {
+            (self.points as f64 / self.steps as f64).round().max(1.0) as u32
+        }
+    }
+
+    fn draw(&mut self) -> shim::sched::Pct {
+        let n = self.n();
+        let rng = &mut self.rng;
+        shim::sched::Pct::draw(self.depth, 2, n, || rng.next_u64())
+    }
 }
 
 /// A periodic deep pass reads the contents of the frames touched since the
@@ -104,6 +161,8 @@ impl Pair {
             r,
             last_c: StepTrace::default(),
             last_r_sched: Vec::new(),
+            last_r_decisions: 0,
+            pct: None,
             seen_violations: (0, 0),
             dirty: vec![false; pool_pages],
             dirty_list: Vec::new(),
@@ -226,8 +285,27 @@ impl Pair {
         let (ec, er) = match a {
             Action::Concurrent(cc) => {
                 let acts = [&cc.actions[0], &cc.actions[1]];
-                let ecs = self.c.step_concurrent(acts, cc.lwp, cc.schedule, &mut tc);
-                let ers = self.r.step_concurrent(acts, cc.lwp, cc.schedule, &mut tr);
+                // Without MULTIPROCESSOR the resolver made the schedule 0
+                // (one call after the other): nothing for PCT to choose.
+                let pct = match &mut self.pct {
+                    Some(p) if self.config.multiprocessor => Some(p),
+                    _ => None,
+                };
+                let schedule = if let Some(p) = pct {
+                    let policy = shim::sched::Policy::Pct(p.draw());
+                    let ecs = self
+                        .c
+                        .step_concurrent_policy(acts, cc.lwp, &policy, &mut tc);
+                    p.points += tc.points as u64;
+                    p.steps += 1;
+                    p.taken = Some(tc.taken);
+                    (tc.taken, ecs)
+                } else {
+                    let ecs = self.c.step_concurrent(acts, cc.lwp, cc.schedule, &mut tc);
+                    (cc.schedule, ecs)
+                };
+                let (bits, ecs) = schedule;
+                let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
                 }
@@ -284,6 +362,7 @@ impl Pair {
         self.memory(&mut diffs);
         self.last_c = tc;
         self.last_r_sched = tr.sched;
+        self.last_r_decisions = tr.decisions;
         (ec, diffs)
     }
 
@@ -776,6 +855,9 @@ pub fn run_observed(
     pair.reset();
     let mut resolver = Resolver::new(pair.config);
     let n = seq.ops.len();
+    // The sequence as run: under PCT, each concurrent step's schedule is
+    // the bits the C took (see PctState), so a reproducer replays it.
+    let mut as_run: Option<Sequence> = None;
     for (i, op) in seq.ops.iter().enumerate() {
         let a: Action = resolver.action(op);
         pair.set_step(i);
@@ -800,6 +882,15 @@ pub fn run_observed(
             let deep = opts.deep_every != 0 && (i as u32 + 1) % opts.deep_every == 0;
             pair.step(&a, deep)
         };
+        // Under PCT the step records the decisions the C took: the
+        // sequence as run carries them, so a reproducer replays them.
+        if let Some(bits) = pair.pct.as_mut().and_then(|p| p.taken.take()) {
+            let s = as_run.get_or_insert_with(|| seq.clone());
+            if let Some(Op::Concurrent { schedule, .. }) = s.ops.get_mut(i) {
+                *schedule = bits;
+            }
+        }
+        let seq = as_run.as_ref().unwrap_or(seq);
         observe(&a, &ec, pair.c.pool().events(), &pair.last_c);
         if !diffs.is_empty() {
             let trace = trace_of(pair.config, seq, i);

@@ -136,6 +136,15 @@ pub struct StepTrace {
     /// A concurrent step: which CPU reached which call out of the file,
     /// in order.
     pub sched: Vec<SchedEvent>,
+    /// A concurrent step: how many decisions the scheduler took (points
+    /// where another CPU could have run; see `shim::sched`). `explore`
+    /// enumerates schedules over these.
+    pub decisions: u32,
+    /// A concurrent step: the decisions taken, as schedule bits (what a
+    /// PCT step replays as).
+    pub taken: u64,
+    /// A concurrent step: points reached (PCT's steps).
+    pub points: u32,
 }
 
 /// The O(1) summary every step compares: what any step can change.

@@ -6,7 +6,8 @@
 //! of its own and passes a baton between them: exactly one CPU runs at any
 //! time, and it can lose the baton only at a *point*, a call out of the code
 //! under test ([`point`], [`lock_enter`], [`lock_exit`]). Every decision is
-//! taken from the bits of `choices`, so a run is a pure function of its
+//! taken by the scheduler's [`Policy`] (the bits of `choices`, or PCT's
+//! priorities and change points), so a run is a pure function of its
 //! input.
 //!
 //! # Contexts: coroutines or threads
@@ -65,6 +66,24 @@
 //! running. After 64 decisions the running CPU keeps running. When the
 //! running CPU blocks on the lock or finishes, the baton goes to the next
 //! runnable CPU in cyclic order without consuming a bit.
+//!
+//! # Policies: bits or PCT
+//!
+//! [`Policy::Bits`] (the default, [`Scheduler::new`]) reads each decision
+//! from the next bit of `choices`, as above. [`Policy::Pct`] takes it by
+//! PCT (probabilistic concurrency testing: Burckhardt, Kothari, Musuvathi
+//! and Nagarakatte, ASPLOS 2010): every CPU has a priority, distinct, and
+//! the highest-priority runnable CPU runs; at the `j`-th change point (a
+//! point index, counting every point reached, see [`RunReport::points`])
+//! the running CPU's priority drops to `j`, below every initial one. A
+//! decision under PCT is still "keep running or switch to the next runnable
+//! CPU in cyclic order" (with two CPUs, the only other one, so exactly
+//! PCT's choice; with more, PCT's pick is approximated by the cyclic next),
+//! and the bits it took are reported ([`RunReport::taken`]): running the
+//! same bodies again with [`Policy::Bits`]`(taken)` takes the same
+//! decisions, which is how the other side of a comparison and a reproducer
+//! follow a PCT schedule exactly. The 64-decision limit holds for every
+//! policy.
 //!
 //! # The spin lock
 //!
@@ -189,8 +208,58 @@ pub struct RunReport<R> {
     pub log: Vec<SchedEvent>,
     /// The run ended in a deadlock (see [`Abandon::Deadlock`]).
     pub deadlock: bool,
-    /// How many bits of `choices` were consumed (at most 64).
+    /// How many decisions were taken (bits of `choices` consumed; at
+    /// most 64).
     pub decisions: u32,
+    /// The decisions taken, as bits (bit `i`: decision `i` switched):
+    /// [`Policy::Bits`]`(taken)` replays the run.
+    pub taken: u64,
+    /// Points reached by CPUs that were not abandoned or quiet (the
+    /// steps PCT counts).
+    pub points: u32,
+}
+
+/// How a [`Scheduler`] takes its decisions (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// One bit per decision, bit 0 first; 1 switches.
+    Bits(u64),
+    /// PCT: priorities and change points.
+    Pct(Pct),
+}
+
+/// The parameters of one PCT run (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pct {
+    /// Initial priority of each CPU: distinct, each at least the depth
+    /// (greater runs first).
+    pub priorities: Vec<u32>,
+    /// Change points in order (`d - 1` of them for depth `d`): at the point
+    /// with index `change_points[j]` the running CPU's priority becomes
+    /// `j + 1`, below every initial priority.
+    pub change_points: Vec<u32>,
+}
+
+impl Pct {
+    /// A PCT run of depth `depth` (>= 1) over `ncpus` CPUs and an estimate
+    /// of `n` points per run, drawn from `rand` (any uniform 64-bit
+    /// source): a random permutation of the priorities `depth ..
+    /// depth + ncpus` and `depth - 1` change points uniform in `0..n`.
+    pub fn draw(depth: u32, ncpus: usize, n: u32, mut rand: impl FnMut() -> u64) -> Pct {
+        let depth = depth.max(1);
+        let mut priorities: Vec<u32> = (0..ncpus as u32).map(|i| depth + i).collect();
+        // Fisher-Yates.
+        for i in (1..priorities.len()).rev() {
+            let j = (rand() % (i as u64 + 1)) as usize;
+            priorities.swap(i, j);
+        }
+        let n = n.max(1) as u64;
+        let change_points = (1..depth).map(|_| (rand() % n) as u32).collect();
+        Pct {
+            priorities,
+            change_points,
+        }
+    }
 }
 
 /// Decisions taken from `choices` at most.
@@ -202,6 +271,12 @@ struct State {
     blocked: Vec<bool>,
     owner: Option<usize>,
     used: u32,
+    /// Decisions taken as bits (see [`RunReport::taken`]).
+    taken: u64,
+    /// Points reached, for PCT's change points.
+    points: u32,
+    /// Current priorities (PCT only).
+    priority: Vec<u32>,
     log: Vec<SchedEvent>,
     died: Option<usize>,
     deadlock: bool,
@@ -223,6 +298,9 @@ impl State {
             blocked: vec![false; ncpus],
             owner: None,
             used: 0,
+            taken: 0,
+            points: 0,
+            priority: Vec::new(),
             log: Vec::new(),
             died: None,
             deadlock: false,
@@ -323,7 +401,7 @@ impl Backend {
 /// A deterministic baton-passing scheduler (see the module docs).
 pub struct Scheduler {
     ncpus: usize,
-    choices: u64,
+    policy: Policy,
     backend: Backend,
     state: Mutex<State>,
     turn: Condvar,
@@ -333,7 +411,7 @@ impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
             .field("ncpus", &self.ncpus)
-            .field("choices", &format_args!("{:#x}", self.choices))
+            .field("policy", &self.policy)
             .field("backend", &self.backend)
             .finish()
     }
@@ -396,6 +474,17 @@ impl Scheduler {
     /// As [`new`](Self::new), on `backend`; [`Backend::Threads`] if
     /// coroutines are asked for and not built (see [`backend`](Self::backend)).
     pub fn with_backend(ncpus: usize, choices: u64, backend: Backend) -> Self {
+        Self::with_policy_on(ncpus, Policy::Bits(choices), backend)
+    }
+
+    /// `ncpus` CPUs deciding by `policy`, on [`Backend::process_default`].
+    pub fn with_policy(ncpus: usize, policy: Policy) -> Self {
+        Self::with_policy_on(ncpus, policy, Backend::process_default())
+    }
+
+    /// As [`with_policy`](Self::with_policy), on `backend` (see
+    /// [`with_backend`](Self::with_backend)).
+    pub fn with_policy_on(ncpus: usize, policy: Policy, backend: Backend) -> Self {
         assert!(
             (1..=256).contains(&ncpus),
             "a scheduler has 1 to 256 CPUs, not {ncpus}"
@@ -405,9 +494,12 @@ impl Scheduler {
         } else {
             Backend::Threads
         };
+        if let Policy::Pct(p) = &policy {
+            assert_eq!(p.priorities.len(), ncpus, "a PCT priority per CPU");
+        }
         Scheduler {
             ncpus,
-            choices,
+            policy,
             backend,
             state: Mutex::new(State::new(ncpus)),
             turn: Condvar::new(),
@@ -419,9 +511,26 @@ impl Scheduler {
         self.ncpus
     }
 
-    /// The decision bits.
+    /// The decision bits ([`Policy::Bits`]; 0 under PCT).
     pub fn choices(&self) -> u64 {
-        self.choices
+        match self.policy {
+            Policy::Bits(b) => b,
+            Policy::Pct(_) => 0,
+        }
+    }
+
+    /// How decisions are taken.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A fresh state for a run.
+    fn fresh(&self) -> State {
+        let mut st = State::new(self.ncpus);
+        if let Policy::Pct(p) = &self.policy {
+            st.priority = p.priorities.clone();
+        }
+        st
     }
 
     /// What carries the CPUs.
@@ -485,7 +594,7 @@ impl Scheduler {
             current().is_none(),
             "Scheduler::run called from inside a scheduled body"
         );
-        *self.lock() = State::new(self.ncpus);
+        *self.lock() = self.fresh();
         let body = &body;
         let outcomes: Vec<std::thread::Result<R>> = match self.backend {
             Backend::Coroutines => coro::run(self, &|cpu| self.cpu_body(cpu, body)),
@@ -507,7 +616,7 @@ impl Scheduler {
                     .collect()
             }
         };
-        let st = std::mem::replace(&mut *self.lock(), State::new(self.ncpus));
+        let st = std::mem::replace(&mut *self.lock(), self.fresh());
         let mut results = Vec::with_capacity(self.ncpus);
         for o in outcomes {
             match o {
@@ -520,6 +629,8 @@ impl Scheduler {
             log: st.log,
             deadlock: st.deadlock,
             decisions: st.used,
+            taken: st.taken,
+            points: st.points,
         }
     }
 
@@ -555,15 +666,38 @@ impl Scheduler {
             Mode::Abandoned(a) => return Err(a),
         }
         st.log(me, call, false);
+        let index = st.points;
+        st.points += 1;
+        if let Policy::Pct(p) = &self.policy {
+            // PCT lowers the running CPU's priority at a change point
+            // whether or not a decision follows (ASPLOS 2010, Fig. 2).
+            for (j, &k) in p.change_points.iter().enumerate() {
+                if k == index {
+                    st.priority[me] = j as u32 + 1;
+                }
+            }
+        }
         if st.used >= MAX_DECISIONS {
             return Ok(());
         }
         let Some(next) = st.next_after(me, false, |i| st.runnable(i)) else {
             return Ok(());
         };
-        let bit = (self.choices >> st.used) & 1;
+        let switch = match &self.policy {
+            Policy::Bits(choices) => (choices >> st.used) & 1 == 1,
+            // Keep running iff no runnable CPU outranks this one.
+            Policy::Pct(_) => {
+                let top = (0..st.ncpus())
+                    .filter(|&i| st.runnable(i))
+                    .max_by_key(|&i| st.priority[i]);
+                top != Some(me)
+            }
+        };
+        if switch {
+            st.taken |= 1 << st.used;
+        }
         st.used += 1;
-        if bit == 0 {
+        if !switch {
             return Ok(());
         }
         st.current = next;
@@ -740,6 +874,80 @@ mod tests {
                     cpu * 10
                 });
                 (r, trace.into_inner().unwrap())
+            }
+
+            /// A lock-using body under `policy`: CPU i takes the lock,
+            /// allocates, releases, then maps.
+            fn locked_run(policy: Policy) -> RunReport<usize> {
+                let s = Scheduler::with_policy_on(2, policy, $backend);
+                s.run(|cpu| {
+                    lock_enter().unwrap();
+                    point(Call::Alloc).unwrap();
+                    lock_exit().unwrap();
+                    point(Call::Map).unwrap();
+                    cpu
+                })
+            }
+
+            /// PCT: the higher-priority CPU runs until a change point
+            /// lowers it; the bits it took replay the run exactly.
+            #[test]
+            fn pct_follows_priorities_and_its_bits_replay_it() {
+                let pct = |priorities: Vec<u32>, change_points: Vec<u32>| {
+                    Policy::Pct(Pct {
+                        priorities,
+                        change_points,
+                    })
+                };
+                // CPU 1 outranks CPU 0: switched to at CPU 0's first point.
+                let (r, trace) = {
+                    let trace = StdMutex::new(Vec::new());
+                    let s = Scheduler::with_policy_on(2, pct(vec![1, 2], vec![]), $backend);
+                    let r = s.run(|cpu| {
+                        for c in [Call::Alloc, Call::Map, Call::Free] {
+                            trace.lock().unwrap().push(cpu);
+                            point(c).unwrap();
+                        }
+                    });
+                    (r, trace.into_inner().unwrap())
+                };
+                assert_eq!(trace, vec![0, 1, 1, 1, 0, 0]);
+                assert_eq!(r.taken & 1, 1);
+                assert_eq!(r.points, 6);
+                // Depth 2: CPU 0 first (priority 3), lowered to 1 at point 1.
+                let r = locked_run(pct(vec![3, 2], vec![1]));
+                let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+                assert_eq!(cpus[..2], [0, 0]);
+                assert_eq!(r.log[2].cpu, 1, "{:?}", r.log);
+                for (prio, cps) in [
+                    (vec![2, 3], vec![]),
+                    (vec![3, 2], vec![0]),
+                    (vec![4, 5], vec![2, 4]),
+                ] {
+                    let r = locked_run(pct(prio, cps));
+                    let again = locked_run(Policy::Bits(r.taken));
+                    assert_eq!((&r.log, r.decisions), (&again.log, again.decisions));
+                    assert_eq!(again.taken, r.taken);
+                }
+            }
+
+            #[test]
+            fn pct_draws_distinct_priorities_at_least_the_depth() {
+                let mut x = 7u64;
+                let mut rand = || {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    x >> 11
+                };
+                for d in 1..5 {
+                    let p = Pct::draw(d, 3, 10, &mut rand);
+                    let mut sorted = p.priorities.clone();
+                    sorted.sort();
+                    assert_eq!(sorted, vec![d, d + 1, d + 2]);
+                    assert_eq!(p.change_points.len() as u32, d - 1);
+                    assert!(p.change_points.iter().all(|&k| k < 10));
+                }
             }
 
             #[test]

@@ -73,6 +73,15 @@ enum Cmd {
         /// (Worker mode) report the outcome classes reached.
         #[arg(long, hide = true)]
         outcomes: bool,
+        /// How the CPUs of concurrent steps are scheduled: `bits` (each
+        /// step's own schedule bits) or `pct` (PCT: random priorities,
+        /// d - 1 priority change points; reproducers record the bits it
+        /// took and replay without it).
+        #[arg(long, default_value = "bits", value_parser = ["bits", "pct"])]
+        scheduler: String,
+        /// PCT's bug depth d (d - 1 change points per concurrent step).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=64))]
+        pct_depth: u32,
     },
     /// The census of a directory of findings (reproducers, or raw inputs
     /// such as libFuzzer artifacts): every file is run (in a child process
@@ -105,6 +114,29 @@ enum Cmd {
         /// fuzzer pinned with SEGTAB_FUZZ_CONFIG have no configuration byte).
         #[arg(long)]
         config: Option<String>,
+    },
+    /// Run every schedule of a reproducer's last step (which must be
+    /// concurrent) with at most C preemptions, on both sides, each compared
+    /// as a campaign compares a step (iterative context bounding). Exit 0:
+    /// every schedule run agrees; 1: a divergence (its schedule printed, its
+    /// reproducer written); 2: tool error.
+    Explore {
+        /// A reproducer (JSON) or a raw fuzzer input.
+        file: PathBuf,
+        /// At most this many preemptions (switches away from a CPU that
+        /// could continue) per schedule.
+        #[arg(long, default_value_t = 2)]
+        preemptions: u32,
+        /// Stop after this many seconds (the output says how far it got).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Decode a raw input for this configuration (inputs of a fuzzer
+        /// pinned with SEGTAB_FUZZ_CONFIG).
+        #[arg(long)]
+        config: Option<String>,
+        /// Where a diverging schedule's reproducer goes [default: as for campaign].
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Shrink a reproducer to a minimal sequence with the same divergence.
     Minimize {
@@ -241,7 +273,13 @@ fn main() -> ExitCode {
             json,
             worker,
             outcomes,
+            scheduler,
+            pct_depth,
         } => {
+            let sched = match scheduler.as_str() {
+                "pct" => campaign::Sched::Pct { depth: pct_depth },
+                _ => campaign::Sched::Bits,
+            };
             let configs = match select(&config) {
                 Ok(c) => c,
                 Err(e) => return tool_error(e),
@@ -262,8 +300,8 @@ fn main() -> ExitCode {
                 summary_to_stderr: false,
             };
             match worker {
-                Some(inflight) => campaign::worker(&c, &inflight),
-                None => campaign::run(&c),
+                Some(inflight) => campaign::worker_with(&c, sched, &inflight),
+                None => campaign::run_with(&c, sched),
             }
         }
         Cmd::Replay { files, config } => (|| {
@@ -280,6 +318,21 @@ fn main() -> ExitCode {
             let pinned = pinned(config.as_deref())?;
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
             replay::census(&files, pinned, &out, json.as_deref())
+        })(),
+        Cmd::Explore {
+            file,
+            preemptions,
+            seconds,
+            config,
+            out,
+        } => (|| {
+            let pinned = pinned(config.as_deref())?;
+            let o = segtab_diff::explore::Options {
+                preemptions,
+                seconds,
+                out: out.unwrap_or_else(|| corpus::Places::here().out),
+            };
+            segtab_diff::explore::explore(&file, pinned, &o)
         })(),
         Cmd::Minimize { file, out, budget } => {
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
