@@ -427,6 +427,15 @@ impl PagePool {
             Some(pfn)
         } else if self.next_fresh < self.capacity {
             self.next_fresh += 1;
+            // Guard frames: the two frames above the ones this sequence has
+            // hold poison, not zeroes, so a store just past the last page
+            // handed out (a carving loop one segtab too far, C line 380) is
+            // seen whatever it stores, NULL included; `reach` covers them.
+            for g in self.next_fresh..(self.next_fresh + 2).min(self.capacity) {
+                if self.expect[g as usize] != Expect::Poison {
+                    self.fill_poison(g);
+                }
+            }
             Some(self.next_fresh - 1)
         } else {
             None
