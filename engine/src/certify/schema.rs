@@ -384,41 +384,30 @@ pub fn generate(src: &str, entries: &[Entry]) -> Result<String> {
                 out.push_str("#endif\n");
             }
         };
-        match u.kind {
-            UnitKind::Stmt => {
-                out.push_str("{\n");
-                for e in es {
-                    fence(&mut out, e);
-                    out.push_str(&format!(
-                        "#line {}\nif (SEGTAB_MUTANT_ID == {}) {{ {} }} else\n",
-                        u.line,
-                        e.number,
-                        copy(e.mutant)
-                    ));
-                    unfence(&mut out, e);
+        // A statement switches with `if`/`else` in braces; a condition or
+        // an initialiser with a ternary whose mutant arms are cast to the
+        // original's type (`__typeof__` names it without evaluating it), so
+        // a negated pointer test still type-checks, and with no mutant
+        // selected what is left is exactly `(original)`.
+        let flat = orig.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (open, close) = match u.kind {
+            UnitKind::Stmt => ("{\n", format!("{{ {orig} }}}}")),
+            UnitKind::Cond | UnitKind::Expr => ("(\n", format!("({orig}))")),
+        };
+        out.push_str(open);
+        for e in es {
+            fence(&mut out, e);
+            let (k, c) = (e.number, copy(e.mutant));
+            let arm = match u.kind {
+                UnitKind::Stmt => format!("if (SEGTAB_MUTANT_ID == {k}) {{ {c} }} else"),
+                UnitKind::Cond | UnitKind::Expr => {
+                    format!("SEGTAB_MUTANT_ID == {k} ? (__typeof__({flat}))({c}) :")
                 }
-                out.push_str(&format!("#line {}\n{{ {orig} }}}}", u.line));
-            }
-            UnitKind::Cond | UnitKind::Expr => {
-                // Each mutant's arm is cast to the original's type (which
-                // `__typeof__` names without evaluating it), so a negated
-                // pointer test still type-checks, and with no mutant
-                // selected what is left is exactly `(original)`.
-                let flat = orig.split_whitespace().collect::<Vec<_>>().join(" ");
-                out.push_str("(\n");
-                for e in es {
-                    fence(&mut out, e);
-                    out.push_str(&format!(
-                        "#line {}\nSEGTAB_MUTANT_ID == {} ? (__typeof__({flat}))({}) :\n",
-                        u.line,
-                        e.number,
-                        copy(e.mutant)
-                    ));
-                    unfence(&mut out, e);
-                }
-                out.push_str(&format!("#line {}\n({orig}))", u.line));
-            }
+            };
+            out.push_str(&format!("#line {}\n{arm}\n", u.line));
+            unfence(&mut out, e);
         }
+        out.push_str(&format!("#line {}\n{close}", u.line));
         pos = u.end;
     }
     out.push_str(&src[pos..]);
