@@ -29,7 +29,7 @@ cp c-reference/pmap_segtab.c "$scratch/c/pmap_segtab.c"
 cargo build -q --release -p segtab-diff || exit 2
 set +e
 target/release/segtab-diff certify --c-source "$scratch/c/pmap_segtab.c" \
-    --seconds "$seconds" --config "$config" --seed 1 --out "$scratch/report" >"$scratch/out.txt" 2>"$scratch/err.txt"
+    --seconds "$seconds" --mutant-seconds 2 --config "$config" --seed 1 --out "$scratch/report" >"$scratch/out.txt" 2>"$scratch/err.txt"
 rc=$?
 cat "$scratch/out.txt"
 json="$scratch/report/report.json"
