@@ -484,7 +484,7 @@ pub fn run(o: &Options) -> Result<u8> {
         (unjudged(all, &compiled, &c_text), 0.0, 0.0)
     } else {
         eprintln!("[4/5] mutants: compiling each alone (trivial compiler equivalence)");
-        let mut plan = plan(&o.root, &c_text, &o.configs, o.jobs as usize, &work)?;
+        let mut plan = plan(&o.root, &c_text, all, &o.configs, o.jobs as usize, &work)?;
         eprintln!(
             "[4/5] mutants: {} made, {} to judge ({} TCE-equivalent, {} not compiled, {} stillborn), TCE {:.1} s",
             plan.all.len(),
@@ -715,17 +715,17 @@ fn unjudged(all: Vec<mutate::Mutant>, compiled: &BTreeSet<u32>, c_text: &str) ->
     }
 }
 
-/// Classify every mutant of `c_text` for `configs` (TCE), using `work` for
-/// scratch space and the cache.
+/// Classify `all`, every mutant of `c_text` (`mutate::mutants`), for
+/// `configs` (TCE), using `work` for scratch space and the cache.
 pub fn plan(
     root: &Path,
     c_text: &str,
+    all: Vec<mutate::Mutant>,
     configs: &[&'static Config],
     jobs: usize,
     work: &Path,
 ) -> Result<Plan> {
     let t = Instant::now();
-    let all = mutate::mutants(c_text);
     let equiv = equivalents(root);
     let cc = tce::Compiler::new(root, work, jobs);
     let bar = indicatif::ProgressBar::new(0);
