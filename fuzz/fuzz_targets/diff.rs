@@ -30,6 +30,21 @@ fn pinned() -> Option<&'static c_reference::Config> {
     })
 }
 
+/// AddressSanitizer's defaults for this target; `ASAN_OPTIONS` in the
+/// environment still overrides them. Stack use-after-return detection is
+/// off: with it, every CPU coroutine of a concurrent step runs on a fake
+/// stack of its own that ASan scans after each coroutine ends (the
+/// coroutine's last switch is a no-return call), which measured 1.5x the
+/// time per input even with the fake stacks reused (shim/src/sched.rs). No
+/// pointer into a returned frame matters here: the C keeps none past a
+/// call, safe Rust cannot, and what a wrong pointer can reach, the pool's
+/// pages, is poisoned and checked by ASan and by the engine. Turn it back
+/// on with `ASAN_OPTIONS=detect_stack_use_after_return=1`.
+#[no_mangle]
+pub extern "C" fn __asan_default_options() -> *const std::ffi::c_char {
+    c"detect_stack_use_after_return=0".as_ptr()
+}
+
 thread_local! {
     // Worlds are reset, not rebuilt, between inputs: reset costs what the
     // last input used.
