@@ -57,7 +57,8 @@ for which in old new; do
     WORKTREES+=("$wt")
     say "$which = $(git log -1 --format='%h %s' "$rev")"
     say "building $which (cargo +stable fuzz build -s none -O diff) ..."
-    (cd "$wt" && cargo +stable fuzz build -s none -O diff) >"$TMP/build-$which.log" 2>&1 || {
+    # From fuzz/: a commit's fuzz/.cargo/config.toml (the coverage scope) applies there.
+    (cd "$wt/fuzz" && cargo +stable fuzz build -s none -O diff) >"$TMP/build-$which.log" 2>&1 || {
         tail -30 "$TMP/build-$which.log" >&2
         say "build of $which failed"
         exit 1
@@ -69,7 +70,7 @@ for which in old new; do
     wt="$TMP/$which"
     corpus=$(mktemp -d "$TMP/corpus-$which.XXXXXX")
     say "running $which for ${SECS}s; load average before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
-    (cd "$wt" && cargo +stable fuzz run -s none -O diff "$corpus" -- \
+    (cd "$wt/fuzz" && cargo +stable fuzz run -s none -O diff "$corpus" -- \
         -max_total_time="$SECS" -print_final_stats=1) >"$TMP/run-$which.log" 2>&1 || {
         tail -30 "$TMP/run-$which.log" >&2
         say "the $which run failed (a finding?); its log is above"

@@ -153,14 +153,19 @@ LF=(
 LF+=("${EXTRA[@]}")
 
 CMD=(cargo "+$TOOLCHAIN" fuzz run -O -s "$SANITIZER")
-[ -n "$TARGET_DIR" ] && CMD+=(--target-dir "$TARGET_DIR")
+if [ -n "$TARGET_DIR" ]; then
+    case $TARGET_DIR in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
+    CMD+=(--target-dir "$TARGET_DIR")
+fi
 CMD+=(diff "$WORK" "$SEEDS" -- "${LF[@]}")
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
 say "config: ${CONFIG:-all (first input byte)}; C coverage: $([ "$C_COVERAGE" = 1 ] && echo on || echo off)"
 say "running: ${CMD[*]}"
 
 set +e
-"${CMD[@]}"
+# Run from fuzz/ so that fuzz/.cargo/config.toml applies: its rustc wrapper
+# (fuzz/coverage-scope) keeps the fuzzer's coverage on the code under test.
+(cd "$ROOT/fuzz" && "${CMD[@]}")
 rc=$?
 set -e
 
