@@ -394,18 +394,31 @@ struct RefWindow<'a, M: Machine> {
     len: u32,
 }
 
+impl<'a, M: Machine> RefWindow<'a, M> {
+    /// Entry `i` of the window. `PteRef::offset` would check the page
+    /// bounds again for every entry of a page-long walk; `len` already
+    /// stops at the page's end.
+    fn entry(&self, i: u32) -> Option<PteRef<'a, M>> {
+        if i >= self.len {
+            return None;
+        }
+        let p = self.pte.as_ptr().wrapping_add(i as usize);
+        // SAFETY: `len` is at most NPTEPG - index(pte) (trace_cb), so entry
+        // `i < len` lies in the same PTE page as `pte`, which PteRef's
+        // contract keeps valid and aligned for 'a.
+        Some(unsafe { PteRef::from_raw(std::ptr::NonNull::new_unchecked(p)) })
+    }
+}
+
 impl<M: Machine> PteWindow for RefWindow<'_, M> {
     fn len(&self) -> u32 {
         self.len
     }
     fn read(&self, i: u32) -> u64 {
-        self.pte
-            .offset(i as usize)
-            .map(|p| p.read().to_u64())
-            .unwrap_or(0)
+        self.entry(i).map(|p| p.read().to_u64()).unwrap_or(0)
     }
     fn write(&mut self, i: u32, v: u64) {
-        if let Some(p) = self.pte.offset(i as usize) {
+        if let Some(p) = self.entry(i) {
             p.write(M::Pte::from_u64(v));
         }
     }
