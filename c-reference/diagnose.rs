@@ -186,6 +186,8 @@ pub fn header_for(name: &str) -> String {
                 "pmap_kern_pdetab",
                 "pmaphist",
                 "pmapxtabhist",
+                "pmapsegtabhist",
+                "kvtopte",
                 "pmapexechist",
                 "pmap_limits",
                 "pmap_pte_lookup",

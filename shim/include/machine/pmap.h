@@ -17,6 +17,7 @@
 #define _SHIM_MACHINE_PMAP_H_
 
 #include <sys/types.h>
+#include <machine/param.h>	/* PGSHIFT, NBPG */
 
 #if SHIM_PTE_BITS == 64
 typedef uint64_t	pt_entry_t;
@@ -39,6 +40,18 @@ pte_zero_p(pt_entry_t pte)
 #define SEGOFSET	(NBSEG - 1)
 #define NPTEPG		(NBPG / sizeof(pt_entry_t))
 #define PMAP_SEGTABSIZE	SHIM_SEGTABSIZE
+
+/*
+ * <machine/pte.h> since 2023 (riscv pte.h 1.13, 2023/05/07): the index of
+ * va's PTE within its page of PTEs, the bits just above the page offset.
+ * Revisions after 1.31 call it where 1.31 open-codes
+ * (va >> PGSHIFT) & (NPTEPG - 1); it means the same on every modelled port.
+ */
+static inline size_t
+pte_index(vaddr_t va)
+{
+	return (size_t)((va >> PGSHIFT) & (NPTEPG - 1));
+}
 #ifdef _LP64
 #define XSEGSHIFT	SHIM_XSEGSHIFT
 #define NBXSEG		(1UL << XSEGSHIFT)

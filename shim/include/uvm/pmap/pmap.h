@@ -13,6 +13,21 @@
 #include <sys/rwlock.h>
 #include <uvm/uvm_object.h>
 #include <uvm/uvm_page.h>
+#include <uvm/uvm_stat.h>
+
+/*
+ * The pmap's UVM histories, declared only in a UVMHIST kernel (this one is
+ * not: every UVMHIST_* use expands to nothing and never names them).  The
+ * 2020 header declares pmapexechist, pmaphist and pmapsegtabhist; from the
+ * 2022 rework on (through the 2024 netbsd-10 pmap.h 1.26.2.1) the third is
+ * pmapxtabhist, the one pmap_segtab.c logs table-page work to.
+ */
+#ifdef UVMHIST
+UVMHIST_DECL(pmapexechist);
+UVMHIST_DECL(pmaphist);
+UVMHIST_DECL(pmapsegtabhist);
+UVMHIST_DECL(pmapxtabhist);
+#endif
 
 #define pmap_trunc_seg(x)	((vaddr_t)(x) & ~SEGOFSET)
 #define pmap_round_seg(x)	(((vaddr_t)(x) + SEGOFSET) & ~SEGOFSET)
@@ -91,5 +106,15 @@ void pmap_segtab_activate(struct pmap *, struct lwp *);
 void pmap_segtab_deactivate(struct pmap *);
 void pmap_segtab_init(struct pmap *);
 void pmap_segtab_destroy(struct pmap *, pte_callback_t, uintptr_t);
+
+/*
+ * The 2024 header (netbsd-10 pmap.h 1.26.2.1): the kernel pmap's PTE for
+ * va, through pmap_pte_lookup() (so NULL where no PTE page is reserved).
+ */
+static inline pt_entry_t *
+kvtopte(vaddr_t va)
+{
+	return pmap_pte_lookup(pmap_kernel(), va);
+}
 
 #endif /* _SHIM_UVM_PMAP_PMAP_H_ */
