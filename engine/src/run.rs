@@ -30,6 +30,24 @@ pub mod progress {
     pub static ENDED: AtomicU64 = AtomicU64::new(0);
     /// Index of the last step begun by `run_observed`, in its sequence.
     pub static INDEX: AtomicU64 = AtomicU64::new(0);
+    /// What the step begun last is running: [`SIDE_C`], [`SIDE_PORT`] or
+    /// [`SIDE_COMPARE`] (a hang report names the side that did not return).
+    pub static SIDE: AtomicU64 = AtomicU64::new(0);
+    /// The C reference's call.
+    pub const SIDE_C: u64 = 1;
+    /// The port's call.
+    pub const SIDE_PORT: u64 = 2;
+    /// The comparison after both returned.
+    pub const SIDE_COMPARE: u64 = 3;
+    /// [`SIDE`] as words.
+    pub fn side_name(side: u64) -> &'static str {
+        match side {
+            SIDE_C => "the C reference",
+            SIDE_PORT => "the Rust port",
+            SIDE_COMPARE => "the comparison of the two sides (the engine)",
+            _ => "neither side (the engine, between steps)",
+        }
+    }
 }
 
 /// Pool frames per world unless told otherwise.
@@ -278,6 +296,7 @@ impl Pair {
     }
 
     fn step_inner(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
+        use std::sync::atomic::Ordering::Relaxed;
         let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
         self.c.pool_mut().clear_events();
         self.r.pool_mut().clear_events();
@@ -291,6 +310,7 @@ impl Pair {
                     Some(p) if self.config.multiprocessor => Some(p),
                     _ => None,
                 };
+                progress::SIDE.store(progress::SIDE_C, Relaxed);
                 let schedule = if let Some(p) = pct {
                     let policy = shim::sched::Policy::Pct(p.draw());
                     let ecs = self
@@ -305,6 +325,7 @@ impl Pair {
                     (cc.schedule, ecs)
                 };
                 let (bits, ecs) = schedule;
+                progress::SIDE.store(progress::SIDE_PORT, Relaxed);
                 let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
@@ -314,8 +335,14 @@ impl Pair {
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
-            _ => (self.c.step(a, &mut tc), self.r.step(a, &mut tr)),
+            _ => {
+                progress::SIDE.store(progress::SIDE_C, Relaxed);
+                let ec = self.c.step(a, &mut tc);
+                progress::SIDE.store(progress::SIDE_PORT, Relaxed);
+                (ec, self.r.step(a, &mut tr))
+            }
         };
+        progress::SIDE.store(progress::SIDE_COMPARE, Relaxed);
         // Compare the logs in place; they are moved into the trace only
         // for a report.
         if self.c.pool().events() != self.r.pool().events() {

@@ -305,14 +305,101 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     b
 }
 
+/// What an interrupted certification got to, for its partial report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Partial {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Always `interrupted`.
+    pub verdict: &'static str,
+    /// Always true: this report is partial and signs nothing off.
+    pub partial: bool,
+    /// The one-line verdict printed.
+    pub verdict_line: String,
+    /// The step it was in when Ctrl-C or SIGTERM came.
+    pub interrupted_in: String,
+    /// Seconds from the start.
+    pub seconds: f64,
+    /// The identity of everything, as in a full report.
+    pub identity: Option<identity::Identity>,
+    /// The configurations.
+    pub configs: Vec<String>,
+    /// The campaign, if it ran (to its end or to the interruption).
+    pub campaign: Option<CampaignPart>,
+    /// Mutants judged before the interruption, and how many were caught.
+    pub mutants_judged: usize,
+    /// Of those, caught.
+    pub mutants_caught: usize,
+    /// Mutants to judge in all (0 before the plan was made).
+    pub mutants_to_judge: usize,
+}
+
+static PARTIAL: std::sync::Mutex<Option<Partial>> = std::sync::Mutex::new(None);
+
+fn partial(f: impl FnOnce(&mut Partial)) {
+    if let Ok(mut p) = PARTIAL.lock() {
+        f(p.get_or_insert_with(Partial::default));
+    }
+}
+
 /// Run a certification; returns the exit code (errors are exit 2).
+/// Interrupted (Ctrl-C, SIGTERM: see [`crate::interrupt`]), it writes a
+/// partial report saying so and where it stopped, and returns 130.
 pub fn run(o: &Options) -> Result<u8> {
     let t0 = Instant::now();
-    let started = identity::now_utc();
     std::fs::create_dir_all(&o.out)?;
+    partial(|p| {
+        p.configs = o.configs.iter().map(|c| c.name.to_string()).collect();
+        p.interrupted_in = "[0/5] planning".into();
+    });
+    let r = run_steps(o);
+    match r {
+        Err(e) if !crate::interrupt::is(&e) && !crate::interrupt::stopped() => Err(e),
+        Ok(code) if !crate::interrupt::stopped() => Ok(code),
+        _ => {
+            let mut p = PARTIAL
+                .lock()
+                .map(|p| p.clone().unwrap_or_default())
+                .unwrap_or_default();
+            p.schema = SCHEMA;
+            p.verdict = "interrupted";
+            p.partial = true;
+            p.seconds = t0.elapsed().as_secs_f64();
+            p.verdict_line = format!(
+                "certify: INTERRUPTED (Ctrl-C or SIGTERM) in {} after {:.0} s: no verdict; {}{} mutants judged ({} caught)",
+                p.interrupted_in,
+                p.seconds,
+                p.campaign.as_ref().map_or(String::new(), |c| format!(
+                    "campaign: {} operations, {} divergence(s); ",
+                    c.operations,
+                    c.divergences.len()
+                )),
+                if p.mutants_to_judge > 0 {
+                    format!("{} of {}", p.mutants_judged, p.mutants_to_judge)
+                } else {
+                    "0".to_string()
+                },
+                p.mutants_caught,
+            );
+            std::fs::write(
+                o.out.join("report.json"),
+                serde_json::to_string_pretty(&p)? + "\n",
+            )?;
+            std::fs::write(o.out.join("report.html"), html::render_partial(&p))?;
+            println!("{}", p.verdict_line);
+            eprintln!("partial report: {}", o.out.join("report.html").display());
+            Ok(crate::interrupt::EXIT)
+        }
+    }
+}
+
+fn run_steps(o: &Options) -> Result<u8> {
+    let t0 = Instant::now();
+    let started = identity::now_utc();
     let c_text = std::fs::read_to_string(&o.c_source)
         .with_context(|| format!("reading {}", o.c_source.display()))?;
     let mut ident = identity::collect(&o.root, &o.c_source, o.seed, started);
+    partial(|p| p.identity = Some(ident.clone()));
     eprintln!(
         "certify: {} ({}) against the port at {}{}, configurations {}, seed {}, budget {} s",
         ident.c_file,
@@ -350,6 +437,8 @@ pub fn run(o: &Options) -> Result<u8> {
     }
 
     // 1. The build of the C instrumented for coverage.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[1/5] the coverage build".into());
     let bar = spinner(
         "[1/5] building the engine with the C instrumented for coverage (target/certify/cov)",
     );
@@ -361,6 +450,8 @@ pub fn run(o: &Options) -> Result<u8> {
     coverage::reset(&cov.data)?;
 
     // 2. The campaign: what the mutants may not need.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[2/5] the campaign".into());
     let campaign_secs = o.seconds - worst.ceil() as u64;
     eprintln!("[2/5] campaign: {campaign_secs} s over {}", o.config_arg);
     let repro = o.out.join("reproducers");
@@ -415,6 +506,11 @@ pub fn run(o: &Options) -> Result<u8> {
         divergences,
         timeline,
     };
+    partial(|p| p.campaign = Some(campaign_part.clone()));
+    if stats.exit == crate::interrupt::EXIT {
+        return Err(crate::interrupt::Interrupted.into());
+    }
+    partial(|p| p.interrupted_in = "[3/5] reading C coverage".into());
 
     // 3. C coverage and outcome classes.
     let bar = spinner("[3/5] reading C coverage (gcov)");
@@ -483,6 +579,8 @@ pub fn run(o: &Options) -> Result<u8> {
         eprintln!("[4/5] mutants: not run (the campaign diverged)");
         (unjudged(all, &compiled, &c_text), 0.0, 0.0)
     } else {
+        crate::interrupt::check()?;
+        partial(|p| p.interrupted_in = "[4/5] trivial compiler equivalence".into());
         eprintln!("[4/5] mutants: compiling each alone (trivial compiler equivalence)");
         let mut plan = plan(&o.root, &c_text, all, &o.configs, o.jobs as usize, &work)?;
         eprintln!(
@@ -494,6 +592,11 @@ pub fn run(o: &Options) -> Result<u8> {
             plan.results.iter().filter(|r| r.status == "stillborn").count(),
             plan.tce_seconds
         );
+        crate::interrupt::check()?;
+        partial(|p| {
+            p.interrupted_in = "[4/5] the mutant schema build".into();
+            p.mutants_to_judge = plan.jobs.len();
+        });
         let bar = spinner("[4/5] building every mutant into one binary (the mutant schema)");
         let tb = Instant::now();
         let schema_path = work.join("schema/pmap_segtab.c");
@@ -508,6 +611,8 @@ pub fn run(o: &Options) -> Result<u8> {
         )?;
         let build_seconds = tb.elapsed().as_secs_f64();
         bar.finish_with_message(format!("[4/5] mutant schema built in {build_seconds:.0} s"));
+        crate::interrupt::check()?;
+        partial(|p| p.interrupted_in = "[4/5] judging the mutants".into());
         let judge_seconds = judge_plan(o, &mut plan, &schema_exe)?;
         (plan, build_seconds, judge_seconds)
     };
@@ -524,6 +629,8 @@ pub fn run(o: &Options) -> Result<u8> {
     let score = score(&mutation);
 
     // 5. Port coverage.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[5/5] port coverage".into());
     let bar = spinner("[5/5] port coverage (cargo-llvm-cov)");
     let port = port_coverage(o, campaign_secs.min(20), &work);
     bar.finish_with_message(format!("[5/5] port coverage: {}", port.note));
@@ -996,6 +1103,7 @@ fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
             caught.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let c = caught.load(std::sync::atomic::Ordering::Relaxed);
+        partial(|p| (p.mutants_judged, p.mutants_caught) = (d, c));
         let msg = format!("{c} caught; {} {} ({:.2} s)", jobs[i].id, v.how, v.seconds);
         if plain {
             // No terminal (CI logs): a plain line every tenth mutant.
