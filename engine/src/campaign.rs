@@ -766,6 +766,8 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
             break;
         }
     }
+    // (A stop that came while a finding was saved ended the loop too.)
+    interrupted |= crate::interrupt::stopped();
     if interrupted {
         for w in workers.iter_mut().filter(|w| !w.done) {
             let _ = w.child.kill();

@@ -710,6 +710,7 @@ impl<M: Machine> Side for PortSide<M> {
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
+        planted_hang(a);
         if pool_action(self.pool_mut(), a) {
             return StepEnd::Ok(None);
         }
@@ -956,4 +957,19 @@ pub fn open(config: &'static Config, pool_pages: usize) -> Result<Box<dyn Side>,
             unreachable!("configuration {other} has no Rust machine; add it to port_side::open")
         }
     })
+}
+
+/// A hang planted for the tests of hang findings and of Ctrl-C
+/// (`engine/tests/interrupt.rs`): with `SEGTAB_PLANT_PORT_HANG=lookup`
+/// the port's every lookup never returns, as an endless loop in a port
+/// would. Unset (always, outside those tests), it costs one check.
+fn planted_hang(a: &Action) {
+    static PLANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let planted = *PLANTED
+        .get_or_init(|| std::env::var("SEGTAB_PLANT_PORT_HANG").is_ok_and(|v| v == "lookup"));
+    if planted && matches!(a, Action::Lookup { .. }) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
 }

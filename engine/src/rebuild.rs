@@ -179,6 +179,24 @@ pub fn run(source: &Path, args: &[std::ffi::OsString]) -> Result<u8> {
     })
 }
 
+/// `cmd.status()`, except that after Ctrl-C or SIGTERM the child (a
+/// build) is killed and the result is
+/// [`Interrupted`](crate::interrupt::Interrupted).
+pub fn status_stoppable(cmd: &mut Command) -> Result<std::process::ExitStatus> {
+    let mut child = cmd.spawn()?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if crate::interrupt::stopped() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(crate::interrupt::Interrupted.into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Wait for `child` (its stderr piped), collecting its output; after
 /// Ctrl-C or SIGTERM it is killed and the result is
 /// [`Interrupted`](crate::interrupt::Interrupted).

@@ -78,7 +78,8 @@ pub fn rust_test(d: &Divergence) -> String {
     let name = d.slug('_');
     if d.trace.is_empty() && d.diffs.first().is_some_and(|f| f.category == "hang") {
         return format!(
-            "#[test]\nfn hang_{name}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_returns(&seq, std::time::Duration::from_secs(5));\n}}\n"
+            "#[test]\nfn hang_in_{}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_returns(&seq, std::time::Duration::from_secs(5));\n}}\n",
+            d.sequence.config.replace('-', "_")
         );
     }
     format!(

@@ -386,12 +386,13 @@ pub fn build(
     log: &Path,
 ) -> Result<PathBuf> {
     let names: Vec<&str> = configs.iter().map(|c| c.name).collect();
-    let status = crate::rebuild::cargo_build(root, schema, target)
-        .env("SEGTAB_CONFIGS", names.join(","))
-        .stdout(std::fs::File::create(log)?)
-        .stderr(std::fs::File::create(log.with_extension("err"))?)
-        .status()
-        .context("running cargo for the mutant schema")?;
+    let status = crate::rebuild::status_stoppable(
+        crate::rebuild::cargo_build(root, schema, target)
+            .env("SEGTAB_CONFIGS", names.join(","))
+            .stdout(std::fs::File::create(log)?)
+            .stderr(std::fs::File::create(log.with_extension("err"))?),
+    )
+    .context("running cargo for the mutant schema")?;
     if !status.success() {
         let err = std::fs::read_to_string(log.with_extension("err")).unwrap_or_default();
         let lines: Vec<&str> = err
