@@ -14,27 +14,46 @@ use std::process::ExitCode;
 #[command(
     name = "segtab-diff",
     version,
-    about = "Differential testing of the Rust port of NetBSD pmap_segtab.c against the C original"
+    about = "Differential testing of the Rust port of NetBSD pmap_segtab.c against the C original",
+    after_help = GLOBAL_HELP
 )]
 struct Cli {
-    /// Run the command against this C file instead of the one built in:
-    /// the tool is rebuilt with it (SEGTAB_C_SOURCE) in a target directory
-    /// of its own inside the checkout, then run. A file the shim cannot
-    /// build exits 2 with one line per missing interface. For certify:
-    /// the file to certify against (it builds what it needs itself)
-    /// [default: $SEGTAB_C_SOURCE, else the vendored pmap_segtab.c].
+    /// Run against another C file (see `segtab-diff --help`).
     #[arg(long, global = true, value_name = "FILE")]
     c_source: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// What every subcommand shares, said once (`segtab-diff --help`).
+const GLOBAL_HELP: &str = "\
+Options every subcommand takes:
+  --c-source FILE  Run the command against this C file instead of the one
+                   built in: the tool is rebuilt with it (SEGTAB_C_SOURCE)
+                   in a target directory of its own inside the checkout,
+                   then run. A file that does not build exits 2 with one
+                   line per missing interface and the compiler's first
+                   errors. For certify: the file to certify against (it
+                   builds what it needs itself) [default: $SEGTAB_C_SOURCE,
+                   else the vendored pmap_segtab.c].
+  --config NAME    A configuration (`segtab-diff configs`); campaign, bench
+                   and certify also take a comma-separated list or `all`;
+                   replay, census and explore use it to decode raw fuzzer
+                   inputs of a fuzzer pinned with SEGTAB_FUZZ_CONFIG.
+  --out DIR        Where findings go [default: corpus/regressions/ inside a
+                   checkout, else ./segtab-diff-out/].
+
+Exit codes: 0 nothing found; 1 a divergence, crash or hang (or a weak
+oracle for certify); 2 a tool error; 130 stopped by Ctrl-C or SIGTERM
+(findings so far kept, summary printed).";
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run random sequences on both sides for a while (stable Rust, no fuzzer).
     /// Exit 0: no divergence; 1: divergence (minimized reproducer written); 2: tool error.
     Campaign {
-        /// How long to run.
+        /// How long to run; 0: until a finding (or, with --census, until
+        /// Ctrl-C).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// A configuration name, or "all".
