@@ -92,6 +92,9 @@ pub struct HangSite {
     pub step: u64,
     /// [`crate::run::progress::SIDE`] while it hung.
     pub side: u64,
+    /// The last call out of the file that side made in the step
+    /// (`shim::sched::Call`, by name), if any.
+    pub last_call: Option<String>,
 }
 
 /// Run `seq` in `exe probe --watch` and, if a step does not return within
@@ -129,7 +132,12 @@ pub fn hang_site(exe: &Path, seq: &Sequence, timeout: Duration) -> Option<HangSi
         {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                 if let (Some(step), Some(side)) = (v["stuck"].as_u64(), v["side"].as_u64()) {
-                    let _ = tx.send(HangSite { step, side });
+                    let last_call = v["last_call"].as_str().map(str::to_string);
+                    let _ = tx.send(HangSite {
+                        step,
+                        side,
+                        last_call,
+                    });
                     break;
                 }
             }
@@ -173,9 +181,14 @@ pub fn describe_hang(exe: &Path, d: &mut crate::Divergence) {
         SIDE_PORT => ("returned", "did not return"),
         _ => ("returned", "returned"),
     };
+    let last = match (site.side, &site.last_call) {
+        (SIDE_C | SIDE_PORT, Some(call)) => format!(", its last call out of the file: {call}"),
+        (SIDE_C | SIDE_PORT, None) => ", no call out of the file in this step".to_string(),
+        _ => String::new(),
+    };
     d.diffs.push(crate::compare::FieldDiff {
         category: "hang".into(),
-        field: format!("step {} in {}", site.step, side_name(site.side)),
+        field: format!("step {} in {}{last}", site.step, side_name(site.side)),
         c: c.into(),
         rust: rust.into(),
     });

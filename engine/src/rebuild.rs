@@ -40,7 +40,7 @@ fn diagnosis(log: &str) -> Vec<String> {
     );
     if errors.len() > COMPILER_ERRORS {
         out.push(format!(
-            "compiler: ... {} more errors (SEGTAB_C_SOURCE=FILE cargo build shows them all)",
+            "compiler: ... {} more errors (SEGTAB_DIAG_ALL=1 SEGTAB_C_SOURCE=FILE cargo build -p c-reference shows them all)",
             errors.len() - COMPILER_ERRORS
         ));
     }

@@ -193,7 +193,7 @@ pub fn probe_file(file: &Path, watch: bool) -> Result<u8> {
     let seq = corpus::load(file)?;
     if watch {
         std::thread::spawn(|| {
-            use crate::run::progress::{BEGUN, ENDED, INDEX, SIDE};
+            use crate::run::progress::{last_call, BEGUN, ENDED, INDEX, SIDE};
             use std::io::Write;
             use std::sync::atomic::Ordering::Relaxed;
             let suspect = crate::campaign::suspect();
@@ -209,10 +209,11 @@ pub fn probe_file(file: &Path, watch: bool) -> Result<u8> {
                 (suspect / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)),
                 |step, _| {
                     let mut out = std::io::stdout().lock();
+                    let side = SIDE.load(Relaxed);
                     let _ = writeln!(
                         out,
                         "{}",
-                        serde_json::json!({"stuck": step, "side": SIDE.load(Relaxed)})
+                        serde_json::json!({"stuck": step, "side": side, "last_call": last_call(side)})
                     );
                     let _ = out.flush();
                 },

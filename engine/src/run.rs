@@ -39,6 +39,29 @@ pub mod progress {
     pub const SIDE_PORT: u64 = 2;
     /// The comparison after both returned.
     pub const SIDE_COMPARE: u64 = 3;
+    /// The code of the last call out of the port (`shim::sched::Call`);
+    /// the C's is `c_reference::LAST_CALL`. -1: none in this step.
+    pub static PORT_LAST_CALL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+    /// A side begins its call: [`SIDE`] says so, its last call is none yet.
+    pub fn enter(side: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match side {
+            SIDE_C => c_reference::LAST_CALL.store(-1, Relaxed),
+            SIDE_PORT => PORT_LAST_CALL.store(-1, Relaxed),
+            _ => {}
+        }
+        SIDE.store(side, Relaxed);
+    }
+    /// The last call out of the file `side` made in this step, by name.
+    pub fn last_call(side: u64) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let code = match side {
+            SIDE_C => c_reference::LAST_CALL.load(Relaxed),
+            SIDE_PORT => PORT_LAST_CALL.load(Relaxed),
+            _ => -1,
+        };
+        shim::sched::Call::from_code(code).map(|c| format!("{c:?}"))
+    }
     /// [`SIDE`] as words.
     pub fn side_name(side: u64) -> &'static str {
         match side {
@@ -296,7 +319,6 @@ impl Pair {
     }
 
     fn step_inner(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
-        use std::sync::atomic::Ordering::Relaxed;
         let (mut tc, mut tr) = (StepTrace::default(), StepTrace::default());
         self.c.pool_mut().clear_events();
         self.r.pool_mut().clear_events();
@@ -310,7 +332,7 @@ impl Pair {
                     Some(p) if self.config.multiprocessor => Some(p),
                     _ => None,
                 };
-                progress::SIDE.store(progress::SIDE_C, Relaxed);
+                progress::enter(progress::SIDE_C);
                 let schedule = if let Some(p) = pct {
                     let policy = shim::sched::Policy::Pct(p.draw());
                     let ecs = self
@@ -325,7 +347,7 @@ impl Pair {
                     (cc.schedule, ecs)
                 };
                 let (bits, ecs) = schedule;
-                progress::SIDE.store(progress::SIDE_PORT, Relaxed);
+                progress::enter(progress::SIDE_PORT);
                 let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
@@ -336,13 +358,13 @@ impl Pair {
                 (combined_end(&ecs), combined_end(&ers))
             }
             _ => {
-                progress::SIDE.store(progress::SIDE_C, Relaxed);
+                progress::enter(progress::SIDE_C);
                 let ec = self.c.step(a, &mut tc);
-                progress::SIDE.store(progress::SIDE_PORT, Relaxed);
+                progress::enter(progress::SIDE_PORT);
                 (ec, self.r.step(a, &mut tr))
             }
         };
-        progress::SIDE.store(progress::SIDE_COMPARE, Relaxed);
+        progress::enter(progress::SIDE_COMPARE);
         // Compare the logs in place; they are moved into the trace only
         // for a report.
         if self.c.pool().events() != self.r.pool().events() {

@@ -215,12 +215,44 @@ fn a_hang_names_its_side_and_comes_with_a_test() {
         String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("in the Rust port (C reference: returned; Rust port: did not return)"),
+        text.contains("in the Rust port, no call out of the file in this step (C reference: returned; Rust port: did not return)"),
         "{text}"
     );
     assert!(text.contains("segtab_diff::assert_returns(&seq"), "{text}");
     assert!(text.contains("pmap_pte_lookup"), "{text}");
     assert!(!text.contains(" 0 operations"), "{text}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A hang after a call out of the file names that call.
+#[test]
+fn a_hang_names_the_last_call_out_of_the_file() {
+    let out = scratch("hang-alloc");
+    let run = Command::new(EXE)
+        .args([
+            "campaign",
+            "--seconds",
+            "0",
+            "--jobs",
+            "1",
+            "--seed",
+            "3",
+            "--config",
+            "mips64-n64-16k",
+            "--out",
+        ])
+        .arg(&out)
+        .env("SEGTAB_PLANT_PORT_HANG", "alloc")
+        .env("SEGTAB_SUSPECT_MS", "300")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("in the Rust port, its last call out of the file: Alloc"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 
