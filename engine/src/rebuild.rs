@@ -117,7 +117,7 @@ pub fn build(source: &Path) -> Result<PathBuf> {
         target.display()
     );
     let out = wait_stoppable(
-        cargo_build(&root, &source, &target)
+        own_group(&mut cargo_build(&root, &source, &target))
             .arg("-q")
             // Every compiler error, not only the missing interfaces:
             // diagnosis() shows the first few beside them.
@@ -183,18 +183,43 @@ pub fn run(source: &Path, args: &[std::ffi::OsString]) -> Result<u8> {
 /// build) is killed and the result is
 /// [`Interrupted`](crate::interrupt::Interrupted).
 pub fn status_stoppable(cmd: &mut Command) -> Result<std::process::ExitStatus> {
-    let mut child = cmd.spawn()?;
+    let mut child = own_group(cmd).spawn()?;
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
         }
         if crate::interrupt::stopped() {
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_group(&mut child);
             return Err(crate::interrupt::Interrupted.into());
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A build runs in a process group of its own, so that stopping it stops
+/// its compilers too (killing cargo alone leaves them running).
+fn own_group(cmd: &mut Command) -> &mut Command {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
+    cmd
+}
+
+/// Stop a child started with [`own_group`] and everything in its group.
+fn stop_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Wait for `child` (its stderr piped), collecting its output; after
@@ -215,8 +240,7 @@ fn wait_stoppable(mut child: std::process::Child) -> Result<std::process::Output
             break status;
         }
         if crate::interrupt::stopped() {
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_group(&mut child);
             return Err(crate::interrupt::Interrupted.into());
         }
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -294,7 +294,31 @@ pub struct Report {
     pub outcomes: BTreeMap<String, Vec<outcomes::ClassResult>>,
 }
 
-fn spinner(msg: &str) -> indicatif::ProgressBar {
+/// A step of certify that shows only that it is running (a build, a
+/// coverage read): a spinner on a terminal; else its message at once, a
+/// plain line at a fixed interval while it runs
+/// ([`campaign::status_every`]), and its last message.
+struct Spinner {
+    bar: indicatif::ProgressBar,
+    plain: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl Spinner {
+    fn finish_with_message(self, msg: impl Into<std::borrow::Cow<'static, str>>) {
+        let msg = msg.into();
+        if let Some((stop, t)) = self.plain {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = t.join();
+            eprintln!("{msg}");
+        }
+        self.bar.finish_with_message(msg);
+    }
+}
+
+fn spinner(msg: &str) -> Spinner {
     let b = indicatif::ProgressBar::new_spinner();
     b.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
@@ -302,7 +326,53 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     );
     b.enable_steady_tick(Duration::from_millis(200));
     b.set_message(msg.to_string());
-    b
+    let plain = (!campaign::on_terminal()).then(|| {
+        eprintln!("{msg}...");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, msg, every) = (stop.clone(), msg.to_string(), campaign::status_every());
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut next = every;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if start.elapsed() >= next {
+                    next += every;
+                    eprintln!("{msg}: {:.0} s so far", start.elapsed().as_secs_f64());
+                }
+            }
+        });
+        (stop, t)
+    });
+    Spinner { bar: b, plain }
+}
+
+/// Whether a plain status line is due: every [`campaign::status_every`].
+struct Ticker {
+    start: Instant,
+    next: std::sync::Mutex<Duration>,
+    every: Duration,
+}
+
+impl Ticker {
+    fn new() -> Ticker {
+        let every = campaign::status_every();
+        Ticker {
+            start: Instant::now(),
+            next: std::sync::Mutex::new(every),
+            every,
+        }
+    }
+
+    fn due(&self) -> bool {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if self.start.elapsed() >= *next {
+            while *next <= self.start.elapsed() {
+                *next += self.every;
+            }
+            return true;
+        }
+        false
+    }
 }
 
 /// What an interrupted certification got to, for its partial report.
@@ -842,7 +912,11 @@ pub fn plan(
     );
     bar.set_message("trivial compiler equivalence: compiling each mutant alone");
     let compiles = std::sync::atomic::AtomicUsize::new(0);
+    let (plain, tick) = (!campaign::on_terminal(), Ticker::new());
     let effects = tce::effects(&cc, c_text, &all, configs, &|done, total| {
+        if plain && tick.due() {
+            eprintln!("[4/5] trivial compiler equivalence: {done} of {total} compiles");
+        }
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         compiles.store(total, std::sync::atomic::Ordering::Relaxed);
@@ -1095,7 +1169,8 @@ fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
         indicatif::ProgressStyle::with_template("{elapsed:>4} [4/5] mutant {pos} of {len}: {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let plain = !campaign::on_terminal();
+    let tick = Ticker::new();
     let jobs: Vec<judge::Job> = p.jobs.iter().map(|(_, j)| j.clone()).collect();
     let verdicts = judge::judge_all(&settings, &jobs, &|i, v| {
         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -1106,8 +1181,8 @@ fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
         partial(|p| (p.mutants_judged, p.mutants_caught) = (d, c));
         let msg = format!("{c} caught; {} {} ({:.2} s)", jobs[i].id, v.how, v.seconds);
         if plain {
-            // No terminal (CI logs): a plain line every tenth mutant.
-            if d % 10 == 0 || d == n {
+            // No terminal (CI logs): a plain line at a fixed interval.
+            if tick.due() || d == n {
                 eprintln!("[4/5] mutant {d} of {n}: {msg}");
             }
         } else {
@@ -1171,39 +1246,43 @@ fn port_coverage(o: &Options, seconds: u64, work: &Path) -> PortCoverage {
     };
     // `run` reports only the package it runs: collect, then report the
     // port's crate too.
-    let status = Command::new("cargo")
-        .args([
-            "llvm-cov",
-            "run",
-            "--release",
-            "-p",
-            "segtab-diff",
-            "--bin",
-            "segtab-diff",
-        ])
-        .arg("--no-report")
-        .args([
-            "--",
-            "campaign",
-            "--seconds",
-            &seconds.to_string(),
-            "--config",
-            &names,
-        ])
-        .args([
-            "--seed",
-            &o.seed.to_string(),
-            "--jobs",
-            &o.jobs.to_string(),
-            "--out",
-        ])
-        .arg(work.join("port-cov-out"))
-        .current_dir(&o.root)
-        .env_remove("SEGTAB_C_SOURCE")
-        .env_remove("SEGTAB_CONFIGS")
-        .stdout(logf.try_clone().expect("log file"))
-        .stderr(logf)
-        .status();
+    // Stopped with the rest by Ctrl-C or SIGTERM (the port's coverage
+    // is then not measured).
+    let status = crate::rebuild::status_stoppable(
+        Command::new("cargo")
+            .args([
+                "llvm-cov",
+                "run",
+                "--release",
+                "-p",
+                "segtab-diff",
+                "--bin",
+                "segtab-diff",
+            ])
+            .arg("--no-report")
+            .args([
+                "--",
+                "campaign",
+                "--seconds",
+                &seconds.to_string(),
+                "--config",
+                &names,
+            ])
+            .args([
+                "--seed",
+                &o.seed.to_string(),
+                "--jobs",
+                &o.jobs.to_string(),
+                "--out",
+            ])
+            .arg(work.join("port-cov-out"))
+            .current_dir(&o.root)
+            .env_remove("SEGTAB_C_SOURCE")
+            .env_remove("SEGTAB_CONFIGS")
+            .stdout(logf.try_clone().expect("log file"))
+            .stderr(logf),
+    )
+    .map_err(|e| std::io::Error::other(format!("{e:#}")));
     let status = status.and_then(|s| {
         if !s.success() {
             return Ok(s);
