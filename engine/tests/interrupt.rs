@@ -367,3 +367,33 @@ fn replay_and_census_refuse_what_is_not_an_input() {
     assert_eq!(run.status.code(), Some(0), "{run:?}");
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+/// minimize of a finding that is already minimal writes nothing.
+#[test]
+fn minimize_of_a_minimal_hang_writes_nothing() {
+    let dir = scratch("minimal-in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hang.json");
+    std::fs::write(
+        &file,
+        r#"{"config":"mips64-n64-16k","ops":[{"Lookup":{"pmap":1,"va":{"Seg":{"seg":1,"page":0}}}}]}"#,
+    )
+    .unwrap();
+    let out = scratch("minimal");
+    let run = Command::new(EXE)
+        .arg("minimize")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .env("SEGTAB_PLANT_PORT_HANG", "lookup")
+        .env("SEGTAB_SUSPECT_MS", "300")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{text}");
+    assert!(text.contains("already minimal"), "{text}");
+    assert!(text.contains("HANG in mips64-n64-16k"), "{text}");
+    assert!(files(&out).is_empty(), "nothing written: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
