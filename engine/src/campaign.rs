@@ -789,7 +789,29 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
     } else if found.is_empty() {
         "no divergence".to_string()
     } else {
-        format!("{} divergence(s)", found.len())
+        // A hang or crash is saved as hang-*.json / crash-*.json.
+        let kind = |p: &String| {
+            let name = Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            ["hang", "crash"]
+                .into_iter()
+                .find(|k| name.starts_with(&format!("{k}-")))
+                .unwrap_or("divergence")
+        };
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in &found {
+            *counts.entry(kind(f)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(k, n)| match k {
+                "crash" => format!("{n} crash(es)"),
+                k => format!("{n} {k}(s)"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let verdict = if interrupted {
         format!("INTERRUPTED (Ctrl-C or SIGTERM); {verdict} so far")

@@ -13,7 +13,7 @@
 //!   divergences; [`probe`]: running a sequence in a child process;
 //! - the `segtab-diff` commands: [`campaign`] (worker processes),
 //!   [`replay`] (replay, minimize), [`seeds`] (the fuzzer's seed corpus),
-//!   [`bench`].
+//!   [`bench`]; [`interrupt`]: Ctrl-C and SIGTERM stop them cleanly.
 
 #![warn(missing_docs)]
 

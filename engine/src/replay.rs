@@ -352,27 +352,41 @@ pub fn census(
     let mut unreadable = 0;
     let mut pairs: std::collections::HashMap<String, Pair> = Default::default();
     let files = inputs(files, raw)?;
-    let start = std::time::Instant::now();
-    let (plain, every) = (
-        !crate::campaign::on_terminal(),
-        crate::campaign::status_every(),
+    // Without a terminal, a status line at a fixed interval, from a
+    // thread (one file's probes can take a while).
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let (file_no, classes, finished) = (
+        std::sync::Arc::new(AtomicUsize::new(0)),
+        std::sync::Arc::new(AtomicUsize::new(0)),
+        std::sync::Arc::new(AtomicBool::new(false)),
     );
-    let mut next_status = every;
+    let status = (!crate::campaign::on_terminal()).then(|| {
+        let (file_no, classes, finished) = (file_no.clone(), classes.clone(), finished.clone());
+        let (n, every) = (files.len(), crate::campaign::status_every());
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut next = every;
+            while !finished.load(Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                if start.elapsed() >= next {
+                    next += every;
+                    eprintln!(
+                        "census: {:.0} s: file {} of {n}, {} class(es) so far",
+                        start.elapsed().as_secs_f64(),
+                        file_no.load(Relaxed),
+                        classes.load(Relaxed)
+                    );
+                }
+            }
+        })
+    });
     let mut done = 0;
     for (i, f) in files.iter().enumerate() {
         if crate::interrupt::stopped() {
             break;
         }
-        if plain && start.elapsed() >= next_status {
-            next_status += every;
-            eprintln!(
-                "census: {:.0} s: file {} of {}, {} class(es) so far",
-                start.elapsed().as_secs_f64(),
-                i + 1,
-                files.len(),
-                census.classes().len()
-            );
-        }
+        file_no.store(i + 1, Relaxed);
+        classes.store(census.classes().len(), Relaxed);
         match census_one(
             &exe,
             f,
@@ -389,6 +403,10 @@ pub fn census(
             Err(e) => return Err(e),
         }
         done = i + 1;
+    }
+    finished.store(true, Relaxed);
+    if let Some(t) = status {
+        let _ = t.join();
     }
     let interrupted = crate::interrupt::stopped();
     if interrupted {

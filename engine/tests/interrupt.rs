@@ -319,10 +319,15 @@ fn sigterm_stops_a_census() {
         ],
         &[("SEGTAB_PLANT_PORT_HANG", "lookup")],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     let (code, text) = signal(child, rx, "-TERM", Vec::new());
     assert_eq!(code, 130, "{text}");
     assert!(text.contains("census: INTERRUPTED"), "{text}");
+    // No terminal: status lines while the first file's probe runs.
+    assert!(
+        text.contains("s: file 1 of 3, 0 class(es) so far"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&out);
 }
