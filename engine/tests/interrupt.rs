@@ -23,7 +23,17 @@ fn scratch(name: &str) -> PathBuf {
 
 /// Start the tool; every line of its stdout and stderr comes on the receiver.
 fn start(args: &[&str], env: &[(&str, &str)]) -> (Child, Receiver<String>) {
-    let mut child = Command::new(EXE)
+    start_in(args, env, false)
+}
+
+/// [`start`], in a process group of its own when `group` (as a shell
+/// starts a foreground job: Ctrl-C reaches every process of it).
+fn start_in(args: &[&str], env: &[(&str, &str)], group: bool) -> (Child, Receiver<String>) {
+    let mut cmd = Command::new(EXE);
+    if group {
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    }
+    let mut child = cmd
         .args(args)
         .envs(env.iter().copied())
         .env("SEGTAB_STATUS_SECS", "0.5")
@@ -70,11 +80,14 @@ fn signal(
     mut seen: Vec<String>,
 ) -> (i32, String) {
     let pid = child.id();
-    assert!(Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    // `sig` is -INT or -TERM for the process, or -PGID for SIGINT to its
+    // whole process group (a terminal's Ctrl-C).
+    let args = if sig == format!("-{pid}") {
+        vec!["-INT".to_string(), "--".into(), sig.to_string()]
+    } else {
+        vec![sig.to_string(), pid.to_string()]
+    };
+    assert!(Command::new("kill").args(&args).status().unwrap().success());
     let t = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -148,6 +161,38 @@ fn sigint_stops_a_campaign_with_its_summary() {
         "the work done is counted: {text}"
     );
     assert!(files(&out).is_empty(), "no finding, no file");
+}
+
+/// Ctrl-C in a terminal: SIGINT to the whole process group, workers
+/// included. Their deaths are the user stopping the run, not crashes.
+#[test]
+fn ctrl_c_to_the_whole_group_stops_a_campaign_without_findings() {
+    let out = scratch("group");
+    let (child, rx) = start_in(
+        &[
+            "campaign",
+            "--seconds",
+            "120",
+            "--jobs",
+            "2",
+            "--seed",
+            "6",
+            "--config",
+            "mips64-n64-16k",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        true,
+    );
+    let mut seen = Vec::new();
+    wait_for(&rx, "ops/s", &mut seen);
+    let group = format!("-{}", child.id());
+    let (code, text) = signal(child, rx, &group, seen);
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("INTERRUPTED"), "{text}");
+    assert!(!text.contains("crash"), "{text}");
+    assert!(files(&out).is_empty(), "no finding: {:?}", files(&out));
 }
 
 #[test]
