@@ -922,8 +922,16 @@ fn save_inflight(
     saved: impl FnOnce(&Path),
 ) -> Result<Option<(crate::Divergence, PathBuf)>> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
-    let mut seq: Sequence =
-        serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
+    let mut seq: Sequence = match serde_json::from_slice(&bytes) {
+        Ok(seq) => seq,
+        // Killed while writing its next sequence: the step suspected had
+        // returned after all (a suspect limit below a step's time, e.g.
+        // SEGTAB_SUSPECT_MS=0, makes this race likely). No finding.
+        Err(_) if stuck.is_some() => return Ok(None),
+        Err(e) => {
+            return Err(e).context("the worker left no readable sequence in flight");
+        }
+    };
     let exe = std::env::current_exe()?;
     let p = if let Some(step) = stuck {
         seq.ops.truncate(step as usize + 1);
