@@ -174,12 +174,13 @@ say "exit status $rc ($([ $rc = 0 ] && echo 'no finding' || echo 'finding or err
 say "new corpus inputs: $WORK ($(find "$WORK" -type f | wc -l) files)"
 say "findings (crash-*, timeout-*, oom-*, leak-*) go to $ART/"
 new=$(find "$ART" -type f -newer "$MARK" 2>/dev/null)
-if [ -n "$new" ]; then
-    say "new findings of this run:"
-    printf '    %s\n' $new >&2
-else
+if [ -z "$new" ]; then
     say "no new findings in this run"
+    exit $rc
 fi
+say "new findings of this run:"
+printf '    %s\n' $new >&2
+# Replay instructions only when there is something to replay.
 if [ -n "$CONFIG" ]; then
     cat >&2 <<EOF
 Replay a finding (pinned: the file has no configuration byte, so name it):

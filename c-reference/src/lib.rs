@@ -30,7 +30,7 @@ pub use configs::{Config, Port, CONFIGS};
 pub use revision::{Capability, Revision};
 pub use world::{
     CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PageList, PanicInfo, PanicKind,
-    XtabEvent, NCPUS, NLWPS, NPMAPS,
+    XtabEvent, LAST_CALL, NCPUS, NLWPS, NPMAPS,
 };
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));

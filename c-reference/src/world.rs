@@ -1026,10 +1026,16 @@ unsafe extern "C" fn hook_map_event(ctx: *mut c_void, map: i32, pa: u64) {
     c.pool.note_map(map != 0, pa);
 }
 
+/// The code ([`Call::code`]) of the last call out of the C file (the
+/// scheduler's hook sees every one), in any world of this process: what a
+/// hang report names. -1 until the first; the engine resets it.
+pub static LAST_CALL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
 /// The scheduler's hook: a no-op (one thread-local read) outside
 /// `Scheduler::run`. Touches no HookCtx: another CPU may run before it
 /// returns.
 unsafe extern "C" fn hook_sched(_ctx: *mut c_void, call: i32) -> i32 {
+    LAST_CALL.store(call, std::sync::atomic::Ordering::Relaxed);
     if sched::this_cpu().is_none() {
         return 0;
     }

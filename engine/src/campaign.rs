@@ -86,7 +86,8 @@ pub enum Sched {
 /// What a campaign reached, for `certify`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
-    /// 0: no divergence; 1: a divergence, crash or hang.
+    /// 0: no divergence; 1: a divergence, crash or hang; 130: stopped by
+    /// Ctrl-C or SIGTERM (what was found before is in `found`).
     pub exit: u8,
     /// Sequences and operations run.
     pub seqs: u64,
@@ -206,7 +207,8 @@ pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
             .fold((0u64, 0u64), |a, p| (a.0 + p.points, a.1 + p.steps))
     };
     let mut rng = SplitMix64(seed);
-    let deadline = Instant::now() + Duration::from_secs(c.seconds);
+    // --seconds 0: no deadline (until a finding, or until the parent stops it).
+    let deadline = (c.seconds > 0).then(|| Instant::now() + Duration::from_secs(c.seconds));
     let mut last = Instant::now();
     let (mut seqs, mut ops) = (0u64, 0u64);
     let mut inflight_file = std::fs::File::create(inflight)?;
@@ -249,7 +251,7 @@ pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
     // Outcome features reached, and those not yet reported.
     let mut reached: std::collections::HashSet<String> = Default::default();
     let mut fresh: Vec<String> = Vec::new();
-    while Instant::now() < deadline {
+    while deadline.map_or(true, |d| Instant::now() < d) {
         let k = (seqs % pairs.len() as u64) as usize;
         let len = 16 + (rng.next_u64() % 700) as usize;
         let seq = Sequence::from_bytes(&rng.bytes(len), Some(pairs[k].config));
@@ -366,6 +368,44 @@ struct Worker {
     stuck: Option<u64>,
     /// PCT (points, steps) the worker reported last.
     pct: (u64, u64),
+}
+
+impl Drop for Worker {
+    /// A worker never outlives the campaign, whatever way it ends (an
+    /// error, Ctrl-C).
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The campaign's scratch directory (the workers' sequences in flight),
+/// removed however the campaign ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How often a campaign, a census or certify prints a plain status line
+/// when stderr is not a terminal (CI logs, `| tee`): 10 s, or
+/// `SEGTAB_STATUS_SECS`.
+pub fn status_every() -> Duration {
+    std::env::var("SEGTAB_STATUS_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+}
+
+/// Whether progress is drawn as bars (stderr is a terminal) rather than
+/// printed as plain status lines.
+pub fn on_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Start worker `k` of `c.jobs` as a child of this executable, with
@@ -486,8 +526,9 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
         c.seed, c.seed
     ));
     let exe = std::env::current_exe()?;
-    let scratch = std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
+    let scratch = Scratch(std::env::temp_dir().join(format!("segtab-diff-{}", std::process::id())));
+    std::fs::create_dir_all(&scratch.0)?;
+    let scratch = &scratch.0;
     let mut workers = (0..c.jobs)
         .map(|k| {
             spawn(
@@ -497,19 +538,35 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
                 worker_seed(c.seed, k),
                 c.seconds,
                 &exe,
-                &scratch,
+                scratch,
             )
         })
         .collect::<Result<Vec<_>>>()?;
     let seconds = c.seconds;
     let out = &c.out;
     let hang_secs = c.hang_secs;
-    let bar = indicatif::ProgressBar::new(seconds);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
+    // --seconds 0: until a finding or Ctrl-C, with a spinner.
+    let bar = if seconds == 0 {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        b
+    } else {
+        let b = indicatif::ProgressBar::new(seconds);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}")
+                .unwrap()
+                .progress_chars("=> "),
+        );
+        b
+    };
+    let plain = !on_terminal();
+    let every = status_every();
+    let mut next_status = every;
+    let mut interrupted = false;
+
     let start = Instant::now();
     let mut found: Vec<String> = Vec::new();
     let mut census = Census::new();
@@ -523,6 +580,10 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
     let mut next_sample = 0.0f64;
     loop {
         std::thread::sleep(Duration::from_millis(100));
+        if crate::interrupt::stopped() {
+            interrupted = true;
+            break;
+        }
         let now = start.elapsed().as_secs_f64();
         let mut replace = Vec::new();
         for (i, w) in workers.iter_mut().enumerate().filter(|(_, w)| !w.done) {
@@ -561,6 +622,9 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
                         exit = 1;
                         None
                     }
+                    // Stopped from outside (Ctrl-C reaches the whole
+                    // process group): the campaign stops, no finding.
+                    _ if crate::interrupt::child_was_stopped(&status) => None,
                     // Died (a crash in the C or the port): the sequence in
                     // flight is the finding.
                     _ => Some(format!("crash ({status})")),
@@ -574,6 +638,13 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
                 None
             };
             if let Some(what) = died {
+                // The work the worker did before: the steps of the
+                // sequence in flight up to the one that hung (its progress
+                // lines count whole sequences only).
+                if let Some(step) = w.stuck {
+                    w.seqs += 1;
+                    w.ops += step + 1;
+                }
                 if !c.census && !found.is_empty() {
                     // The campaign stops at its first finding: the other
                     // workers are being stopped, not examined.
@@ -588,14 +659,22 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
                     ("hang", None) => format!("made no progress for {hang_secs}s (hang)"),
                     _ => format!("died ({what})"),
                 };
-                let Some((d, p)) = save_inflight(&w.inflight, out, &what, &by, w.stuck, |p| {
+                let saved = save_inflight(&w.inflight, out, &what, &by, w.stuck, |p| {
                     eprintln!(
                         "segtab-diff: a worker on {} {how}; sequence saved to {} (found by {by}), minimizing...",
                         w.config,
                         p.display()
                     )
-                })?
-                else {
+                });
+                let saved = match saved {
+                    // Ctrl-C while confirming: no finding was saved yet.
+                    Err(e) if crate::interrupt::is(&e) => {
+                        interrupted = true;
+                        break;
+                    }
+                    r => r?,
+                };
+                let Some((d, p)) = saved else {
                     // A suspected hang the child did not confirm: a slow
                     // step, not a finding. The worker goes on, fresh.
                     eprintln!(
@@ -617,9 +696,12 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
         }
         // A census goes on: a fresh worker (new seed: the old one would
         // meet the same crash) for the time that is left.
+        if interrupted {
+            break;
+        }
         let left = seconds.saturating_sub(start.elapsed().as_secs());
         for i in replace {
-            if left == 0 {
+            if left == 0 && seconds != 0 {
                 continue;
             }
             restarts += 1;
@@ -629,7 +711,7 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
             past_ops += workers[i].ops;
             past_pct.0 += workers[i].pct.0;
             past_pct.1 += workers[i].pct.1;
-            workers[i] = spawn(c, sched, k, seed, left, &exe, &scratch)?;
+            workers[i] = spawn(c, sched, k, seed, left, &exe, scratch)?;
         }
         let (seqs, ops) = workers
             .iter()
@@ -645,12 +727,34 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
         } else {
             format!("{} divergences", found.len())
         };
-        bar.set_message(format!(
+        let msg = format!(
             "{:.0} ops/s, {seqs} sequences, {} configurations ({}), {findings}",
             ops as f64 / secs,
             c.configs.len(),
             c.config_arg,
-        ));
+        );
+        if plain {
+            // No terminal: a plain line at a fixed interval instead of a bar.
+            if start.elapsed() >= next_status {
+                next_status += every;
+                let of = if seconds == 0 {
+                    String::new()
+                } else {
+                    format!(" of {seconds}")
+                };
+                let phase = if found.is_empty() || c.census {
+                    "running"
+                } else {
+                    "stopping at the first finding"
+                };
+                eprintln!(
+                    "campaign: {:.0} s{of}: {ops} operations, {msg}; {phase}",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        } else {
+            bar.set_message(msg);
+        }
         if !found.is_empty() && !c.census {
             for w in workers.iter_mut().filter(|w| !w.done) {
                 let _ = w.child.kill();
@@ -662,8 +766,18 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
             break;
         }
     }
-    bar.finish();
-    let _ = std::fs::remove_dir_all(&scratch);
+    // (A stop that came while a finding was saved ended the loop too.)
+    interrupted |= crate::interrupt::stopped();
+    if interrupted {
+        for w in workers.iter_mut().filter(|w| !w.done) {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+            w.done = true;
+        }
+        bar.abandon();
+    } else {
+        bar.finish();
+    }
     let (seqs, ops) = workers
         .iter()
         .fold((past_seqs, past_ops), |a, w| (a.0 + w.seqs, a.1 + w.ops));
@@ -675,7 +789,34 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
     } else if found.is_empty() {
         "no divergence".to_string()
     } else {
-        format!("{} divergence(s)", found.len())
+        // A hang or crash is saved as hang-*.json / crash-*.json.
+        let kind = |p: &String| {
+            let name = Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            ["hang", "crash"]
+                .into_iter()
+                .find(|k| name.starts_with(&format!("{k}-")))
+                .unwrap_or("divergence")
+        };
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for f in &found {
+            *counts.entry(kind(f)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(k, n)| match k {
+                "crash" => format!("{n} crash(es)"),
+                k => format!("{n} {k}(s)"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let verdict = if interrupted {
+        format!("INTERRUPTED (Ctrl-C or SIGTERM); {verdict} so far")
+    } else {
+        verdict
     };
     say(format!(
         "campaign: {seqs} sequences, {ops} operations in {:.1}s ({:.0} ops/s) over {} configuration(s), {} worker(s), seed {}: {verdict}",
@@ -700,6 +841,9 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
             write_json(path, &census)?;
         }
         exit = u8::from(!census.is_empty());
+    }
+    if interrupted {
+        exit = crate::interrupt::EXIT;
     }
     stats
         .timeline
@@ -778,8 +922,16 @@ fn save_inflight(
     saved: impl FnOnce(&Path),
 ) -> Result<Option<(crate::Divergence, PathBuf)>> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
-    let mut seq: Sequence =
-        serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
+    let mut seq: Sequence = match serde_json::from_slice(&bytes) {
+        Ok(seq) => seq,
+        // Killed while writing its next sequence: the step suspected had
+        // returned after all (a suspect limit below a step's time, e.g.
+        // SEGTAB_SUSPECT_MS=0, makes this race likely). No finding.
+        Err(_) if stuck.is_some() => return Ok(None),
+        Err(e) => {
+            return Err(e).context("the worker left no readable sequence in flight");
+        }
+    };
     let exe = std::env::current_exe()?;
     let p = if let Some(step) = stuck {
         seq.ops.truncate(step as usize + 1);
@@ -815,6 +967,14 @@ fn save_inflight(
                 Duration::from_secs(2)
             };
             let small = probe::minimize(&exe, &seq, &p, 150, timeout);
+            if crate::interrupt::stopped() {
+                // Ctrl-C while minimizing: the confirmed finding stays as saved.
+                eprintln!(
+                    "segtab-diff: interrupted while minimizing; the {what} is kept as found ({})",
+                    first_path.display()
+                );
+                return Ok(Some((first, first_path)));
+            }
             let small = if p == Probe::Hang
                 && small.ops.len() < seq.ops.len()
                 && confirm_hang(&exe, &small)? != Some(Probe::Hang)
@@ -833,14 +993,19 @@ fn save_inflight(
         // Not reproducible in isolation: keep it as it was.
         _ => seq,
     };
-    if seq.ops.len() == first.sequence.ops.len() {
-        return Ok(Some((first, first_path)));
-    }
-    let d = process_divergence(seq, what);
-    let path = corpus::save(out, &d, found)?;
-    if path != first_path {
-        let _ = std::fs::remove_file(&first_path);
-    }
+    let (mut d, path) = if seq.ops.len() == first.sequence.ops.len() {
+        (first, first_path)
+    } else {
+        let d = process_divergence(seq, what);
+        let path = corpus::save(out, &d, found)?;
+        if path != first_path {
+            let _ = std::fs::remove_file(&first_path);
+        }
+        (d, path)
+    };
+    // Which step, on which side: what a porter needs first.
+    probe::describe_hang(&exe, &mut d);
+    eprintln!("{}", report::text(&d));
     Ok(Some((d, path)))
 }
 

@@ -100,6 +100,23 @@ pub fn save(dir: &Path, d: &Divergence, found: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A reproducer under `dir` (not recursively) whose sequence is `seq`,
+/// if there is one.
+pub fn find_same(dir: &Path, seq: &Sequence) -> Option<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    entries.sort();
+    entries.into_iter().find(|p| {
+        std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Reproducer>(&b).ok())
+            .is_some_and(|r| r.sequence == *seq)
+    })
+}
+
 /// FNV-1a: a stable content hash for file names.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

@@ -13,7 +13,7 @@
 //!   divergences; [`probe`]: running a sequence in a child process;
 //! - the `segtab-diff` commands: [`campaign`] (worker processes),
 //!   [`replay`] (replay, minimize), [`seeds`] (the fuzzer's seed corpus),
-//!   [`bench`].
+//!   [`bench`]; [`interrupt`]: Ctrl-C and SIGTERM stop them cleanly.
 
 #![warn(missing_docs)]
 
@@ -26,6 +26,7 @@ pub mod certify;
 pub mod compare;
 pub mod corpus;
 pub mod explore;
+pub mod interrupt;
 pub mod model;
 pub mod panic_text;
 pub mod port_side;
@@ -49,5 +50,31 @@ pub fn assert_agree(seq: &Sequence) {
     let mut pair = Pair::open(&seq.config, run::DEFAULT_POOL_PAGES).expect("open configuration");
     if let RunResult::Diverge(d) = run::run(&mut pair, seq, CompareOpts::default()) {
         panic!("{}", report::text(&d));
+    }
+}
+
+/// [`assert_agree`], failing (with the step and the side that did not
+/// return) if a step runs longer than `limit`: the test of a hang. The
+/// stuck thread is left behind; the test process ends with the test run.
+pub fn assert_returns(seq: &Sequence, limit: std::time::Duration) {
+    use run::progress::{side_name, INDEX, SIDE};
+    use std::sync::atomic::Ordering::Relaxed;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = seq.clone();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(|| assert_agree(&s));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(())) => {}
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!(
+            "HANG: step {} ({}) did not return within {limit:?} in {}",
+            INDEX.load(Relaxed),
+            seq.ops
+                .get(INDEX.load(Relaxed) as usize)
+                .map_or("?".to_string(), |o| format!("{o:?}")),
+            side_name(SIDE.load(Relaxed)),
+        ),
     }
 }

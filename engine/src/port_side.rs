@@ -131,6 +131,7 @@ fn this_cpu() -> usize {
 /// A call out of the port: a point where the scheduler may run another
 /// CPU. Skipped while unwinding (a panicking CPU must not yield again).
 fn point(call: shim::sched::Call) {
+    crate::run::progress::PORT_LAST_CALL.store(call.code(), std::sync::atomic::Ordering::Relaxed);
     if !std::thread::panicking() {
         if let Err(a) = shim::sched::point(call) {
             std::panic::panic_any(Abandoned(a));
@@ -216,6 +217,7 @@ unsafe impl<M: Machine> Env<M> for PoolEnv<M> {
 
     fn alloc_poolpage(&self, flags: u32) -> Option<u32> {
         point(Call::Alloc);
+        planted_hang("alloc");
         self.pool.with(|p| p.alloc(flags as i32))
     }
     fn page_to_phys(&self, pg: u32) -> PhysAddr {
@@ -723,6 +725,9 @@ impl<M: Machine> Side for PortSide<M> {
     }
 
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd {
+        if matches!(a, Action::Lookup { .. }) {
+            planted_hang("lookup");
+        }
         if pool_action(self.pool_mut(), a) {
             return StepEnd::Ok(None);
         }
@@ -969,4 +974,19 @@ pub fn open(config: &'static Config, pool_pages: usize) -> Result<Box<dyn Side>,
             unreachable!("configuration {other} has no Rust machine; add it to port_side::open")
         }
     })
+}
+
+/// A hang planted for the tests of hang findings and of Ctrl-C
+/// (`engine/tests/interrupt.rs`): with `SEGTAB_PLANT_PORT_HANG=lookup`
+/// the port's every lookup never returns, as an endless loop in a port
+/// would; with `alloc`, every page allocation, after its call out of the
+/// file. Unset (always, outside those tests), it costs one check.
+fn planted_hang(kind: &str) {
+    static PLANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let planted = PLANTED.get_or_init(|| std::env::var("SEGTAB_PLANT_PORT_HANG").ok());
+    if planted.as_deref() == Some(kind) {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    }
 }

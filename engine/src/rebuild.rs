@@ -13,18 +13,58 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The lines of a failed build that say what the shim lacks.
+/// How many of the compiler's own errors a failed build shows.
+const COMPILER_ERRORS: usize = 5;
+
+/// The lines of a failed build that say what the shim lacks, with the
+/// compiler's first errors (`FILE:LINE: error: ...`, at most
+/// [`COMPILER_ERRORS`]: a syntax error, a type the shim gets wrong) after
+/// them, and the build's summary line last.
 fn diagnosis(log: &str) -> Vec<String> {
-    log.lines()
-        .map(str::trim)
+    let lines: Vec<&str> = log.lines().map(str::trim).collect();
+    let mut out: Vec<String> = lines
+        .iter()
         .filter(|l| {
             l.starts_with("missing interface ")
                 || l.starts_with("missing entry point ")
                 || l.starts_with("unknown layout ")
-                || l.starts_with("segtab-diff: the shim cannot")
         })
-        .map(str::to_string)
-        .collect()
+        .map(|l| l.to_string())
+        .collect();
+    let errors: Vec<&&str> = lines.iter().filter(|l| is_compiler_error(l)).collect();
+    out.extend(
+        errors
+            .iter()
+            .take(COMPILER_ERRORS)
+            .map(|l| format!("compiler: {l}")),
+    );
+    if errors.len() > COMPILER_ERRORS {
+        out.push(format!(
+            "compiler: ... {} more errors (SEGTAB_DIAG_ALL=1 SEGTAB_C_SOURCE=FILE cargo build -p c-reference shows them all)",
+            errors.len() - COMPILER_ERRORS
+        ));
+    }
+    out.extend(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("segtab-diff: the shim cannot"))
+            .map(|l| l.to_string()),
+    );
+    out
+}
+
+/// `FILE:LINE: error: MESSAGE`, as c-reference's build prints the
+/// compiler's errors.
+fn is_compiler_error(l: &str) -> bool {
+    let mut parts = l.splitn(3, ':');
+    let (Some(file), Some(line), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !file.is_empty()
+        && !file.contains(' ')
+        && !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit())
+        && rest.starts_with(" error: ")
 }
 
 /// `cargo build --release` of the `segtab-diff` binary with the C from
@@ -76,12 +116,17 @@ pub fn build(source: &Path) -> Result<PathBuf> {
         source.display(),
         target.display()
     );
-    let out = cargo_build(&root, &source, &target)
-        .arg("-q")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .context("running cargo (is it installed?)")?;
+    let out = wait_stoppable(
+        own_group(&mut cargo_build(&root, &source, &target))
+            .arg("-q")
+            // Every compiler error, not only the missing interfaces:
+            // diagnosis() shows the first few beside them.
+            .env("SEGTAB_DIAG_ALL", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running cargo (is it installed?)")?,
+    )?;
     if !out.status.success() {
         let log = String::from_utf8_lossy(&out.stderr);
         let lines = diagnosis(&log);
@@ -107,11 +152,104 @@ pub fn build(source: &Path) -> Result<PathBuf> {
 /// without `--c-source`) with the built tool; its exit code.
 pub fn run(source: &Path, args: &[std::ffi::OsString]) -> Result<u8> {
     let exe = build(source)?;
-    let status = Command::new(&exe)
+    let mut child = Command::new(&exe)
         .args(args)
-        .status()
+        .spawn()
         .with_context(|| format!("running {}", exe.display()))?;
-    Ok(status.code().map_or(2, |c| c.clamp(0, 255) as u8))
+    // Ctrl-C or SIGTERM to this process (the terminal also sends it to the
+    // child; `kill` or `timeout` only to us) is passed on, so the rebuilt
+    // tool stops cleanly as it would alone.
+    let mut told = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if crate::interrupt::stopped() && !told {
+            told = true;
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Ok(match status.code() {
+        Some(c) => c.clamp(0, 255) as u8,
+        None if told => crate::interrupt::EXIT,
+        None => 2,
+    })
+}
+
+/// `cmd.status()`, except that after Ctrl-C or SIGTERM the child (a
+/// build) is killed and the result is
+/// [`Interrupted`](crate::interrupt::Interrupted).
+pub fn status_stoppable(cmd: &mut Command) -> Result<std::process::ExitStatus> {
+    let mut child = own_group(cmd).spawn()?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if crate::interrupt::stopped() {
+            stop_group(&mut child);
+            return Err(crate::interrupt::Interrupted.into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A build runs in a process group of its own, so that stopping it stops
+/// its compilers too (killing cargo alone leaves them running).
+fn own_group(cmd: &mut Command) -> &mut Command {
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
+    cmd
+}
+
+/// Stop a child started with [`own_group`] and everything in its group.
+fn stop_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let t = std::time::Instant::now();
+    while t.elapsed() < std::time::Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Wait for `child` (its stderr piped), collecting its output; after
+/// Ctrl-C or SIGTERM it is killed and the result is
+/// [`Interrupted`](crate::interrupt::Interrupted).
+fn wait_stoppable(mut child: std::process::Child) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut err = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if crate::interrupt::stopped() {
+            stop_group(&mut child);
+            return Err(crate::interrupt::Interrupted.into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: reader.join().unwrap_or_default(),
+    })
 }
 
 /// This invocation's arguments without `--c-source FILE` / `--c-source=FILE`.
@@ -144,5 +282,24 @@ mod tests {
                 "segtab-diff: the shim cannot build x.c: 1 missing interface (8 of 8 configurations)"
             ]
         );
+    }
+
+    /// A file that does not compile for another reason (here a syntax
+    /// error) shows the compiler's own first errors.
+    #[test]
+    fn diagnosis_shows_the_compilers_first_errors() {
+        let mut log = String::from("   Compiling c-reference v0.1.0\n");
+        for l in 10..20 {
+            log += &format!("  broken_segtab.c:{l}: error: expected ';' before '}}' token\n");
+        }
+        log += "  segtab-diff: the shim cannot build /tmp/broken_segtab.c: 0 missing interfaces (8 of 8 configurations)\n";
+        let d = super::diagnosis(&log);
+        assert_eq!(
+            d[0],
+            "compiler: broken_segtab.c:10: error: expected ';' before '}' token"
+        );
+        assert_eq!(d.len(), 7, "{d:#?}");
+        assert!(d[5].contains("5 more errors"), "{d:#?}");
+        assert!(d[6].starts_with("segtab-diff: the shim cannot build"));
     }
 }

@@ -6,6 +6,15 @@ use std::fmt::Write;
 
 /// The human report.
 pub fn text(d: &Divergence) -> String {
+    if d.trace.is_empty() {
+        if let Some(first) = d
+            .diffs
+            .first()
+            .filter(|f| f.category == "hang" || f.category == "crash")
+        {
+            return process_text(d, &first.category);
+        }
+    }
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -62,11 +71,52 @@ pub fn text(d: &Divergence) -> String {
     s
 }
 
-/// A `#[test]` that replays the sequence.
+/// A `#[test]` that replays the sequence (a hang's fails, naming the
+/// step and the side, when a step does not return within 5 s).
 pub fn rust_test(d: &Divergence) -> String {
     let json = serde_json::to_string(&d.sequence).unwrap_or_default();
     let name = d.slug('_');
+    if d.trace.is_empty() && d.diffs.first().is_some_and(|f| f.category == "hang") {
+        return format!(
+            "#[test]\nfn hang_in_{}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_returns(&seq, std::time::Duration::from_secs(5));\n}}\n",
+            d.sequence.config.replace('-', "_")
+        );
+    }
     format!(
         "#[test]\nfn divergence_{name}() {{\n    let seq: segtab_diff::Sequence = serde_json::from_str(\n        r#\"{json}\"#,\n    )\n    .unwrap();\n    segtab_diff::assert_agree(&seq);\n}}\n"
     )
+}
+
+/// The report of a finding that took a process down (a hang or a crash):
+/// which side, at which step when known, the operations, and a test.
+fn process_text(d: &Divergence, what: &str) -> String {
+    let mut s = String::new();
+    let site = d.diffs.get(1);
+    let _ = writeln!(
+        s,
+        "{} in {}{}",
+        what.to_ascii_uppercase(),
+        d.sequence.config,
+        match site {
+            Some(f) => format!(
+                ": {} (C reference: {}; Rust port: {})",
+                f.field, f.c, f.rust
+            ),
+            None => format!(" ({})", d.diffs[0].c),
+        }
+    );
+    let trace = c_reference::configs::find(&d.sequence.config)
+        .map(|c| crate::run::trace_of(c, &d.sequence, d.sequence.ops.len().saturating_sub(1)))
+        .unwrap_or_default();
+    let _ = writeln!(s, "\noperations:");
+    for (i, t) in trace.iter().enumerate() {
+        let mark = if site.is_some() && i == d.step {
+            ">>"
+        } else {
+            "  "
+        };
+        let _ = writeln!(s, "{mark} {i:3}  {t}");
+    }
+    let _ = writeln!(s, "\nreproduce as a test:\n{}", rust_test(d));
+    s
 }

@@ -30,6 +30,47 @@ pub mod progress {
     pub static ENDED: AtomicU64 = AtomicU64::new(0);
     /// Index of the last step begun by `run_observed`, in its sequence.
     pub static INDEX: AtomicU64 = AtomicU64::new(0);
+    /// What the step begun last is running: [`SIDE_C`], [`SIDE_PORT`] or
+    /// [`SIDE_COMPARE`] (a hang report names the side that did not return).
+    pub static SIDE: AtomicU64 = AtomicU64::new(0);
+    /// The C reference's call.
+    pub const SIDE_C: u64 = 1;
+    /// The port's call.
+    pub const SIDE_PORT: u64 = 2;
+    /// The comparison after both returned.
+    pub const SIDE_COMPARE: u64 = 3;
+    /// The code of the last call out of the port (`shim::sched::Call`);
+    /// the C's is `c_reference::LAST_CALL`. -1: none in this step.
+    pub static PORT_LAST_CALL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+    /// A side begins its call: [`SIDE`] says so, its last call is none yet.
+    pub fn enter(side: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match side {
+            SIDE_C => c_reference::LAST_CALL.store(-1, Relaxed),
+            SIDE_PORT => PORT_LAST_CALL.store(-1, Relaxed),
+            _ => {}
+        }
+        SIDE.store(side, Relaxed);
+    }
+    /// The last call out of the file `side` made in this step, by name.
+    pub fn last_call(side: u64) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let code = match side {
+            SIDE_C => c_reference::LAST_CALL.load(Relaxed),
+            SIDE_PORT => PORT_LAST_CALL.load(Relaxed),
+            _ => -1,
+        };
+        shim::sched::Call::from_code(code).map(|c| format!("{c:?}"))
+    }
+    /// [`SIDE`] as words.
+    pub fn side_name(side: u64) -> &'static str {
+        match side {
+            SIDE_C => "the C reference",
+            SIDE_PORT => "the Rust port",
+            SIDE_COMPARE => "the comparison of the two sides (the engine)",
+            _ => "neither side (the engine, between steps)",
+        }
+    }
 }
 
 /// Pool frames per world unless told otherwise.
@@ -291,6 +332,7 @@ impl Pair {
                     Some(p) if self.config.multiprocessor => Some(p),
                     _ => None,
                 };
+                progress::enter(progress::SIDE_C);
                 let schedule = if let Some(p) = pct {
                     let policy = shim::sched::Policy::Pct(p.draw());
                     let ecs = self
@@ -305,6 +347,7 @@ impl Pair {
                     (cc.schedule, ecs)
                 };
                 let (bits, ecs) = schedule;
+                progress::enter(progress::SIDE_PORT);
                 let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
                     compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
@@ -314,8 +357,14 @@ impl Pair {
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
-            _ => (self.c.step(a, &mut tc), self.r.step(a, &mut tr)),
+            _ => {
+                progress::enter(progress::SIDE_C);
+                let ec = self.c.step(a, &mut tc);
+                progress::enter(progress::SIDE_PORT);
+                (ec, self.r.step(a, &mut tr))
+            }
         };
+        progress::enter(progress::SIDE_COMPARE);
         // Compare the logs in place; they are moved into the trace only
         // for a report.
         if self.c.pool().events() != self.r.pool().events() {

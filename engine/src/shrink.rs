@@ -54,6 +54,15 @@ pub fn reduce(
     budget: usize,
     mut test: impl FnMut(&Sequence) -> Option<usize>,
 ) -> Sequence {
+    // After Ctrl-C or SIGTERM no candidate is tried: the best so far is
+    // returned at once (see crate::interrupt).
+    let mut test = |cand: &Sequence| {
+        if crate::interrupt::stopped() {
+            None
+        } else {
+            test(cand)
+        }
+    };
     let mut best = seq.clone();
     let mut runs = 0;
     let mut chunk = best.ops.len().div_ceil(2).max(1);

@@ -14,27 +14,46 @@ use std::process::ExitCode;
 #[command(
     name = "segtab-diff",
     version,
-    about = "Differential testing of the Rust port of NetBSD pmap_segtab.c against the C original"
+    about = "Differential testing of the Rust port of NetBSD pmap_segtab.c against the C original",
+    after_help = GLOBAL_HELP
 )]
 struct Cli {
-    /// Run the command against this C file instead of the one built in:
-    /// the tool is rebuilt with it (SEGTAB_C_SOURCE) in a target directory
-    /// of its own inside the checkout, then run. A file the shim cannot
-    /// build exits 2 with one line per missing interface. For certify:
-    /// the file to certify against (it builds what it needs itself)
-    /// [default: $SEGTAB_C_SOURCE, else the vendored pmap_segtab.c].
+    /// Run against another C file (see `segtab-diff --help`).
     #[arg(long, global = true, value_name = "FILE")]
     c_source: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+/// What every subcommand shares, said once (`segtab-diff --help`).
+const GLOBAL_HELP: &str = "\
+Options every subcommand takes:
+  --c-source FILE  Run the command against this C file instead of the one
+                   built in: the tool is rebuilt with it (SEGTAB_C_SOURCE)
+                   in a target directory of its own inside the checkout,
+                   then run. A file that does not build exits 2 with one
+                   line per missing interface and the compiler's first
+                   errors. For certify: the file to certify against (it
+                   builds what it needs itself) [default: $SEGTAB_C_SOURCE,
+                   else the vendored pmap_segtab.c].
+  --config NAME    A configuration (`segtab-diff configs`); campaign, bench
+                   and certify also take a comma-separated list or `all`;
+                   replay, census and explore use it to decode raw fuzzer
+                   inputs of a fuzzer pinned with SEGTAB_FUZZ_CONFIG.
+  --out DIR        Where findings go [default: corpus/regressions/ inside a
+                   checkout, else ./segtab-diff-out/].
+
+Exit codes: 0 nothing found; 1 a divergence, crash or hang (or a weak
+oracle for certify); 2 a tool error; 130 stopped by Ctrl-C or SIGTERM
+(findings so far kept, summary printed).";
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run random sequences on both sides for a while (stable Rust, no fuzzer).
     /// Exit 0: no divergence; 1: divergence (minimized reproducer written); 2: tool error.
     Campaign {
-        /// How long to run.
+        /// How long to run; 0: until a finding (or, with --census, until
+        /// Ctrl-C).
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// A configuration name, or "all".
@@ -102,6 +121,10 @@ enum Cmd {
         /// Also write the classes as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Decode files named on the command line that are neither
+        /// reproducers (.json) nor libFuzzer artefacts as raw fuzzer bytes.
+        #[arg(long)]
+        raw: bool,
     },
     /// Replay reproducers (JSON) or raw fuzzer inputs and print their reports.
     /// Inside a segtab-diff checkout, divergences its ledger
@@ -114,6 +137,12 @@ enum Cmd {
         /// fuzzer pinned with SEGTAB_FUZZ_CONFIG have no configuration byte).
         #[arg(long)]
         config: Option<String>,
+        /// Decode files named on the command line that are neither
+        /// reproducers (.json) nor libFuzzer artefacts (crash-*, timeout-*,
+        /// oom-*, leak-*, slow-unit-*, corpus entries) as raw fuzzer bytes;
+        /// without it such a file is an error (exit 2).
+        #[arg(long)]
+        raw: bool,
     },
     /// Run every schedule of a reproducer's last step (which must be
     /// concurrent) with at most C preemptions, on both sides, each compared
@@ -172,6 +201,9 @@ enum Cmd {
     Probe {
         /// The file.
         file: PathBuf,
+        /// Report a step that does not return (and its side) on stdout.
+        #[arg(long)]
+        watch: bool,
     },
     /// List the machine configurations and the C file they were built from.
     Configs,
@@ -248,6 +280,17 @@ fn default_jobs() -> u32 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Ctrl-C and SIGTERM stop these cleanly (findings kept, summary
+    // printed, children stopped, temporary files removed; exit 130).
+    // Workers and probes are stopped by their parent.
+    let stoppable = match &cli.cmd {
+        Cmd::Campaign { worker, .. } => worker.is_none(),
+        Cmd::Census { .. } | Cmd::Minimize { .. } | Cmd::Certify { .. } => true,
+        _ => cli.c_source.is_some(),
+    };
+    if stoppable {
+        segtab_diff::interrupt::install();
+    }
     // certify builds every C it needs itself (instrumented, and once per
     // mutant): it takes --c-source as the file to certify against
     // [default: $SEGTAB_C_SOURCE, else the vendored c-reference/pmap_segtab.c].
@@ -306,20 +349,21 @@ fn main() -> ExitCode {
                 None => campaign::run_with(&c, sched),
             }
         }
-        Cmd::Replay { files, config } => (|| {
+        Cmd::Replay { files, config, raw } => (|| {
             let pinned = pinned(config.as_deref())?;
             let ledger = corpus::Places::here().ledger()?;
-            replay::replay(&files, pinned, &ledger)
+            replay::replay(&files, pinned, &ledger, raw)
         })(),
         Cmd::Census {
             files,
             config,
             out,
             json,
+            raw,
         } => (|| {
             let pinned = pinned(config.as_deref())?;
             let out = out.unwrap_or_else(|| corpus::Places::here().out);
-            replay::census(&files, pinned, &out, json.as_deref())
+            replay::census(&files, pinned, &out, json.as_deref(), raw)
         })(),
         Cmd::Explore {
             file,
@@ -399,7 +443,7 @@ fn main() -> ExitCode {
             let out = out.unwrap_or_else(|| corpus::Places::here().seeds);
             seeds::seed_corpus(&out, candidates, seed)
         }
-        Cmd::Probe { file } => replay::probe_file(&file),
+        Cmd::Probe { file, watch } => replay::probe_file(&file, watch),
         Cmd::Bench {
             config,
             workloads,
@@ -414,6 +458,10 @@ fn main() -> ExitCode {
 }
 
 fn tool_error(e: anyhow::Error) -> ExitCode {
+    if segtab_diff::interrupt::is(&e) {
+        eprintln!("segtab-diff: interrupted (Ctrl-C or SIGTERM)");
+        return ExitCode::from(segtab_diff::interrupt::EXIT);
+    }
     eprintln!("segtab-diff: error: {e:#}");
     ExitCode::from(2)
 }

@@ -83,20 +83,21 @@ pub fn build(root: &Path, c_source: &Path, log: &Path) -> Result<CovBuild> {
             .status();
     }
     let logf = std::fs::File::create(log)?;
-    let status = crate::rebuild::cargo_build(root, c_source, &target)
-        .arg("--target")
-        .arg(&host)
-        .env("CC", &wrap)
-        .env(format!("CC_{hostvar}"), &wrap)
-        .env(
-            format!("CARGO_TARGET_{hostvar}_RUSTFLAGS"),
-            "-C link-arg=--coverage",
-        )
-        .env_remove("SEGTAB_CONFIGS")
-        .stdout(logf.try_clone()?)
-        .stderr(logf)
-        .status()
-        .context("running cargo")?;
+    let status = crate::rebuild::status_stoppable(
+        crate::rebuild::cargo_build(root, c_source, &target)
+            .arg("--target")
+            .arg(&host)
+            .env("CC", &wrap)
+            .env(format!("CC_{hostvar}"), &wrap)
+            .env(
+                format!("CARGO_TARGET_{hostvar}_RUSTFLAGS"),
+                "-C link-arg=--coverage",
+            )
+            .env_remove("SEGTAB_CONFIGS")
+            .stdout(logf.try_clone()?)
+            .stderr(logf),
+    )
+    .context("running cargo")?;
     if !status.success() {
         bail!(
             "the coverage build failed (log: {}):\n{}",

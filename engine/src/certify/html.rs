@@ -550,3 +550,46 @@ pub fn render(r: &Report) -> String {
     );
     h
 }
+
+/// The page of an interrupted certification: it says it is partial, where
+/// it stopped and what it got to; it signs nothing off.
+pub fn render_partial(p: &super::Partial) -> String {
+    let mut rows = String::new();
+    let mut row = |k: &str, v: String| {
+        rows += &format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(k), esc(&v));
+    };
+    row("interrupted in", p.interrupted_in.clone());
+    row("after", format!("{:.0} s", p.seconds));
+    row("configurations", p.configs.join(", "));
+    if let Some(i) = &p.identity {
+        row("C file", i.c_file.clone());
+        row("port commit", i.git_commit.clone());
+    }
+    if let Some(c) = &p.campaign {
+        row(
+            "campaign",
+            format!(
+                "{} operations in {:.0} s, {} divergence(s)",
+                c.operations,
+                c.seconds,
+                c.divergences.len()
+            ),
+        );
+        for d in &c.divergences {
+            row("divergence", format!("{} ({})", d.class, d.path));
+        }
+    }
+    row(
+        "mutants judged",
+        format!(
+            "{} of {} ({} caught)",
+            p.mutants_judged, p.mutants_to_judge, p.mutants_caught
+        ),
+    );
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>segtab-diff certify: PARTIAL (interrupted)</title></head>\n\
+         <body><h1>PARTIAL REPORT: interrupted, no verdict</h1>\n<p>{}</p>\n<table>\n{rows}</table>\n\
+         <p>Run <code>segtab-diff certify</code> again to the end for a verdict.</p></body></html>\n",
+        esc(&p.verdict_line)
+    )
+}

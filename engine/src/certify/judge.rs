@@ -210,9 +210,18 @@ pub fn judge(s: &Settings, job: &Job) -> Result<Verdict> {
     // prints (it never should be).
     let limit = Duration::from_secs_f64(s.share + 30.0 + s.hang);
     let mut hung = false;
+    let mut stopped = false;
+    let mut quiet = Duration::ZERO;
+    let tick = Duration::from_millis(100).min(hang);
     loop {
-        match rx.recv_timeout(hang) {
+        if crate::interrupt::stopped() {
+            // Ctrl-C or SIGTERM: the child goes, the mutant is not judged.
+            stopped = true;
+            break;
+        }
+        match rx.recv_timeout(tick) {
             Ok(v) => {
+                quiet = Duration::ZERO;
                 seqs = v["seqs"].as_u64().unwrap_or(seqs);
                 ops = v["ops"].as_u64().unwrap_or(ops);
                 if v.get("caught").is_some() || v.get("survived").is_some() {
@@ -224,17 +233,25 @@ pub fn judge(s: &Settings, job: &Job) -> Result<Verdict> {
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                hung = true;
-                break;
+                quiet += tick;
+                if quiet >= hang {
+                    hung = true;
+                    break;
+                }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     let seconds = t.elapsed().as_secs_f64();
-    if hung {
+    if hung || stopped {
         let _ = child.kill();
     }
     let status = child.wait()?;
+    if stopped || crate::interrupt::child_was_stopped(&status) {
+        let _ = reader.join();
+        let _ = err_reader.join();
+        return Err(crate::interrupt::Interrupted.into());
+    }
     let _ = reader.join();
     let err = err_reader.join().unwrap_or_default();
     let last_words = err
@@ -369,12 +386,13 @@ pub fn build(
     log: &Path,
 ) -> Result<PathBuf> {
     let names: Vec<&str> = configs.iter().map(|c| c.name).collect();
-    let status = crate::rebuild::cargo_build(root, schema, target)
-        .env("SEGTAB_CONFIGS", names.join(","))
-        .stdout(std::fs::File::create(log)?)
-        .stderr(std::fs::File::create(log.with_extension("err"))?)
-        .status()
-        .context("running cargo for the mutant schema")?;
+    let status = crate::rebuild::status_stoppable(
+        crate::rebuild::cargo_build(root, schema, target)
+            .env("SEGTAB_CONFIGS", names.join(","))
+            .stdout(std::fs::File::create(log)?)
+            .stderr(std::fs::File::create(log.with_extension("err"))?),
+    )
+    .context("running cargo for the mutant schema")?;
     if !status.success() {
         let err = std::fs::read_to_string(log.with_extension("err")).unwrap_or_default();
         let lines: Vec<&str> = err

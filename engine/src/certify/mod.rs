@@ -294,7 +294,31 @@ pub struct Report {
     pub outcomes: BTreeMap<String, Vec<outcomes::ClassResult>>,
 }
 
-fn spinner(msg: &str) -> indicatif::ProgressBar {
+/// A step of certify that shows only that it is running (a build, a
+/// coverage read): a spinner on a terminal; else its message at once, a
+/// plain line at a fixed interval while it runs
+/// ([`campaign::status_every`]), and its last message.
+struct Spinner {
+    bar: indicatif::ProgressBar,
+    plain: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+}
+
+impl Spinner {
+    fn finish_with_message(self, msg: impl Into<std::borrow::Cow<'static, str>>) {
+        let msg = msg.into();
+        if let Some((stop, t)) = self.plain {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = t.join();
+            eprintln!("{msg}");
+        }
+        self.bar.finish_with_message(msg);
+    }
+}
+
+fn spinner(msg: &str) -> Spinner {
     let b = indicatif::ProgressBar::new_spinner();
     b.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
@@ -302,17 +326,150 @@ fn spinner(msg: &str) -> indicatif::ProgressBar {
     );
     b.enable_steady_tick(Duration::from_millis(200));
     b.set_message(msg.to_string());
-    b
+    let plain = (!campaign::on_terminal()).then(|| {
+        eprintln!("{msg}...");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, msg, every) = (stop.clone(), msg.to_string(), campaign::status_every());
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut next = every;
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if start.elapsed() >= next {
+                    next += every;
+                    eprintln!("{msg}: {:.0} s so far", start.elapsed().as_secs_f64());
+                }
+            }
+        });
+        (stop, t)
+    });
+    Spinner { bar: b, plain }
+}
+
+/// Whether a plain status line is due: every [`campaign::status_every`].
+struct Ticker {
+    start: Instant,
+    next: std::sync::Mutex<Duration>,
+    every: Duration,
+}
+
+impl Ticker {
+    fn new() -> Ticker {
+        let every = campaign::status_every();
+        Ticker {
+            start: Instant::now(),
+            next: std::sync::Mutex::new(every),
+            every,
+        }
+    }
+
+    fn due(&self) -> bool {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        if self.start.elapsed() >= *next {
+            while *next <= self.start.elapsed() {
+                *next += self.every;
+            }
+            return true;
+        }
+        false
+    }
+}
+
+/// What an interrupted certification got to, for its partial report.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Partial {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Always `interrupted`.
+    pub verdict: &'static str,
+    /// Always true: this report is partial and signs nothing off.
+    pub partial: bool,
+    /// The one-line verdict printed.
+    pub verdict_line: String,
+    /// The step it was in when Ctrl-C or SIGTERM came.
+    pub interrupted_in: String,
+    /// Seconds from the start.
+    pub seconds: f64,
+    /// The identity of everything, as in a full report.
+    pub identity: Option<identity::Identity>,
+    /// The configurations.
+    pub configs: Vec<String>,
+    /// The campaign, if it ran (to its end or to the interruption).
+    pub campaign: Option<CampaignPart>,
+    /// Mutants judged before the interruption, and how many were caught.
+    pub mutants_judged: usize,
+    /// Of those, caught.
+    pub mutants_caught: usize,
+    /// Mutants to judge in all (0 before the plan was made).
+    pub mutants_to_judge: usize,
+}
+
+static PARTIAL: std::sync::Mutex<Option<Partial>> = std::sync::Mutex::new(None);
+
+fn partial(f: impl FnOnce(&mut Partial)) {
+    if let Ok(mut p) = PARTIAL.lock() {
+        f(p.get_or_insert_with(Partial::default));
+    }
 }
 
 /// Run a certification; returns the exit code (errors are exit 2).
+/// Interrupted (Ctrl-C, SIGTERM: see [`crate::interrupt`]), it writes a
+/// partial report saying so and where it stopped, and returns 130.
 pub fn run(o: &Options) -> Result<u8> {
     let t0 = Instant::now();
-    let started = identity::now_utc();
     std::fs::create_dir_all(&o.out)?;
+    partial(|p| {
+        p.configs = o.configs.iter().map(|c| c.name.to_string()).collect();
+        p.interrupted_in = "[0/5] planning".into();
+    });
+    let r = run_steps(o);
+    match r {
+        Err(e) if !crate::interrupt::is(&e) && !crate::interrupt::stopped() => Err(e),
+        Ok(code) if !crate::interrupt::stopped() => Ok(code),
+        _ => {
+            let mut p = PARTIAL
+                .lock()
+                .map(|p| p.clone().unwrap_or_default())
+                .unwrap_or_default();
+            p.schema = SCHEMA;
+            p.verdict = "interrupted";
+            p.partial = true;
+            p.seconds = t0.elapsed().as_secs_f64();
+            p.verdict_line = format!(
+                "certify: INTERRUPTED (Ctrl-C or SIGTERM) in {} after {:.0} s: no verdict; {}{} mutants judged ({} caught)",
+                p.interrupted_in,
+                p.seconds,
+                p.campaign.as_ref().map_or(String::new(), |c| format!(
+                    "campaign: {} operations, {} divergence(s); ",
+                    c.operations,
+                    c.divergences.len()
+                )),
+                if p.mutants_to_judge > 0 {
+                    format!("{} of {}", p.mutants_judged, p.mutants_to_judge)
+                } else {
+                    "0".to_string()
+                },
+                p.mutants_caught,
+            );
+            std::fs::write(
+                o.out.join("report.json"),
+                serde_json::to_string_pretty(&p)? + "\n",
+            )?;
+            std::fs::write(o.out.join("report.html"), html::render_partial(&p))?;
+            println!("{}", p.verdict_line);
+            eprintln!("partial report: {}", o.out.join("report.html").display());
+            Ok(crate::interrupt::EXIT)
+        }
+    }
+}
+
+fn run_steps(o: &Options) -> Result<u8> {
+    let t0 = Instant::now();
+    let started = identity::now_utc();
     let c_text = std::fs::read_to_string(&o.c_source)
         .with_context(|| format!("reading {}", o.c_source.display()))?;
     let mut ident = identity::collect(&o.root, &o.c_source, o.seed, started);
+    partial(|p| p.identity = Some(ident.clone()));
     eprintln!(
         "certify: {} ({}) against the port at {}{}, configurations {}, seed {}, budget {} s",
         ident.c_file,
@@ -350,6 +507,8 @@ pub fn run(o: &Options) -> Result<u8> {
     }
 
     // 1. The build of the C instrumented for coverage.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[1/5] the coverage build".into());
     let bar = spinner(
         "[1/5] building the engine with the C instrumented for coverage (target/certify/cov)",
     );
@@ -361,6 +520,8 @@ pub fn run(o: &Options) -> Result<u8> {
     coverage::reset(&cov.data)?;
 
     // 2. The campaign: what the mutants may not need.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[2/5] the campaign".into());
     let campaign_secs = o.seconds - worst.ceil() as u64;
     eprintln!("[2/5] campaign: {campaign_secs} s over {}", o.config_arg);
     let repro = o.out.join("reproducers");
@@ -415,6 +576,11 @@ pub fn run(o: &Options) -> Result<u8> {
         divergences,
         timeline,
     };
+    partial(|p| p.campaign = Some(campaign_part.clone()));
+    if stats.exit == crate::interrupt::EXIT {
+        return Err(crate::interrupt::Interrupted.into());
+    }
+    partial(|p| p.interrupted_in = "[3/5] reading C coverage".into());
 
     // 3. C coverage and outcome classes.
     let bar = spinner("[3/5] reading C coverage (gcov)");
@@ -483,6 +649,8 @@ pub fn run(o: &Options) -> Result<u8> {
         eprintln!("[4/5] mutants: not run (the campaign diverged)");
         (unjudged(all, &compiled, &c_text), 0.0, 0.0)
     } else {
+        crate::interrupt::check()?;
+        partial(|p| p.interrupted_in = "[4/5] trivial compiler equivalence".into());
         eprintln!("[4/5] mutants: compiling each alone (trivial compiler equivalence)");
         let mut plan = plan(&o.root, &c_text, all, &o.configs, o.jobs as usize, &work)?;
         eprintln!(
@@ -494,6 +662,11 @@ pub fn run(o: &Options) -> Result<u8> {
             plan.results.iter().filter(|r| r.status == "stillborn").count(),
             plan.tce_seconds
         );
+        crate::interrupt::check()?;
+        partial(|p| {
+            p.interrupted_in = "[4/5] the mutant schema build".into();
+            p.mutants_to_judge = plan.jobs.len();
+        });
         let bar = spinner("[4/5] building every mutant into one binary (the mutant schema)");
         let tb = Instant::now();
         let schema_path = work.join("schema/pmap_segtab.c");
@@ -508,6 +681,8 @@ pub fn run(o: &Options) -> Result<u8> {
         )?;
         let build_seconds = tb.elapsed().as_secs_f64();
         bar.finish_with_message(format!("[4/5] mutant schema built in {build_seconds:.0} s"));
+        crate::interrupt::check()?;
+        partial(|p| p.interrupted_in = "[4/5] judging the mutants".into());
         let judge_seconds = judge_plan(o, &mut plan, &schema_exe)?;
         (plan, build_seconds, judge_seconds)
     };
@@ -524,6 +699,8 @@ pub fn run(o: &Options) -> Result<u8> {
     let score = score(&mutation);
 
     // 5. Port coverage.
+    crate::interrupt::check()?;
+    partial(|p| p.interrupted_in = "[5/5] port coverage".into());
     let bar = spinner("[5/5] port coverage (cargo-llvm-cov)");
     let port = port_coverage(o, campaign_secs.min(20), &work);
     bar.finish_with_message(format!("[5/5] port coverage: {}", port.note));
@@ -735,7 +912,11 @@ pub fn plan(
     );
     bar.set_message("trivial compiler equivalence: compiling each mutant alone");
     let compiles = std::sync::atomic::AtomicUsize::new(0);
+    let (plain, tick) = (!campaign::on_terminal(), Ticker::new());
     let effects = tce::effects(&cc, c_text, &all, configs, &|done, total| {
+        if plain && tick.due() {
+            eprintln!("[4/5] trivial compiler equivalence: {done} of {total} compiles");
+        }
         bar.set_length(total as u64);
         bar.set_position(done as u64);
         compiles.store(total, std::sync::atomic::Ordering::Relaxed);
@@ -988,7 +1169,8 @@ fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
         indicatif::ProgressStyle::with_template("{elapsed:>4} [4/5] mutant {pos} of {len}: {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let plain = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let plain = !campaign::on_terminal();
+    let tick = Ticker::new();
     let jobs: Vec<judge::Job> = p.jobs.iter().map(|(_, j)| j.clone()).collect();
     let verdicts = judge::judge_all(&settings, &jobs, &|i, v| {
         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -996,10 +1178,11 @@ fn judge_plan(o: &Options, p: &mut Plan, exe: &Path) -> Result<f64> {
             caught.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let c = caught.load(std::sync::atomic::Ordering::Relaxed);
+        partial(|p| (p.mutants_judged, p.mutants_caught) = (d, c));
         let msg = format!("{c} caught; {} {} ({:.2} s)", jobs[i].id, v.how, v.seconds);
         if plain {
-            // No terminal (CI logs): a plain line every tenth mutant.
-            if d % 10 == 0 || d == n {
+            // No terminal (CI logs): a plain line at a fixed interval.
+            if tick.due() || d == n {
                 eprintln!("[4/5] mutant {d} of {n}: {msg}");
             }
         } else {
@@ -1063,39 +1246,43 @@ fn port_coverage(o: &Options, seconds: u64, work: &Path) -> PortCoverage {
     };
     // `run` reports only the package it runs: collect, then report the
     // port's crate too.
-    let status = Command::new("cargo")
-        .args([
-            "llvm-cov",
-            "run",
-            "--release",
-            "-p",
-            "segtab-diff",
-            "--bin",
-            "segtab-diff",
-        ])
-        .arg("--no-report")
-        .args([
-            "--",
-            "campaign",
-            "--seconds",
-            &seconds.to_string(),
-            "--config",
-            &names,
-        ])
-        .args([
-            "--seed",
-            &o.seed.to_string(),
-            "--jobs",
-            &o.jobs.to_string(),
-            "--out",
-        ])
-        .arg(work.join("port-cov-out"))
-        .current_dir(&o.root)
-        .env_remove("SEGTAB_C_SOURCE")
-        .env_remove("SEGTAB_CONFIGS")
-        .stdout(logf.try_clone().expect("log file"))
-        .stderr(logf)
-        .status();
+    // Stopped with the rest by Ctrl-C or SIGTERM (the port's coverage
+    // is then not measured).
+    let status = crate::rebuild::status_stoppable(
+        Command::new("cargo")
+            .args([
+                "llvm-cov",
+                "run",
+                "--release",
+                "-p",
+                "segtab-diff",
+                "--bin",
+                "segtab-diff",
+            ])
+            .arg("--no-report")
+            .args([
+                "--",
+                "campaign",
+                "--seconds",
+                &seconds.to_string(),
+                "--config",
+                &names,
+            ])
+            .args([
+                "--seed",
+                &o.seed.to_string(),
+                "--jobs",
+                &o.jobs.to_string(),
+                "--out",
+            ])
+            .arg(work.join("port-cov-out"))
+            .current_dir(&o.root)
+            .env_remove("SEGTAB_C_SOURCE")
+            .env_remove("SEGTAB_CONFIGS")
+            .stdout(logf.try_clone().expect("log file"))
+            .stderr(logf),
+    )
+    .map_err(|e| std::io::Error::other(format!("{e:#}")));
     let status = status.and_then(|s| {
         if !s.success() {
             return Ok(s);

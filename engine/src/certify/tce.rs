@@ -268,6 +268,12 @@ pub fn effects(
             let (todo, results, next, failed, originals) =
                 (&todo, &results, &next, &failed, &originals);
             s.spawn(move || loop {
+                if crate::interrupt::stopped() {
+                    // Ctrl-C or SIGTERM: no more compiles (none is cached
+                    // unfinished: the cache is written only at the end).
+                    *failed.lock().unwrap() = Some(crate::interrupt::Interrupted.into());
+                    break;
+                }
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some((i, cfg, key)) = todo.get(k) else {
                     break;
