@@ -16,7 +16,7 @@
 //! resetting the C world, resetting the port's, the end-of-sequence full
 //! deep pass, and a whole one-operation input through [`run`].
 
-use crate::model::{Action, CbKind, MinSpec, Op, Sequence};
+use crate::model::{Action, Call, CbKind, MinSpec, Op, Sequence};
 use crate::rng::SplitMix64;
 use crate::run::{run as run_sequence, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
 use crate::side::Side;
@@ -116,10 +116,10 @@ pub fn fixed(c: &'static Config, inputs: u32) -> Result<FixedRow> {
     }
     let seq = Sequence {
         config: c.name.into(),
-        ops: vec![Op::Create {
+        ops: vec![Op::Call(Call::Create {
             pmap: 1,
             min: MinSpec::Zero,
-        }],
+        })],
     };
     let t = Instant::now();
     for _ in 0..inputs {
@@ -229,16 +229,13 @@ pub fn workload(
     let measured = (0..ops)
         .map(|_| {
             if concurrent {
-                let actions = [one(&mut rng), one(&mut rng)];
-                Action::Concurrent(Box::new(crate::model::Concurrent {
-                    actions,
-                    lwp: 1,
-                    schedule: if c.multiprocessor {
-                        one_schedule(&mut rng)
-                    } else {
-                        0
-                    },
-                }))
+                let (a, b) = (one(&mut rng), one(&mut rng));
+                let schedule = if c.multiprocessor {
+                    one_schedule(&mut rng)
+                } else {
+                    0
+                };
+                Action::Concurrent(Box::new(crate::model::Concurrent::pair(a, b, 1, schedule)))
             } else {
                 one(&mut rng)
             }

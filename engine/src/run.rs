@@ -284,7 +284,7 @@ impl Pair {
         let mut diffs = Vec::new();
         let (ec, er) = match a {
             Action::Concurrent(cc) => {
-                let acts = [&cc.actions[0], &cc.actions[1]];
+                let cpus = &cc.cpus[..];
                 // Without MULTIPROCESSOR the resolver made the schedule 0
                 // (one call after the other): nothing for PCT to choose.
                 let pct = match &mut self.pct {
@@ -295,22 +295,34 @@ impl Pair {
                     let policy = shim::sched::Policy::Pct(p.draw());
                     let ecs = self
                         .c
-                        .step_concurrent_policy(acts, cc.lwp, &policy, &mut tc);
+                        .step_concurrent_policy(cpus, cc.lwp, &policy, &mut tc);
                     p.points += tc.points as u64;
                     p.steps += 1;
                     p.taken = Some(tc.taken);
                     (tc.taken, ecs)
                 } else {
-                    let ecs = self.c.step_concurrent(acts, cc.lwp, cc.schedule, &mut tc);
+                    let ecs = self.c.step_concurrent(cpus, cc.lwp, cc.schedule, &mut tc);
                     (cc.schedule, ecs)
                 };
                 let (bits, ecs) = schedule;
-                let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
+                let ers = self.r.step_concurrent(cpus, cc.lwp, bits, &mut tr);
+                let single = cc.one_call_each();
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
-                    compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
+                    for (k, (ec, er)) in ec.iter().zip(er).enumerate() {
+                        let field = if single {
+                            format!("cpu{i} return / panic")
+                        } else {
+                            format!("cpu{i} call {k} return / panic")
+                        };
+                        compare::outcome(&mut diffs, &field, ec, er);
+                    }
                 }
-                for (i, e) in ecs.iter().chain(&ers).enumerate() {
-                    self.mark_end(&cc.actions[i % 2], e);
+                for ends in [&ecs, &ers] {
+                    for (calls, ends) in cpus.iter().zip(ends) {
+                        for (a, e) in calls.iter().zip(ends) {
+                            self.mark_end(a, e);
+                        }
+                    }
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
@@ -659,8 +671,7 @@ impl Pair {
         side.pool_mut().clear_events();
         let e = match a {
             Action::Concurrent(cc) => {
-                let acts = [&cc.actions[0], &cc.actions[1]];
-                combined_end(&side.step_concurrent(acts, cc.lwp, cc.schedule, &mut t))
+                combined_end(&side.step_concurrent(&cc.cpus, cc.lwp, cc.schedule, &mut t))
             }
             a => side.step(a, &mut t),
         };
@@ -675,9 +686,9 @@ impl Pair {
         let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
         let g = c.geometry();
         let mut table = compare::TableDiffs::new(diffs);
-        let singles: &[Action] = match a {
-            Action::Concurrent(cc) => &cc.actions,
-            a => std::slice::from_ref(a),
+        let singles: Vec<&Action> = match a {
+            Action::Concurrent(cc) => cc.actions().collect(),
+            a => vec![a],
         };
         for a in singles {
             match *a {
@@ -731,14 +742,15 @@ fn mark_frame(dirty: &mut [bool], list: &mut Vec<u32>, pfn: u32) {
     }
 }
 
-/// The end of a concurrent step as a whole: the first CPU's panic (the
+/// The end of a concurrent step as a whole: the first panic of a call (the
 /// world is dead), a deadlock, or a normal return.
-fn combined_end(ends: &[StepEnd; 2]) -> StepEnd {
-    if let Some(p) = ends.iter().find(|e| e.is_panic()) {
+fn combined_end(ends: &[Vec<StepEnd>]) -> StepEnd {
+    if let Some(p) = ends.iter().flatten().find(|e| e.is_panic()) {
         return p.clone();
     }
     if ends
         .iter()
+        .flatten()
         .any(|e| matches!(e, StepEnd::Abandoned(shim::sched::Abandon::Deadlock)))
     {
         return StepEnd::Panic(
@@ -866,7 +878,7 @@ pub fn run_observed(
         // which the other CPU may take at once (see
         // `Pair::c_destroy_leaves_stale`).
         let stale_ahead = match &a {
-            Action::Concurrent(cc) => cc.actions.iter().any(|x| match x {
+            Action::Concurrent(cc) => cc.actions().any(|x| match x {
                 Action::Destroy { pmap, cb, .. } => {
                     pair.c_destroy_leaves_stale(*pmap, cb.is_none())
                 }
@@ -886,8 +898,8 @@ pub fn run_observed(
         // sequence as run carries them, so a reproducer replays them.
         if let Some(bits) = pair.pct.as_mut().and_then(|p| p.taken.take()) {
             let s = as_run.get_or_insert_with(|| seq.clone());
-            if let Some(Op::Concurrent { schedule, .. }) = s.ops.get_mut(i) {
-                *schedule = bits;
+            if let Some(Op::Concurrent(step)) = s.ops.get_mut(i) {
+                step.schedule = bits;
             }
         }
         let seq = as_run.as_ref().unwrap_or(seq);
@@ -920,10 +932,7 @@ pub fn run_observed(
         }
         let destroyed = match &a {
             Action::Destroy { .. } => true,
-            Action::Concurrent(cc) => cc
-                .actions
-                .iter()
-                .any(|x| matches!(x, Action::Destroy { .. })),
+            Action::Concurrent(cc) => cc.actions().any(|x| matches!(x, Action::Destroy { .. })),
             _ => false,
         };
         if destroyed && (stale_ahead || pair.c_corrupt()) {

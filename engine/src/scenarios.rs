@@ -8,7 +8,7 @@
 //! its verdict the same whatever the seed. Each is a plain [`Sequence`] of
 //! [`Op`]s, resolved per configuration like any other.
 
-use crate::model::{CbKind, CpuOp, LenSpec, MinSpec, Op, Sequence, VaSpec};
+use crate::model::{Call, CbKind, LenSpec, MinSpec, Op, Sequence, Step, VaSpec};
 
 /// Schedules tried for each race: every pattern of the first seven
 /// switching decisions (a reserve makes a handful of calls out of the file
@@ -28,18 +28,18 @@ pub fn races() -> Vec<Vec<Op>> {
         below: false,
     };
     let other = VaSpec::Seg { seg: 7, page: 1 };
-    let reserve = |va| CpuOp::Reserve {
+    let reserve = |va| Call::Reserve {
         pmap: p,
         va,
         canfail: false,
     };
-    let enter = CpuOp::Enter {
+    let enter = Call::Enter {
         pmap: p,
         va: VaSpec::Seg { seg: 7, page: 0 },
         value: 0x8000_0a11,
         canfail: false,
     };
-    let kinds: [(CpuOp, CpuOp, u64); 4] = [
+    let kinds: [(Call, Call, u64); 4] = [
         // The same page: both need the segtab and the PTE page.
         (reserve(same), reserve(same), SCHEDULES),
         // Another page of the same segment, entered (pmap_enter's store
@@ -50,12 +50,12 @@ pub fn races() -> Vec<Vec<Op>> {
         (reserve(other), enter, SCHEDULES),
         // A lookup racing a reserve.
         (
-            CpuOp::Reserve {
+            Call::Reserve {
                 pmap: p,
                 va: other,
                 canfail: true,
             },
-            CpuOp::Lookup { pmap: p, va: other },
+            Call::Lookup { pmap: p, va: other },
             SCHEDULES / 4,
         ),
     ];
@@ -68,28 +68,23 @@ pub fn races() -> Vec<Vec<Op>> {
                 .map(move |from| (a, b, from..n.min(from + 64)))
         })
         .map(|(a, b, range)| {
-            let mut ops = vec![Op::Create {
+            let mut ops = vec![Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            }];
+            })];
             for schedule in range {
-                ops.push(Op::Concurrent {
-                    a,
-                    b,
-                    lwp: 1,
-                    schedule,
-                });
+                ops.push(Op::Concurrent(Step::pair(a, b, 1, schedule)));
                 // A mapping left in a page trips DEBUG's zero check when
                 // the page is released (line 293), ending the sequence:
                 // clear the segment first.
-                ops.push(Op::Process {
+                ops.push(Op::Call(Call::Process {
                     pmap: p,
                     sva: VaSpec::Seg { seg: 7, page: 0 },
                     len: LenSpec::Segs(1),
                     cb: CbKind::Clear,
                     flags: 0,
-                });
-                ops.push(Op::Destroy {
+                }));
+                ops.push(Op::Call(Call::Destroy {
                     pmap: p,
                     cb: if schedule % 2 == 0 {
                         None
@@ -97,11 +92,11 @@ pub fn races() -> Vec<Vec<Op>> {
                         Some(CbKind::Count)
                     },
                     flags: 0,
-                });
-                ops.push(Op::Create {
+                }));
+                ops.push(Op::Call(Call::Create {
                     pmap: p,
                     min: MinSpec::Zero,
-                });
+                }));
             }
             ops
         })
@@ -118,20 +113,20 @@ pub fn activations() -> Vec<Op> {
     let user = 1;
     let kernel = 0;
     let mut ops = vec![
-        Op::Create {
+        Op::Call(Call::Create {
             pmap: kernel,
             min: MinSpec::High,
-        },
-        Op::Create {
+        }),
+        Op::Call(Call::Create {
             pmap: user,
             min: MinSpec::Zero,
-        },
+        }),
         // seg_seg[0] (LP64) and a PTE page at VA 0.
-        Op::Reserve {
+        Op::Call(Call::Reserve {
             pmap: user,
             va: VaSpec::Seg { seg: 0, page: 0 },
             canfail: false,
-        },
+        }),
         Op::BindLwp {
             lwp: 1,
             pmap: user,
@@ -159,9 +154,9 @@ pub fn activations() -> Vec<Op> {
         (1, user, false),
     ] {
         ops.push(Op::SwitchLwp { lwp });
-        ops.push(Op::Activate { pmap, lwp });
+        ops.push(Op::Call(Call::Activate { pmap, lwp }));
         if then_deactivate {
-            ops.push(Op::Deactivate { pmap });
+            ops.push(Op::Call(Call::Deactivate { pmap }));
         }
     }
     // The same on CPU 1, while CPU 0 looks something up.
@@ -171,15 +166,15 @@ pub fn activations() -> Vec<Op> {
             pmap,
             cpu: 1,
         });
-        ops.push(Op::Concurrent {
-            a: CpuOp::Lookup {
+        ops.push(Op::Concurrent(Step::pair(
+            Call::Lookup {
                 pmap: user,
                 va: VaSpec::Seg { seg: 0, page: 0 },
             },
-            b: CpuOp::Activate { pmap, lwp: 3 },
-            lwp: 3,
-            schedule: 0,
-        });
+            Call::Activate { pmap, lwp: 3 },
+            3,
+            0,
+        )));
     }
     ops
 }
@@ -195,46 +190,46 @@ pub fn dirty_release() -> Vec<Op> {
     let mut ops = Vec::new();
     for cb in [CbKind::SetBit(5), CbKind::Clear, CbKind::Record] {
         ops.extend([
-            Op::Create {
+            Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            },
+            }),
             // Zero PTE pages (a page holding a mapping would trip the
             // DEBUG check at line 293 before the callback runs).
-            Op::Reserve {
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 2, page: 3 },
                 canfail: false,
-            },
-            Op::Reserve {
+            }),
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 9, page: 0 },
                 canfail: false,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: Some(cb),
                 flags: 0,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: None,
                 flags: 0,
-            },
-            Op::Create {
+            }),
+            Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            },
-            Op::Reserve {
+            }),
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 4, page: 0 },
                 canfail: false,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: None,
                 flags: 0,
-            },
+            }),
         ]);
     }
     ops

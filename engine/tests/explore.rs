@@ -83,7 +83,7 @@ fn explore_refuses_what_it_cannot_explore() {
 #[test]
 fn a_budget_stops_the_walk() {
     let seq: Sequence = segtab_diff::corpus::load(&fixture()).unwrap();
-    assert!(matches!(seq.ops.last(), Some(Op::Concurrent { .. })));
+    assert!(matches!(seq.ops.last(), Some(Op::Concurrent(_))));
     let mut pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES).unwrap();
     let e = explore_sequence(&mut pair, &seq, 6, Some(std::time::Duration::ZERO)).unwrap();
     assert_eq!(e.runs, 1);
