@@ -255,3 +255,178 @@ pub fn all(config: &str) -> Vec<(&'static str, Sequence)> {
         })
         .collect()
 }
+
+/// A race for `explore`: a sequence whose last step is concurrent, in one
+/// configuration, and the preemption bound to explore it with.
+#[derive(Clone, Debug)]
+pub struct RaceScenario {
+    /// Short name (report rows).
+    pub name: &'static str,
+    /// What it races.
+    pub what: &'static str,
+    /// The sequence (its configuration named in it).
+    pub seq: Sequence,
+    /// Preemptions explored.
+    pub bound: u32,
+}
+
+/// The races certify explores under every schedule with at most `bound`
+/// preemptions (`explore`'s context bounding): two CPUs on the same VA,
+/// on neighbouring segments of one xsegment, a destroy against a reserve,
+/// the PTP cache shared, and steps where a CPU makes further calls inside
+/// the other's window (a race's loser returning what it allocated, two
+/// pops and a push against one pop). Each is cheap: hundreds to a few
+/// thousand schedules. The shim has two CPUs (`SEGTAB_SHIM_NCPUS`), so
+/// none has three.
+pub fn races_to_explore() -> Vec<RaceScenario> {
+    let x = VaSpec::XsegEdge {
+        xseg: 3,
+        below: false,
+    };
+    let next_seg = VaSpec::NearSeg { k: 0, segs: 1 };
+    let reserve = |pmap, va| Call::Reserve {
+        pmap,
+        va,
+        canfail: false,
+    };
+    let create = |pmap| {
+        Op::Call(Call::Create {
+            pmap,
+            min: MinSpec::Zero,
+        })
+    };
+    let destroy = |pmap| Call::Destroy {
+        pmap,
+        cb: None,
+        flags: 0,
+    };
+    let seq = |config: &str, ops: Vec<Op>| Sequence {
+        config: config.into(),
+        ops,
+    };
+    let step = |cpus: Vec<Vec<Call>>| {
+        Op::Concurrent(Step {
+            cpus,
+            lwp: 1,
+            schedule: 0,
+        })
+    };
+    // A pmap with two PTE pages in the xsegment of `x`, then destroyed:
+    // its pages go to the PTP cache (where there is one) and its segtabs
+    // to the free list.
+    let spare = |pmap: u8| {
+        vec![
+            create(pmap),
+            Op::Call(reserve(pmap, x)),
+            Op::Call(reserve(pmap, next_seg)),
+            Op::Call(destroy(pmap)),
+        ]
+    };
+    let mut v = Vec::new();
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape", "mips32-o32-16k"] {
+        v.push(RaceScenario {
+            name: "same-va",
+            what: "two CPUs reserve the same VA (segtab and PTE-page races)",
+            seq: seq(
+                config,
+                vec![
+                    create(1),
+                    step(vec![vec![reserve(1, x)], vec![reserve(1, x)]]),
+                ],
+            ),
+            bound: 3,
+        });
+    }
+    v.push(RaceScenario {
+        name: "same-xsegment",
+        what: "two CPUs reserve neighbouring segments of one xsegment",
+        seq: seq(
+            "riscv64-sv39-shape",
+            vec![
+                create(1),
+                step(vec![vec![reserve(1, x)], vec![reserve(1, next_seg)]]),
+            ],
+        ),
+        bound: 3,
+    });
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape"] {
+        let mut ops = vec![create(1)];
+        ops.extend(spare(3));
+        ops.extend([
+            create(2),
+            Op::Call(reserve(2, x)),
+            Op::Call(reserve(2, next_seg)),
+            step(vec![
+                vec![destroy(2)],
+                vec![reserve(1, x), reserve(1, next_seg)],
+            ]),
+        ]);
+        v.push(RaceScenario {
+            name: "destroy-vs-reserve",
+            what: "a destroy releases pages and segtabs while a reserve takes them",
+            seq: seq(config, ops),
+            bound: 2,
+        });
+    }
+    for config in ["riscv64-sv39-shape", "mips32-o32-16k"] {
+        let mut ops = vec![create(1)];
+        ops.extend(spare(2));
+        ops.push(step(vec![vec![reserve(1, x)], vec![reserve(1, next_seg)]]));
+        v.push(RaceScenario {
+            name: "ptp-cache",
+            what: "two CPUs take PTE pages from the PTP cache at once",
+            seq: seq(config, ops),
+            bound: 3,
+        });
+    }
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape"] {
+        v.push(RaceScenario {
+            name: "loser-window",
+            what: "two CPUs reserve the same VA, then each pops a segtab while the other may still be losing",
+            seq: seq(
+                config,
+                vec![
+                    create(1),
+                    step(vec![
+                        vec![reserve(1, x), Call::Create { pmap: 3, min: MinSpec::Zero }],
+                        vec![reserve(1, x), Call::Create { pmap: 4, min: MinSpec::Zero }],
+                    ]),
+                ],
+            ),
+            bound: 2,
+        });
+    }
+    for config in ["mips64-n64-4k", "mips32-o32-16k"] {
+        let mut ops = Vec::new();
+        for p in 2..6 {
+            ops.push(create(p));
+        }
+        for p in 2..6 {
+            ops.push(Op::Call(destroy(p)));
+        }
+        ops.push(step(vec![
+            vec![Call::Create {
+                pmap: 1,
+                min: MinSpec::Zero,
+            }],
+            vec![
+                Call::Create {
+                    pmap: 2,
+                    min: MinSpec::Zero,
+                },
+                Call::Create {
+                    pmap: 3,
+                    min: MinSpec::Zero,
+                },
+                destroy(2),
+            ],
+        ]));
+        v.push(RaceScenario {
+            name: "pop-pop-push",
+            what: "one CPU pops a segtab while the other pops two and pushes the first back (ABA)",
+            seq: seq(config, ops),
+            bound: 1,
+        });
+    }
+    v
+}

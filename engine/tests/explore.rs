@@ -89,3 +89,30 @@ fn a_budget_stops_the_walk() {
     assert_eq!(e.runs, 1);
     assert!(!e.exhausted);
 }
+
+/// certify's race scenarios (engine/src/scenarios.rs) agree under every
+/// schedule within their bound, exhaust their space and stay cheap; the
+/// steps whose CPUs make several calls are explored like the others.
+#[test]
+fn the_race_scenarios_agree_under_every_bounded_schedule() {
+    let mut total = 0;
+    for s in segtab_diff::scenarios::races_to_explore() {
+        let mut pair = Pair::open(&s.seq.config, DEFAULT_POOL_PAGES).unwrap();
+        let e = explore_sequence(&mut pair, &s.seq, s.bound, None).unwrap();
+        eprintln!(
+            "{} {}: {} schedules (C = {}), {} pruned, {} decisions at most, {:.2} s",
+            s.name, s.seq.config, e.runs, s.bound, e.pruned, e.max_decisions, e.seconds
+        );
+        assert!(
+            e.divergence.is_none(),
+            "{} {}: {:?}",
+            s.name,
+            s.seq.config,
+            e.divergence.map(|d| segtab_diff::report::text(&d.1))
+        );
+        assert!(e.exhausted, "{} {}", s.name, s.seq.config);
+        assert!(e.runs > 1, "{} {}", s.name, s.seq.config);
+        total += e.runs;
+    }
+    assert!(total > 100, "{total}");
+}
