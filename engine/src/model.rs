@@ -302,8 +302,7 @@ impl Step {
 fn related(u: &mut Unstructured<'_>, earlier: &[Call], own: &[Call]) -> arbitrary::Result<Call> {
     let base = *u.choose(earlier)?;
     let pmap = base.pmap();
-    let small =
-        |u: &mut Unstructured<'_>| -> arbitrary::Result<i16> { Ok(u.int_in_range(-3i16..=3)?) };
+    let small = |u: &mut Unstructured<'_>| -> arbitrary::Result<i16> { u.int_in_range(-3i16..=3) };
     let near = |u: &mut Unstructured<'_>| -> arbitrary::Result<VaSpec> {
         Ok(match u.int_in_range(0u8..=4)? {
             0 => base.va().unwrap_or(VaSpec::Used { k: 0, pages: 0 }),

@@ -116,3 +116,33 @@ fn the_race_scenarios_agree_under_every_bounded_schedule() {
     }
     assert!(total > 100, "{total}");
 }
+
+/// Each race scenario is also a reproducer in corpus/explore/ (for
+/// `segtab-diff explore FILE` and scripts/port-mutants.sh); `SEGTAB_BLESS=1`
+/// writes them.
+#[test]
+fn the_race_scenarios_are_in_the_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/explore");
+    for s in segtab_diff::scenarios::races_to_explore() {
+        let path = dir.join(format!("race-{}-{}.json", s.name, s.seq.config));
+        if std::env::var_os("SEGTAB_BLESS").is_some() {
+            let r = segtab_diff::corpus::Reproducer {
+                sequence: s.seq.clone(),
+                class: String::new(),
+                found: format!(
+                    "engine/src/scenarios.rs races_to_explore: {} (explore with --preemptions {})",
+                    s.what, s.bound
+                ),
+            };
+            std::fs::write(&path, serde_json::to_string_pretty(&r).unwrap() + "\n").unwrap();
+        }
+        let seq = segtab_diff::corpus::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (SEGTAB_BLESS=1 writes it)", path.display()));
+        assert_eq!(
+            seq,
+            s.seq,
+            "{} (SEGTAB_BLESS=1 rewrites it)",
+            path.display()
+        );
+    }
+}
