@@ -393,7 +393,9 @@ pub fn races_to_explore() -> Vec<RaceScenario> {
                     ]),
                 ],
             ),
-            bound: 2,
+            // The winner must finish, the loser be inside its window and
+            // the winner pop there: three preemptions.
+            bound: 3,
         });
     }
     for config in ["mips64-n64-4k", "mips32-o32-16k"] {
