@@ -1109,3 +1109,82 @@ impl Resolver {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step of one call per CPU reads and writes the form it had before
+    /// sequences; a longer one the `cpus` form; both round-trip.
+    #[test]
+    fn steps_keep_their_json_forms() {
+        let old = r#"{"Concurrent":{"a":{"Lookup":{"pmap":1,"va":{"Raw":4096}}},"b":{"Deactivate":{"pmap":2}},"lwp":1,"schedule":5}}"#;
+        let op: Op = serde_json::from_str(old).unwrap();
+        let a = Call::Lookup {
+            pmap: 1,
+            va: VaSpec::Raw(4096),
+        };
+        let b = Call::Deactivate { pmap: 2 };
+        assert_eq!(op, Op::Concurrent(Step::pair(a, b, 1, 5)));
+        assert_eq!(serde_json::to_string(&op).unwrap(), old);
+        let long = Op::Concurrent(Step {
+            cpus: vec![vec![a, b], vec![b]],
+            lwp: 2,
+            schedule: 0,
+        });
+        let text = serde_json::to_string(&long).unwrap();
+        assert!(text.contains("\"cpus\""), "{text}");
+        assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), long);
+        // A call is its own variant, as before calls had a type.
+        let call: Op = serde_json::from_str(r#"{"Deactivate":{"pmap":2}}"#).unwrap();
+        assert_eq!(call, Op::Call(b));
+        assert_eq!(serde_json::to_string(&Op::Unlimit).unwrap(), "\"Unlimit\"");
+    }
+
+    /// Decoded steps often give a CPU several calls, often on the pmap of
+    /// an earlier call of the step; resolved, no pmap a create or destroy
+    /// works on is shared with another CPU.
+    #[test]
+    fn decoded_steps_have_related_calls_and_exclusive_pmaps() {
+        let mut rng = crate::rng::SplitMix64(7);
+        let (mut steps, mut multi, mut same_pmap) = (0, 0, 0);
+        for _ in 0..2000 {
+            let bytes = rng.bytes(300);
+            let seq = Sequence::from_bytes(&bytes, None);
+            let config = c_reference::configs::find(&seq.config).unwrap();
+            let mut r = Resolver::new(config);
+            for op in &seq.ops {
+                let a = r.action(op);
+                let (Op::Concurrent(step), Action::Concurrent(cc)) = (op, &a) else {
+                    continue;
+                };
+                steps += 1;
+                assert!(step.cpus.len() == 2);
+                assert!(step
+                    .cpus
+                    .iter()
+                    .all(|c| (1..=MAX_CPU_CALLS).contains(&c.len())));
+                if step.cpus.iter().any(|c| c.len() > 1) {
+                    multi += 1;
+                }
+                let pm: Vec<Vec<u32>> = cc
+                    .cpus
+                    .iter()
+                    .map(|c| c.iter().filter_map(Action::pmap).collect())
+                    .collect();
+                if pm[0].iter().any(|p| pm[1].contains(p)) {
+                    same_pmap += 1;
+                }
+                for (i, calls) in cc.cpus.iter().enumerate() {
+                    for x in calls.iter().filter(|x| x.exclusive()) {
+                        let p = x.pmap().unwrap();
+                        assert!(!pm[1 - i].contains(&p), "{a}");
+                    }
+                }
+            }
+        }
+        assert!(steps > 500, "{steps}");
+        assert!(multi * 2 > steps, "{multi} of {steps}");
+        assert!(same_pmap * 4 > steps, "{same_pmap} of {steps}");
+    }
+}
