@@ -127,8 +127,14 @@ impl CSide {
         // After call k of a CPU: an Enter stores its value (pmap_enter's
         // store, on its CPU, before its next call); the next call's
         // callbacks are its own.
+        let starts: Mutex<Vec<(u8, u8, u32)>> = Mutex::new(Vec::new());
         let after = |cpu: usize, k: usize, pool: &mut PagePool, out: Option<u64>| {
             current[cpu].store(k + 1, Relaxed);
+            if k + 1 < cpus[cpu].len() {
+                let at = shim::sched::log_len() as u32;
+                let mut s = starts.lock().unwrap_or_else(|e| e.into_inner());
+                s.push((cpu as u8, k as u8 + 1, at));
+            }
             if let (Action::Enter { value, .. }, Some(out)) = (&cpus[cpu][k], out) {
                 let value = *value;
                 if let PteLoc::In { pfn, index, rem: 0 } =
@@ -149,6 +155,8 @@ impl CSide {
             Err(e) => return refuse_all(e.to_string()),
         };
         trace.sched = report.log;
+        trace.starts = starts.into_inner().unwrap_or_else(|e| e.into_inner());
+        trace.starts.sort_by_key(|s| s.2);
         trace.decisions = report.decisions;
         trace.taken = report.taken;
         trace.points = report.points;

@@ -137,7 +137,13 @@ fn first_difference(c: &str, rust: &str) -> (Option<usize>, String, String) {
                 continue;
             };
             let cpu = cpu.trim_start_matches("cpu").parse().unwrap_or(0);
-            out.extend(calls.split_whitespace().map(|call| (cpu, call)));
+            // `[call k]` marks where a CPU's later call starts: not a call.
+            out.extend(
+                calls
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with('[') && !w.ends_with(']'))
+                    .map(|call| (cpu, call)),
+            );
         }
         out
     }

@@ -764,8 +764,12 @@ impl<M: Machine> Side for PortSide<M> {
         let report = sched.run(|i| {
             let mut calls = Vec::new();
             let mut ends = Vec::with_capacity(cpus[i].len());
+            let mut starts = Vec::new();
             let mut stop: Option<shim::sched::Abandon> = None;
             for (k, a) in cpus[i].iter().enumerate() {
+                if k > 0 {
+                    starts.push((i as u8, k as u8, shim::sched::log_len() as u32));
+                }
                 let end = if let Some(ab) = stop {
                     StepEnd::Abandoned(ab)
                 } else if k == 0 {
@@ -788,20 +792,23 @@ impl<M: Machine> Side for PortSide<M> {
                 }
                 ends.push(end);
             }
-            (ends, calls)
+            (ends, calls, starts)
         });
         trace.sched = report.log;
         trace.decisions = report.decisions;
         trace.taken = report.taken;
         trace.points = report.points;
-        report
+        let ends = report
             .results
             .into_iter()
-            .map(|(ends, calls)| {
+            .map(|(ends, calls, starts)| {
                 trace.callbacks.extend(calls);
+                trace.starts.extend(starts);
                 ends
             })
-            .collect()
+            .collect();
+        trace.starts.sort_by_key(|s| s.2);
+        ends
     }
 
     fn summary(&mut self) -> Summary {

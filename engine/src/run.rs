@@ -66,6 +66,8 @@ pub struct Pair {
     pub last_c: StepTrace,
     /// The port's schedule in the last step (concurrent steps only).
     pub last_r_sched: Vec<shim::sched::SchedEvent>,
+    /// Where the port's CPUs started their later calls in the last step.
+    pub last_r_starts: Vec<(u8, u8, u32)>,
     /// The port's scheduler decisions in the last step (concurrent steps only).
     pub last_r_decisions: u32,
     /// Concurrent steps scheduled by PCT instead of their `schedule` bits
@@ -161,6 +163,7 @@ impl Pair {
             r,
             last_c: StepTrace::default(),
             last_r_sched: Vec::new(),
+            last_r_starts: Vec::new(),
             last_r_decisions: 0,
             pct: None,
             seen_violations: (0, 0),
@@ -374,6 +377,7 @@ impl Pair {
         self.memory(&mut diffs);
         self.last_c = tc;
         self.last_r_sched = tr.sched;
+        self.last_r_starts = tr.starts;
         self.last_r_decisions = tr.decisions;
         (ec, diffs)
     }
@@ -908,8 +912,8 @@ pub fn run_observed(
             let trace = trace_of(pair.config, seq, i);
             let schedules = if matches!(a, Action::Concurrent(_)) {
                 vec![
-                    compare::schedule_text(&pair.last_c.sched),
-                    compare::schedule_text(&pair.last_r_sched),
+                    compare::schedule_text_calls(&pair.last_c.sched, &pair.last_c.starts),
+                    compare::schedule_text_calls(&pair.last_r_sched, &pair.last_r_starts),
                 ]
             } else {
                 Vec::new()

@@ -145,6 +145,9 @@ pub struct StepTrace {
     pub taken: u64,
     /// A concurrent step: points reached (PCT's steps).
     pub points: u32,
+    /// Where each CPU's later calls (the second on) started in `sched`:
+    /// (cpu, call index, log position); reports only, not compared.
+    pub starts: Vec<(u8, u8, u32)>,
 }
 
 /// The O(1) summary every step compares: what any step can change.
