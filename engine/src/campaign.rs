@@ -778,8 +778,16 @@ fn save_inflight(
     saved: impl FnOnce(&Path),
 ) -> Result<Option<(crate::Divergence, PathBuf)>> {
     let bytes = std::fs::read(inflight).unwrap_or_default();
-    let mut seq: Sequence =
-        serde_json::from_slice(&bytes).context("the worker left no readable sequence in flight")?;
+    let mut seq: Sequence = match serde_json::from_slice(&bytes) {
+        Ok(s) => s,
+        // Killed while it rewrote the file (between two sequences, which
+        // the watchdog may report when the suspect limit is tiny): not in
+        // a step, so not a hang.
+        Err(_) if stuck.is_some() => return Ok(None),
+        Err(e) => {
+            return Err(e).context("the worker left no readable sequence in flight");
+        }
+    };
     let exe = std::env::current_exe()?;
     let p = if let Some(step) = stuck {
         seq.ops.truncate(step as usize + 1);
