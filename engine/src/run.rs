@@ -746,6 +746,50 @@ fn mark_frame(dirty: &mut [bool], list: &mut Vec<u32>, pfn: u32) {
     }
 }
 
+/// Whether a destroy of a concurrent step may leave a segtab with tables on
+/// the C's free list (the release quirk; see
+/// [`Pair::c_destroy_leaves_stale`]), judged before the step: predicted on
+/// the tree as it is, or, when the same CPU works on that pmap earlier in
+/// the step, assumed as soon as it reserves there (after its last create of
+/// it, which replaces the tree). If one may, each CPU's calls are cut after
+/// its first such destroy, and a CPU without one keeps its first call only
+/// (what a step of one call per CPU does), so that no call starts after
+/// the segtab may have been taken from the free list: `Some(the calls
+/// kept)`.
+fn stale_guard(pair: &Pair, cc: &crate::model::Concurrent) -> Option<Vec<Vec<Action>>> {
+    let mut cut: Vec<Option<usize>> = vec![None; cc.cpus.len()];
+    for (i, calls) in cc.cpus.iter().enumerate() {
+        for (k, x) in calls.iter().enumerate() {
+            let Action::Destroy { pmap, cb, .. } = *x else {
+                continue;
+            };
+            let before = &calls[..k];
+            let last_create = before
+                .iter()
+                .rposition(|b| matches!(b, Action::Create { pmap: q, .. } if *q == pmap));
+            let reserved = before[last_create.map_or(0, |c| c + 1)..].iter().any(|b| {
+                matches!(b, Action::Reserve { pmap: q, .. } | Action::Enter { pmap: q, .. } if *q == pmap)
+            });
+            let stale = reserved
+                || (last_create.is_none() && pair.c_destroy_leaves_stale(pmap, cb.is_none()));
+            if stale {
+                cut[i] = Some(k);
+                break;
+            }
+        }
+    }
+    if cut.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(
+        cc.cpus
+            .iter()
+            .zip(&cut)
+            .map(|(calls, c)| calls[..c.map_or(1, |k| k + 1)].to_vec())
+            .collect(),
+    )
+}
+
 /// The end of a concurrent step as a whole: the first panic of a call (the
 /// world is dead), a deadlock, or a normal return.
 fn combined_end(ends: &[Vec<StepEnd>]) -> StepEnd {
@@ -875,19 +919,25 @@ pub fn run_observed(
     // the bits the C took (see PctState), so a reproducer replays it.
     let mut as_run: Option<Sequence> = None;
     for (i, op) in seq.ops.iter().enumerate() {
-        let a: Action = resolver.action(op);
+        let mut a: Action = resolver.action(op);
         pair.set_step(i);
         progress::INDEX.store(i as u64, std::sync::atomic::Ordering::Relaxed);
         // A concurrent destroy that leaves a stale segtab on the free list,
         // which the other CPU may take at once (see
         // `Pair::c_destroy_leaves_stale`).
-        let stale_ahead = match &a {
-            Action::Concurrent(cc) => cc.actions().any(|x| match x {
-                Action::Destroy { pmap, cb, .. } => {
-                    pair.c_destroy_leaves_stale(*pmap, cb.is_none())
+        // With several calls per CPU, a CPU could also walk that segtab
+        // in a later call (destroy the pmap it became the root of), in the
+        // C as in a faithful port reading memory the step freed: such a
+        // step keeps the calls up to the destroy, and one call on the
+        // other CPUs (see `stale_guard`), and the sequence ends after it.
+        let stale_ahead = match &mut a {
+            Action::Concurrent(cc) => match stale_guard(pair, cc) {
+                Some(kept) => {
+                    cc.cpus = kept;
+                    true
                 }
-                _ => false,
-            }),
+                None => false,
+            },
             _ => false,
         };
         let (ec, diffs) = if i + 1 == n {
