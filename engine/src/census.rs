@@ -67,7 +67,7 @@ impl ClassKey {
                 rust,
             };
         }
-        let outcomes: Vec<(Option<(usize, usize)>, String, String)> = d
+        let outcomes: Vec<(Option<CallAt>, String, String)> = d
             .diffs
             .iter()
             .filter(|f| f.category == "outcome")
@@ -200,9 +200,12 @@ fn operation(line: &str, cpu: Option<usize>) -> String {
     }
 }
 
+/// (CPU, call index) of a call in a concurrent step.
+type CallAt = (usize, usize);
+
 /// [`operation`] of call `k` of CPU `cpu` in a concurrent step whose
 /// CPUs make several calls (`cpu0 f(..); g(..) | cpu1 ...`).
-fn operation_of_call(line: &str, at: Option<(usize, usize)>) -> String {
+fn operation_of_call(line: &str, at: Option<CallAt>) -> String {
     let Some((cpu, k)) = at else {
         return operation(line, None);
     };
