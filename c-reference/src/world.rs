@@ -295,6 +295,37 @@ unsafe fn call_c(ops: &segtab_shim_ops, call: &CCall, out: &mut *mut c_void) -> 
     }
 }
 
+/// [`CWorld::check_call`] on a CPU of a running step, between its calls:
+/// the indices, and a segtab where the call needs one (a dead world is
+/// the scheduler's abandonment there, not a refusal).
+fn check_call_now(ops: &segtab_shim_ops, call: &CCall) -> Result<(), Error> {
+    let pmap = match *call {
+        CCall::Init { pmap, .. } | CCall::Destroy { pmap, .. } | CCall::Deactivate { pmap } => {
+            return check_index("pmap", pmap, NPMAPS)
+        }
+        CCall::Lookup { pmap, .. } | CCall::Reserve { pmap, .. } | CCall::Process { pmap, .. } => {
+            pmap
+        }
+        CCall::Activate { pmap, lwp } => {
+            check_index("lwp", lwp, NLWPS)?;
+            pmap
+        }
+    };
+    check_index("pmap", pmap, NPMAPS)?;
+    // SAFETY: bounds-checked read in the C.
+    if unsafe { (ops.pm_segtab.unwrap())(pmap) }.is_null() {
+        return Err(Error::NoSegtab(pmap));
+    }
+    Ok(())
+}
+
+fn check_index(what: &'static str, index: u32, limit: u32) -> Result<(), Error> {
+    if index >= limit {
+        return Err(Error::BadIndex { what, index, limit });
+    }
+    Ok(())
+}
+
 /// What the C's hooks reach through `hooks.ctx`. Boxed so its address is
 /// stable for as long as the world lives.
 struct HookCtx {
@@ -755,25 +786,8 @@ impl CWorld {
     }
 
     /// One concurrent step: `calls[0]` on CPU 0 (running as curlwp) and
-    /// `calls[1]` on CPU 1 (running as lwp `lwp1`), at once, in this one
-    /// world, each CPU in a context of its own (a coroutine on this thread,
-    /// or a thread: `sched`'s backend), interleaved by `sched` (which must
-    /// have 2 CPUs) at every call out of pmap_segtab.c.
-    ///
-    /// Each call is first checked against the state at the start, as its
-    /// single-CPU method would check it; a refused call does not run (the
-    /// other runs alone). `callback(cpu, pool, args)` is the pte callback
-    /// of `Process` and of `Destroy { with_callback: true }`, told which CPU
-    /// called. Allocator, map and xtab events go to the shared pool and
-    /// xtab log, in the order they happened; `report.log` says which CPU
-    /// reached which call when.
-    ///
-    /// A CPU that panics ends with `Done(Panicked)` / `Done(WaitForever)`
-    /// and the world is dead; the other CPU is then `Abandoned(Dead)` at
-    /// its next call out of the file (or before it starts). `lwp1` stays
-    /// CPU 1's lwp afterwards (single-CPU calls run on CPU 0).
-    ///
-    /// `Err` (and nothing run) if `lwp1` is out of range or is curlwp.
+    /// `calls[1]` on CPU 1 (running as lwp `lwp1`): [`CWorld::run_sequences`]
+    /// with one call per CPU and nothing done after a call.
     ///
     /// # Panics
     /// If `sched` does not have 2 CPUs, or if a body thread panics.
@@ -787,7 +801,63 @@ impl CWorld {
     where
         F: Fn(usize, &mut PagePool, CallbackArgs) + Sync,
     {
+        let seqs = calls.map(|c| vec![c]);
+        let r = self.run_sequences(sched, &seqs, lwp1, callback, &|_, _, _, _| {})?;
+        Ok(RunReport {
+            results: r.results.into_iter().map(|mut v| v.remove(0)).collect(),
+            log: r.log,
+            deadlock: r.deadlock,
+            decisions: r.decisions,
+            taken: r.taken,
+            points: r.points,
+        })
+    }
+
+    /// One concurrent step: CPU `i` makes the calls `calls[i]` one after
+    /// the other (CPU 0 running as curlwp, CPU 1 as lwp `lwp1`), at once,
+    /// in this one world, each CPU in a context of its own (a coroutine on
+    /// this thread, or a thread: `sched`'s backend), interleaved by `sched`
+    /// (which must have 2 CPUs) at every call out of pmap_segtab.c.
+    ///
+    /// Each CPU's first call is checked against the state at the start, as
+    /// its single-CPU method would check it; each later call when its CPU
+    /// comes to it (a pmap without a segtab; the world's death is an
+    /// abandonment there). A refused call does not run (the CPU goes on to
+    /// its next). `callback(cpu, pool, args)` is the pte callback of
+    /// `Process` and of `Destroy { with_callback: true }`, told which CPU
+    /// called; `after(cpu, k, pool, out)` runs on the CPU right after its
+    /// call `k` ended, before its next call, with `Some` pointer (the PTE
+    /// pointer of `Lookup` and `Reserve`) if it returned normally (the
+    /// harness's store of an `Enter`). Allocator, map and xtab events go to the shared pool and
+    /// xtab log, in the order they happened; `report.log` says which CPU
+    /// reached which call when.
+    ///
+    /// A CPU that panics ends that call with `Done(Panicked)` /
+    /// `Done(WaitForever)` and the world is dead; the other CPU is then
+    /// `Abandoned(Dead)` at its next call out of the file (or before it
+    /// starts a call). Once a CPU's call panicked or was abandoned, its
+    /// later calls are `Abandoned` (`Dead` after a panic) and do not run.
+    /// `lwp1` stays CPU 1's lwp afterwards (single-CPU calls run on CPU 0).
+    ///
+    /// `Err` (and nothing run) if `lwp1` is out of range or is curlwp.
+    ///
+    /// # Panics
+    /// If `sched` does not have 2 CPUs or `calls` is not one list per CPU,
+    /// or if a body thread panics.
+    pub fn run_sequences<F, A>(
+        &mut self,
+        sched: &Scheduler,
+        calls: &[Vec<CCall>],
+        lwp1: u32,
+        callback: &F,
+        after: &A,
+    ) -> Result<RunReport<Vec<CpuOutcome>>, Error>
+    where
+        F: Fn(usize, &mut PagePool, CallbackArgs) + Sync,
+        A: Fn(usize, usize, &mut PagePool, Option<u64>) + Sync,
+    {
         assert_eq!(sched.ncpus(), 2, "a concurrent step runs on 2 CPUs");
+        assert_eq!(calls.len(), sched.ncpus(), "one list of calls per CPU");
         if lwp1 >= NLWPS {
             return Err(Error::BadIndex {
                 what: "lwp",
@@ -798,8 +868,13 @@ impl CWorld {
         if lwp1 == self.state().cur_lwp {
             return Err(Error::SameLwp(lwp1));
         }
-        let mut refused = calls.map(|c| self.check_call(&c).err());
-        let skip = [refused[0].is_some(), refused[1].is_some()];
+        // The first calls are refused or not on the state at the start.
+        let first: Vec<Option<Error>> = calls
+            .iter()
+            .map(|c| c.first().and_then(|c| self.check_call(c).err()))
+            .collect();
+        let first_refused: Vec<bool> = first.iter().map(Option::is_some).collect();
+        let mut first = first;
 
         unsafe fn trampoline<F: Fn(usize, &mut PagePool, CallbackArgs)>(
             data: *mut c_void,
@@ -816,8 +891,22 @@ impl CWorld {
         self.ctx.cb_data = callback as *const F as *mut c_void;
         self.ctx.cb_call = Some(trampoline::<F>);
 
+        /// The hook context, reached by the running CPU between its calls.
+        #[derive(Clone, Copy)]
+        struct SharedCtx(*mut HookCtx);
+        // SAFETY: only the CPU the scheduler runs touches it (one at a
+        // time, handed over under the scheduler's lock), and nothing else
+        // touches it until `run` has finished them all.
+        unsafe impl Sync for SharedCtx {}
+        unsafe impl Send for SharedCtx {}
+        impl SharedCtx {
+            fn get(self) -> *mut HookCtx {
+                self.0
+            }
+        }
+        let ctx = SharedCtx(&mut *self.ctx as *mut HookCtx);
+
         let ops = SharedOps(self.ops);
-        let calls = &calls;
         // The CPUs may be coroutines of this thread, each of which made the
         // thread its CPU (set_this_cpu): whatever happens, this thread is
         // CPU 0 again afterwards, as single-CPU calls expect.
@@ -829,36 +918,75 @@ impl CWorld {
             }
         }
         let _cpu0 = BackToCpu0(self.ops);
+        /// How one call of a CPU ended, inside the run.
+        enum RawEnd {
+            Ran(RawCpu),
+            Refused(Option<Error>),
+            Abandoned(Abandon),
+        }
         // The CPUs reach the HookCtx only through the C's hooks.ctx (one at
-        // a time, handed over by the scheduler); nothing here touches self
-        // until `run` has finished them all.
+        // a time, handed over by the scheduler) and `after`; nothing here
+        // touches self until `run` has finished them all.
         let raw = sched.run(|cpu| {
-            if skip[cpu] {
-                return None;
-            }
             let ops = ops.get();
-            let mut out: *mut c_void = std::ptr::null_mut();
-            // SAFETY: cpu < 2 = SEGTAB_SHIM_NCPUS; the call was checked
-            // and the hooks are live (the HookCtx is boxed in self).
-            let rc = unsafe {
-                (ops.set_this_cpu.unwrap())(cpu as u32);
-                call_c(ops, &calls[cpu], &mut out)
-            };
-            let code = rc as u32;
-            use shim::bindings::*;
-            if code == segtab_shim_outcome_SEGTAB_SHIM_PANICKED
-                || code == segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER
-            {
-                sched::died();
+            let mut ends: Vec<RawEnd> = Vec::with_capacity(calls[cpu].len());
+            let mut stop: Option<Abandon> = None;
+            for (k, call) in calls[cpu].iter().enumerate() {
+                let mut one = || -> (RawEnd, Option<u64>) {
+                    if let Some(a) = stop {
+                        return (RawEnd::Abandoned(a), None);
+                    }
+                    if k == 0 {
+                        if first_refused[cpu] {
+                            return (RawEnd::Refused(None), None);
+                        }
+                    } else {
+                        if let Err(a) = sched::check() {
+                            stop = Some(a);
+                            return (RawEnd::Abandoned(a), None);
+                        }
+                        if let Err(e) = check_call_now(ops, call) {
+                            return (RawEnd::Refused(Some(e)), None);
+                        }
+                    }
+                    let mut out: *mut c_void = std::ptr::null_mut();
+                    // SAFETY: cpu < 2 = SEGTAB_SHIM_NCPUS; the call was
+                    // checked and the hooks are live (the HookCtx is boxed
+                    // in self).
+                    let rc = unsafe {
+                        (ops.set_this_cpu.unwrap())(cpu as u32);
+                        call_c(ops, call, &mut out)
+                    };
+                    let code = rc as u32;
+                    use shim::bindings::*;
+                    if code == segtab_shim_outcome_SEGTAB_SHIM_PANICKED
+                        || code == segtab_shim_outcome_SEGTAB_SHIM_WAIT_FOREVER
+                    {
+                        sched::died();
+                        stop = Some(Abandon::Dead);
+                    }
+                    let abandon = (code == segtab_shim_outcome_SEGTAB_SHIM_ABANDONED
+                        || code == segtab_shim_outcome_SEGTAB_SHIM_DEAD)
+                        .then(|| sched::check().err().unwrap_or(Abandon::Dead));
+                    if let Some(a) = abandon {
+                        stop = Some(a);
+                    }
+                    let ok = code == segtab_shim_outcome_SEGTAB_SHIM_OK;
+                    let raw = RawCpu {
+                        rc,
+                        out: out as u64,
+                        abandon,
+                    };
+                    (RawEnd::Ran(raw), ok.then_some(out as u64))
+                };
+                let (end, out) = one();
+                // SAFETY: this CPU runs alone (see SharedCtx); no hook of
+                // the C is active between two calls.
+                let pool = unsafe { &mut (*ctx.get()).pool };
+                after(cpu, k, pool, out);
+                ends.push(end);
             }
-            let abandon = (code == segtab_shim_outcome_SEGTAB_SHIM_ABANDONED
-                || code == segtab_shim_outcome_SEGTAB_SHIM_DEAD)
-                .then(|| sched::check().err().unwrap_or(Abandon::Dead));
-            Some(RawCpu {
-                rc,
-                out: out as u64,
-                abandon,
-            })
+            ends
         });
         self.ctx.cb_data = std::ptr::null_mut();
         self.ctx.cb_call = None;
@@ -867,16 +995,30 @@ impl CWorld {
             .results
             .into_iter()
             .enumerate()
-            .map(|(cpu, r)| match r {
-                None => CpuOutcome::Refused(refused[cpu].take().expect("refused")),
-                Some(RawCpu {
-                    abandon: Some(a), ..
-                }) => CpuOutcome::Abandoned(a),
-                Some(RawCpu { rc, out, .. }) => {
-                    let loc = matches!(calls[cpu], CCall::Lookup { .. } | CCall::Reserve { .. })
-                        .then(|| PteLoc::classify(&self.ctx.pool, out, self.geometry.pte_bytes));
-                    CpuOutcome::Done(self.outcome(rc, loc))
-                }
+            .map(|(cpu, ends)| {
+                ends.into_iter()
+                    .enumerate()
+                    .map(|(k, r)| match r {
+                        RawEnd::Refused(None) => {
+                            CpuOutcome::Refused(first[cpu].take().expect("refused"))
+                        }
+                        RawEnd::Refused(Some(e)) => CpuOutcome::Refused(e),
+                        RawEnd::Abandoned(a)
+                        | RawEnd::Ran(RawCpu {
+                            abandon: Some(a), ..
+                        }) => CpuOutcome::Abandoned(a),
+                        RawEnd::Ran(RawCpu { rc, out, .. }) => {
+                            let loc = matches!(
+                                calls[cpu][k],
+                                CCall::Lookup { .. } | CCall::Reserve { .. }
+                            )
+                            .then(|| {
+                                PteLoc::classify(&self.ctx.pool, out, self.geometry.pte_bytes)
+                            });
+                            CpuOutcome::Done(self.outcome(rc, loc))
+                        }
+                    })
+                    .collect()
             })
             .collect();
         Ok(RunReport {

@@ -16,7 +16,7 @@
 //! resetting the C world, resetting the port's, the end-of-sequence full
 //! deep pass, and a whole one-operation input through [`run`].
 
-use crate::model::{Action, CbKind, MinSpec, Op, Sequence};
+use crate::model::{Action, Call, CbKind, MinSpec, Op, Sequence};
 use crate::rng::SplitMix64;
 use crate::run::{run as run_sequence, CompareOpts, Pair, RunResult, DEFAULT_POOL_PAGES};
 use crate::side::Side;
@@ -116,10 +116,10 @@ pub fn fixed(c: &'static Config, inputs: u32) -> Result<FixedRow> {
     }
     let seq = Sequence {
         config: c.name.into(),
-        ops: vec![Op::Create {
+        ops: vec![Op::Call(Call::Create {
             pmap: 1,
             min: MinSpec::Zero,
-        }],
+        })],
     };
     let t = Instant::now();
     for _ in 0..inputs {
@@ -203,48 +203,141 @@ pub fn workload(
         segs.iter()
             .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
     );
-    let pages_per_seg = 1u64 << (c.segshift - c.pgshift);
     let mut rng = SplitMix64(seed);
-    let one = |rng: &mut SplitMix64| {
-        let (pmap, base) = segs[(rng.next_u64() % segs.len() as u64) as usize];
-        let va = base + ((rng.next_u64() % pages_per_seg) << c.pgshift);
-        match rng.next_u64() % 20 {
-            0..=7 => Action::Lookup { pmap, va },
-            8..=13 => Action::Enter {
-                pmap,
-                va,
-                value: 0x8000_0000 | (rng.next_u64() & 0x7fff_fff0) | 1,
-                flags: 0,
-            },
-            14..=16 => Action::Process {
-                pmap,
-                sva: va,
-                eva: base + (1 << c.segshift),
-                cb: CbKind::Count,
-                flags: 0,
-            },
-            _ => Action::Reserve { pmap, va, flags: 0 },
-        }
-    };
+    let one = |rng: &mut SplitMix64| one_call(c, &segs, rng);
     let measured = (0..ops)
         .map(|_| {
             if concurrent {
-                let actions = [one(&mut rng), one(&mut rng)];
-                Action::Concurrent(Box::new(crate::model::Concurrent {
-                    actions,
-                    lwp: 1,
-                    schedule: if c.multiprocessor {
-                        one_schedule(&mut rng)
-                    } else {
-                        0
-                    },
-                }))
+                let (a, b) = (one(&mut rng), one(&mut rng));
+                let schedule = if c.multiprocessor {
+                    one_schedule(&mut rng)
+                } else {
+                    0
+                };
+                Action::Concurrent(Box::new(crate::model::Concurrent::pair(a, b, 1, schedule)))
             } else {
                 one(&mut rng)
             }
         })
         .collect();
     (setup, measured, segs.len() as u64)
+}
+
+/// One measured call: a lookup, an enter, a one-segment process or a
+/// reserve, in a mapped segment.
+fn one_call(c: &Config, segs: &[(u32, u64)], rng: &mut SplitMix64) -> Action {
+    let pages_per_seg = 1u64 << (c.segshift - c.pgshift);
+    let (pmap, base) = segs[(rng.next_u64() % segs.len() as u64) as usize];
+    let va = base + ((rng.next_u64() % pages_per_seg) << c.pgshift);
+    match rng.next_u64() % 20 {
+        0..=7 => Action::Lookup { pmap, va },
+        8..=13 => Action::Enter {
+            pmap,
+            va,
+            value: 0x8000_0000 | (rng.next_u64() & 0x7fff_fff0) | 1,
+            flags: 0,
+        },
+        14..=16 => Action::Process {
+            pmap,
+            sva: va,
+            eva: base + (1 << c.segshift),
+            cb: CbKind::Count,
+            flags: 0,
+        },
+        _ => Action::Reserve { pmap, va, flags: 0 },
+    }
+}
+
+/// What a concurrent step of `per_cpu` calls on each of two CPUs costs,
+/// next to the same calls run one by one as sequential steps (both sides,
+/// compared per step as a campaign compares, no deep pass), in
+/// microseconds per step.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeqRow {
+    /// Configuration.
+    pub config: String,
+    /// Calls each CPU makes in a step.
+    pub calls_per_cpu: usize,
+    /// Steps measured.
+    pub steps: u64,
+    /// One concurrent step (2 × `calls_per_cpu` calls).
+    pub step_us: f64,
+    /// Its calls as sequential steps, summed.
+    pub singles_us: f64,
+    /// step / singles.
+    pub ratio: f64,
+}
+
+/// Measure [`SeqRow`] for one configuration (MULTIPROCESSOR: the CPUs
+/// interleave under random schedules).
+pub fn sequence_cost(c: &'static Config, per_cpu: usize, steps: u64) -> Result<SeqRow> {
+    let segs = segments(c, 10);
+    let mut setup: Vec<Action> = (1..=7)
+        .map(|pmap| Action::Create { pmap, minaddr: 0 })
+        .collect();
+    setup.extend(
+        segs.iter()
+            .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
+    );
+    let mut rng = SplitMix64(0x5e9 + per_cpu as u64);
+    let mut conc = Vec::new();
+    let mut singles = Vec::new();
+    for _ in 0..steps {
+        let cpus: Vec<Vec<Action>> = (0..2)
+            .map(|_| (0..per_cpu).map(|_| one_call(c, &segs, &mut rng)).collect())
+            .collect();
+        singles.extend(cpus.iter().flatten().cloned());
+        let schedule = if c.multiprocessor { rng.next_u64() } else { 0 };
+        conc.push(Action::Concurrent(Box::new(crate::model::Concurrent {
+            cpus,
+            lwp: 1,
+            schedule,
+        })));
+    }
+    let mut pair = Pair::open(c.name, DEFAULT_POOL_PAGES)?;
+    let mut time = |acts: &[Action]| -> Result<f64> {
+        pair.reset();
+        for a in &setup {
+            pair.step(a, false);
+        }
+        let t = Instant::now();
+        for a in acts {
+            let (_, d) = pair.step(a, false);
+            anyhow::ensure!(d.is_empty(), "{}: the sides diverge: {d:?}", c.name);
+        }
+        Ok(t.elapsed().as_secs_f64() * 1e6 / steps.max(1) as f64)
+    };
+    let step_us = time(&conc)?;
+    let singles_us = time(&singles)?;
+    Ok(SeqRow {
+        config: c.name.into(),
+        calls_per_cpu: per_cpu,
+        steps,
+        step_us,
+        singles_us,
+        ratio: step_us / singles_us.max(1e-9),
+    })
+}
+
+/// The sequence-cost table.
+pub fn seq_table(rows: &[SeqRow]) -> String {
+    let mut s = format!(
+        "concurrent steps of n calls per CPU (2 CPUs) against their 2n calls as sequential steps \
+         (us per step, compared, mean of {} steps):\n{:<20} {:>3} {:>10} {:>12} {:>6}\n",
+        rows.first().map_or(0, |r| r.steps),
+        "config",
+        "n",
+        "step",
+        "2n singles",
+        "ratio"
+    );
+    for r in rows {
+        s += &format!(
+            "{:<20} {:>3} {:>10.2} {:>12.2} {:>6.2}\n",
+            r.config, r.calls_per_cpu, r.step_us, r.singles_us, r.ratio
+        );
+    }
+    s
 }
 
 fn one_schedule(rng: &mut SplitMix64) -> u64 {
@@ -411,6 +504,7 @@ pub fn run(
 ) -> Result<u8> {
     let mut rows = Vec::new();
     let mut fixed_rows = Vec::new();
+    let mut seq_rows = Vec::new();
     for w in workloads.split(',') {
         if w == "fixed" {
             for c in configs {
@@ -433,6 +527,11 @@ pub fn run(
         for c in configs {
             eprint!("bench {} {w} ...\r", c.name);
             rows.push(measure(c, w, want, ops)?);
+            if w == "concurrent" {
+                for n in 1..=crate::model::MAX_CPU_CALLS {
+                    seq_rows.push(sequence_cost(c, n, (ops / 4).max(1))?);
+                }
+            }
         }
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -459,13 +558,16 @@ pub fn run(
     if !rows.is_empty() {
         print!("{}", table(&rows));
     }
+    if !seq_rows.is_empty() {
+        print!("{}", seq_table(&seq_rows));
+    }
     if !fixed_rows.is_empty() {
         print!("{}", fixed_table(&fixed_rows));
     }
     if let Some(path) = json {
         use anyhow::Context;
         let doc = serde_json::json!({ "machine": { "cpu": cpu, "cores": cores }, "rows": rows,
-            "fixed": fixed_rows });
+            "fixed": fixed_rows, "sequences": seq_rows });
         std::fs::write(path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("figures written to {}", path.display());

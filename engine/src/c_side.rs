@@ -4,7 +4,7 @@
 
 use crate::callbacks::CbCall;
 use crate::model::{Action, CbKind};
-use crate::side::{pool_action, store_entered, w_write, PanicClass, Side, Snapshot, StepEnd};
+use crate::side::{pool_action, w_write, PanicClass, Side, Snapshot, StepEnd};
 use crate::side::{StepTrace, Summary};
 use c_reference::{CCall, CWorld, CallbackArgs, Config, CpuOutcome, Outcome, PanicKind, XtabEvent};
 use shim::inspect::{Geometry, PteLoc, Ptr};
@@ -88,41 +88,75 @@ impl CSide {
     /// port then follows (`Pair::step`).
     pub fn step_concurrent_policy(
         &mut self,
-        acts: [&Action; 2],
+        cpus: &[Vec<Action>],
         lwp1: u32,
         policy: &Policy,
         trace: &mut StepTrace,
-    ) -> [StepEnd; 2] {
+    ) -> Vec<Vec<StepEnd>> {
         let config = self.config();
         let geometry = self.geometry();
-        let calls = acts.map(c_call);
-        let kinds = acts.map(|a| match *a {
+        let refuse_all = |why: String| -> Vec<Vec<StepEnd>> {
+            cpus.iter()
+                .map(|c| c.iter().map(|_| StepEnd::Refused(why.clone())).collect())
+                .collect()
+        };
+        let Some(calls) = cpus
+            .iter()
+            .map(|c| c.iter().map(c_call).collect::<Option<Vec<CCall>>>())
+            .collect::<Option<Vec<Vec<CCall>>>>()
+        else {
+            return refuse_all("not a call into the file".into());
+        };
+        // Each CPU's callbacks, in its own order; the callback is the one
+        // of the CPU's call running now, which `after` moves on.
+        let current: Vec<std::sync::atomic::AtomicUsize> =
+            cpus.iter().map(|_| Default::default()).collect();
+        let kind_of = |a: &Action| match *a {
             Action::Destroy { cb, .. } => cb,
             Action::Process { cb, .. } => Some(cb),
             _ => None,
-        });
-        let traces: [Mutex<Vec<CbCall>>; 2] = Default::default();
+        };
+        let traces: Vec<Mutex<Vec<CbCall>>> = cpus.iter().map(|_| Default::default()).collect();
+        use std::sync::atomic::Ordering::Relaxed;
         let sink = |cpu: usize, pool: &mut PagePool, args: CallbackArgs| {
-            let kind = kinds[cpu].expect("a callback only where the call passes one");
+            let k = current[cpu].load(Relaxed);
+            let kind = kind_of(&cpus[cpu][k]).expect("a callback only where the call passes one");
             let mut calls = traces[cpu].lock().unwrap_or_else(|e| e.into_inner());
             harness_callback(kind, config, geometry, &mut calls)(pool, args);
         };
-        let sched = Scheduler::with_policy(2, policy.clone());
-        let calls = match calls {
-            [Some(a), Some(b)] => [a, b],
-            _ => {
-                let refused = || StepEnd::Refused("not a call into the file".into());
-                return [refused(), refused()];
+        // After call k of a CPU: an Enter stores its value (pmap_enter's
+        // store, on its CPU, before its next call); the next call's
+        // callbacks are its own.
+        let starts: Mutex<Vec<(u8, u8, u32)>> = Mutex::new(Vec::new());
+        let after = |cpu: usize, k: usize, pool: &mut PagePool, out: Option<u64>| {
+            current[cpu].store(k + 1, Relaxed);
+            if k + 1 < cpus[cpu].len() {
+                let at = shim::sched::log_len() as u32;
+                let mut s = starts.lock().unwrap_or_else(|e| e.into_inner());
+                s.push((cpu as u8, k as u8 + 1, at));
+            }
+            if let (Action::Enter { value, .. }, Some(out)) = (&cpus[cpu][k], out) {
+                let value = *value;
+                if let PteLoc::In { pfn, index, rem: 0 } =
+                    PteLoc::classify(pool, out, geometry.pte_bytes)
+                {
+                    if index < geometry.nptepg {
+                        w_write(pool, pfn, index, geometry.pte_bytes, value);
+                    }
+                }
             }
         };
-        let report = match self.world.run_concurrent(&sched, calls, lwp1, &sink) {
+        let sched = Scheduler::with_policy(cpus.len(), policy.clone());
+        let report = match self
+            .world
+            .run_sequences(&sched, &calls, lwp1, &sink, &after)
+        {
             Ok(r) => r,
-            Err(e) => {
-                let refused = || StepEnd::Refused(e.to_string());
-                return [refused(), refused()];
-            }
+            Err(e) => return refuse_all(e.to_string()),
         };
         trace.sched = report.log;
+        trace.starts = starts.into_inner().unwrap_or_else(|e| e.into_inner());
+        trace.starts.sort_by_key(|s| s.2);
         trace.decisions = report.decisions;
         trace.taken = report.taken;
         trace.points = report.points;
@@ -131,14 +165,21 @@ impl CSide {
                 .callbacks
                 .extend(t.into_inner().unwrap_or_else(|e| e.into_inner()));
         }
-        let mut ends = report.results.into_iter().map(|o| match o {
-            CpuOutcome::Done(o) => end_of(o, |loc| loc),
-            CpuOutcome::Abandoned(a) => StepEnd::Abandoned(a),
-            CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
-        });
-        let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
-        store_entered(self.world.pool_mut(), &geometry, acts, &ends);
-        ends.map(|e| self.normalized(e))
+        let ends: Vec<Vec<StepEnd>> = report
+            .results
+            .into_iter()
+            .map(|cpu| {
+                cpu.into_iter()
+                    .map(|o| match o {
+                        CpuOutcome::Done(o) => end_of(o, |loc| loc),
+                        CpuOutcome::Abandoned(a) => StepEnd::Abandoned(a),
+                        CpuOutcome::Refused(e) => StepEnd::Refused(e.to_string()),
+                    })
+                    .map(|e| self.normalized(e))
+                    .collect()
+            })
+            .collect();
+        ends
     }
 }
 
@@ -240,12 +281,12 @@ impl Side for CSide {
 
     fn step_concurrent(
         &mut self,
-        acts: [&Action; 2],
+        cpus: &[Vec<Action>],
         lwp1: u32,
         choices: u64,
         trace: &mut StepTrace,
-    ) -> [StepEnd; 2] {
-        self.step_concurrent_policy(acts, lwp1, &Policy::Bits(choices), trace)
+    ) -> Vec<Vec<StepEnd>> {
+        self.step_concurrent_policy(cpus, lwp1, &Policy::Bits(choices), trace)
     }
 
     fn summary(&mut self) -> Summary {

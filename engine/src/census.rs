@@ -67,18 +67,27 @@ impl ClassKey {
                 rust,
             };
         }
-        let outcomes: Vec<(Option<usize>, String, String)> = d
+        let outcomes: Vec<(Option<CallAt>, String, String)> = d
             .diffs
             .iter()
             .filter(|f| f.category == "outcome")
             .map(|f| {
-                // `cpu1 return / panic`
-                let cpu = f
-                    .field
-                    .strip_prefix("cpu")
-                    .and_then(|r| r.split(' ').next())
+                // `cpu1 return / panic`, or `cpu1 call 2 return / panic`
+                // when the CPUs make several calls.
+                let mut words = f.field.split(' ');
+                let cpu = words
+                    .next()
+                    .and_then(|w| w.strip_prefix("cpu"))
                     .and_then(|n| n.parse::<usize>().ok());
-                (cpu, end_kind(&f.c), end_kind(&f.rust))
+                let call = match (words.next(), words.next()) {
+                    (Some("call"), Some(k)) => k.parse::<usize>().ok(),
+                    _ => None,
+                };
+                (
+                    cpu.map(|c| (c, call.unwrap_or(0))),
+                    end_kind(&f.c),
+                    end_kind(&f.rust),
+                )
             })
             .collect();
         // The CPU whose end differs in itself, not one abandoned because
@@ -89,10 +98,14 @@ impl ClassKey {
             .or(outcomes.first());
         let (cpu, c, rust) = match pick {
             Some((cpu, c, r)) => (*cpu, c.clone(), r.clone()),
-            None => (callback_maker(d, line), "-".to_string(), "-".to_string()),
+            None => (
+                callback_maker(d, line).map(|c| (c, 0)),
+                "-".to_string(),
+                "-".to_string(),
+            ),
         };
         ClassKey {
-            op: operation(line, cpu),
+            op: operation_of_call(line, cpu),
             category,
             c,
             rust,
@@ -137,7 +150,13 @@ fn first_difference(c: &str, rust: &str) -> (Option<usize>, String, String) {
                 continue;
             };
             let cpu = cpu.trim_start_matches("cpu").parse().unwrap_or(0);
-            out.extend(calls.split_whitespace().map(|call| (cpu, call)));
+            // `[call k]` marks where a CPU's later call starts: not a call.
+            out.extend(
+                calls
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with('[') && !w.ends_with(']'))
+                    .map(|call| (cpu, call)),
+            );
         }
         out
     }
@@ -178,6 +197,28 @@ fn operation(line: &str, cpu: Option<usize>) -> String {
             fns.sort();
             format!("at once ({})", fns.join(" | "))
         }
+    }
+}
+
+/// (CPU, call index) of a call in a concurrent step.
+type CallAt = (usize, usize);
+
+/// [`operation`] of call `k` of CPU `cpu` in a concurrent step whose
+/// CPUs make several calls (`cpu0 f(..); g(..) | cpu1 ...`).
+fn operation_of_call(line: &str, at: Option<CallAt>) -> String {
+    let Some((cpu, k)) = at else {
+        return operation(line, None);
+    };
+    let Some(rest) = line.strip_prefix("at once: ") else {
+        return operation(line, Some(cpu));
+    };
+    match rest
+        .split(" | ")
+        .nth(cpu)
+        .and_then(|half| half.split("; ").nth(k))
+    {
+        Some(text) if k > 0 => operation(text, None),
+        _ => operation(line, Some(cpu)),
     }
 }
 
@@ -551,6 +592,26 @@ mod tests {
             first_difference("cpu1: Alloc Free", "cpu1: Alloc | cpu0: Free"),
             (Some(1), "calls Free".into(), "calls Free".into()),
             "which CPU made the call is not part of the class"
+        );
+    }
+
+    #[test]
+    fn a_later_call_of_a_cpu_is_classed_by_itself() {
+        let line =
+            both("pmap_pte_lookup(pmap 1, 0x0); pmap_segtab_init(pmap 3) with pm_minaddr 0x0");
+        let d = finding(
+            0,
+            &line,
+            &[(
+                "outcome",
+                "cpu1 call 1 return / panic",
+                "Panic(Kassert(220), \"x\")",
+                "Ok(None)",
+            )],
+        );
+        assert_eq!(
+            ClassKey::of(&d).label(),
+            "pmap_segtab_init: outcome [C: panic Kassert(220) | Rust: returned NULL]"
         );
     }
 

@@ -137,6 +137,37 @@ pub fn schedule_text(log: &[shim::sched::SchedEvent]) -> String {
     s
 }
 
+/// [`schedule_text`] with `[call k]` where a CPU's later call `k` starts
+/// (`starts`: (cpu, call index, log position), as [`StepTrace::starts`]),
+/// so a step of several calls per CPU reads call by call.
+pub fn schedule_text_calls(log: &[shim::sched::SchedEvent], starts: &[(u8, u8, u32)]) -> String {
+    if starts.is_empty() {
+        return schedule_text(log);
+    }
+    let mut s = String::new();
+    let mut cur = None;
+    for (i, e) in log.iter().enumerate() {
+        if cur != Some(e.cpu) {
+            if cur.is_some() {
+                s.push_str(" | ");
+            }
+            s.push_str(&format!("cpu{}:", e.cpu));
+            cur = Some(e.cpu);
+        }
+        for &(_, k, _) in starts
+            .iter()
+            .filter(|st| st.0 == e.cpu && st.2 as usize == i)
+        {
+            s.push_str(&format!(" [call {k}]"));
+        }
+        s.push_str(&format!(" {:?}", e.call));
+        if e.blocked {
+            s.push_str("(waits)");
+        }
+    }
+    s
+}
+
 /// What a step did besides its end: pool events, xtab hooks, callbacks
 /// and, for a concurrent step, the schedule.
 pub fn traces(out: &mut Vec<FieldDiff>, tc: &StepTrace, tr: &StepTrace) {
@@ -341,5 +372,32 @@ pub fn pages(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shim::sched::{Call, SchedEvent};
+
+    #[test]
+    fn a_schedule_reads_call_by_call() {
+        let ev = |cpu, call| SchedEvent {
+            cpu,
+            call,
+            blocked: false,
+        };
+        let log = [
+            ev(0, Call::SpinEnter),
+            ev(1, Call::SpinEnter),
+            ev(1, Call::SpinExit),
+            ev(1, Call::Alloc),
+            ev(0, Call::SpinExit),
+        ];
+        assert_eq!(
+            schedule_text_calls(&log, &[(1, 1, 3)]),
+            "cpu0: SpinEnter | cpu1: SpinEnter SpinExit [call 1] Alloc | cpu0: SpinExit"
+        );
+        assert_eq!(schedule_text_calls(&log, &[]), schedule_text(&log));
     }
 }

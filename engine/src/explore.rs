@@ -93,8 +93,8 @@ pub fn next_schedule(bits: u64, n: u32, bound: u32, pruned: &mut u64) -> Option<
 /// `seq` with the schedule of its last step replaced.
 fn with_schedule(seq: &Sequence, bits: u64) -> Sequence {
     let mut s = seq.clone();
-    if let Some(Op::Concurrent { schedule, .. }) = s.ops.last_mut() {
-        *schedule = bits;
+    if let Some(Op::Concurrent(step)) = s.ops.last_mut() {
+        step.schedule = bits;
     }
     s
 }
@@ -107,7 +107,7 @@ pub fn explore_sequence(
     bound: u32,
     budget: Option<Duration>,
 ) -> Result<Explored> {
-    let Some(Op::Concurrent { .. }) = seq.ops.last() else {
+    let Some(Op::Concurrent(_)) = seq.ops.last() else {
         bail!("the last step is not concurrent (explore needs an Op::Concurrent last)");
     };
     let start = Instant::now();

@@ -78,6 +78,15 @@ pub enum VaSpec {
         /// Offset in pages.
         pages: i16,
     },
+    /// The same page `segs` segments away from a VA used before: the
+    /// neighbouring PTE pages of one segtab (a race's loser returning its
+    /// page while another CPU needs one next door).
+    NearSeg {
+        /// Which one (from the most recent).
+        k: u8,
+        /// Offset in segments.
+        segs: i8,
+    },
 }
 
 /// The length of a `pmap_pte_process` range.
@@ -108,9 +117,10 @@ pub enum MinSpec {
     High,
 }
 
-/// One operation.
+/// One call into `pmap_segtab.c`: what a sequential step makes, and what
+/// each CPU of a concurrent step makes (one to [`MAX_CPU_CALLS`] of them).
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Op {
+pub enum Call {
     /// `pm_minaddr = min; pmap_segtab_init(pm)`.
     Create {
         /// Pmap (mod 8; 0 is pmap_kernel()).
@@ -179,6 +189,223 @@ pub enum Op {
         /// Pmap.
         pmap: u8,
     },
+}
+
+impl Call {
+    /// The pmap the call names (before resolution).
+    pub fn pmap(&self) -> u8 {
+        match *self {
+            Call::Create { pmap, .. }
+            | Call::Destroy { pmap, .. }
+            | Call::Reserve { pmap, .. }
+            | Call::Lookup { pmap, .. }
+            | Call::Enter { pmap, .. }
+            | Call::Process { pmap, .. }
+            | Call::Activate { pmap, .. }
+            | Call::Deactivate { pmap } => pmap,
+        }
+    }
+
+    /// The VA the call names, if any.
+    pub fn va(&self) -> Option<VaSpec> {
+        match *self {
+            Call::Reserve { va, .. } | Call::Lookup { va, .. } | Call::Enter { va, .. } => Some(va),
+            Call::Process { sva, .. } => Some(sva),
+            _ => None,
+        }
+    }
+}
+
+/// Most CPUs a concurrent step runs (the shim's `SEGTAB_SHIM_NCPUS`).
+pub const MAX_STEP_CPUS: usize = c_reference::NCPUS as usize;
+/// Most calls one CPU of a concurrent step makes.
+pub const MAX_CPU_CALLS: usize = 4;
+
+/// A concurrent step: CPU `i` makes the calls `cpus[i]`, one after the
+/// other, while the other CPUs make theirs, switching CPUs at calls out of
+/// the file as the bits of `schedule` say (bit 0 first; 1 = switch). CPU 0
+/// runs as curlwp, CPU 1 as lwp `lwp`. Only interleaved in MULTIPROCESSOR
+/// configurations; elsewhere CPU 0's calls run, then CPU 1's.
+///
+/// JSON: `{"cpus": [[call, ...], ...], "lwp", "schedule"}`; the form of
+/// two CPUs making one call each, `{"a", "b", "lwp", "schedule"}`, is
+/// read and written as before.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// Each CPU's calls (2 to [`MAX_STEP_CPUS`] CPUs, 1 to
+    /// [`MAX_CPU_CALLS`] calls each).
+    pub cpus: Vec<Vec<Call>>,
+    /// CPU 1's lwp (mod 4).
+    pub lwp: u8,
+    /// The scheduler's decisions.
+    pub schedule: u64,
+}
+
+impl Step {
+    /// Two CPUs making one call each (the steps before sequences).
+    pub fn pair(a: Call, b: Call, lwp: u8, schedule: u64) -> Step {
+        Step {
+            cpus: vec![vec![a], vec![b]],
+            lwp,
+            schedule,
+        }
+    }
+
+    /// Every call of the step, CPU 0's first.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.cpus.iter().flatten()
+    }
+
+    /// Decoded from fuzzer bytes: later calls (and CPU 1's first, half
+    /// the time) are often related to the step's earlier ones (the same
+    /// pmap, a VA near one used), so that a CPU's further calls land in
+    /// the windows of the others' (a race's loser returning its page, a
+    /// pop racing two pops and a push).
+    fn decode(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
+        let mut cpus: Vec<Vec<Call>> = Vec::with_capacity(MAX_STEP_CPUS);
+        for _ in 0..MAX_STEP_CPUS {
+            let n = match u.int_in_range(0u8..=7)? {
+                0..=2 => 1,
+                3 | 4 => 2,
+                5 | 6 => 3,
+                _ => 4,
+            };
+            let mut calls: Vec<Call> = Vec::with_capacity(n);
+            for k in 0..n {
+                let earlier: Vec<Call> = cpus.iter().flatten().chain(&calls).copied().collect();
+                let relate = !earlier.is_empty()
+                    && if k == 0 {
+                        u.ratio(1u8, 2)?
+                    } else {
+                        u.ratio(3u8, 4)?
+                    };
+                let call = if relate {
+                    related(u, &earlier, &calls)?
+                } else {
+                    Call::arbitrary(u)?
+                };
+                calls.push(call);
+            }
+            cpus.push(calls);
+        }
+        let lwp = u.arbitrary()?;
+        // Half the schedules are any bits; the other half switch at one to
+        // three decisions only (preemptions, in explore's terms), at any of
+        // the first 32: most interleaving bugs need few preemptions, and a
+        // CPU that is to run three calls inside another's window needs
+        // every other decision to keep it running.
+        let schedule = if u.arbitrary()? {
+            u.arbitrary()?
+        } else {
+            let mut s = 0u64;
+            for _ in 0..u.int_in_range(1u8..=3)? {
+                s |= 1 << u.int_in_range(0u8..=31)?;
+            }
+            s
+        };
+        Ok(Step {
+            cpus,
+            lwp,
+            schedule,
+        })
+    }
+}
+
+/// A call related to an `earlier` call of the same step: the same pmap,
+/// at or near its VA, or a create or destroy next to it (`own`: the
+/// calling CPU's calls so far, whose creates it may destroy).
+fn related(u: &mut Unstructured<'_>, earlier: &[Call], own: &[Call]) -> arbitrary::Result<Call> {
+    let base = *u.choose(earlier)?;
+    let pmap = base.pmap();
+    let small = |u: &mut Unstructured<'_>| -> arbitrary::Result<i16> { u.int_in_range(-3i16..=3) };
+    let near = |u: &mut Unstructured<'_>| -> arbitrary::Result<VaSpec> {
+        Ok(match u.int_in_range(0u8..=4)? {
+            0 => base.va().unwrap_or(VaSpec::Used { k: 0, pages: 0 }),
+            1 => VaSpec::Used {
+                k: u.int_in_range(0u8..=3)?,
+                pages: small(u)?,
+            },
+            2 => VaSpec::NearSeg {
+                k: u.int_in_range(0u8..=3)?,
+                segs: u.int_in_range(-2i8..=2)?,
+            },
+            3 => VaSpec::Mapped {
+                k: u.int_in_range(0u8..=3)?,
+                pages: small(u)?,
+            },
+            _ => VaSpec::XsegEdge {
+                xseg: u.int_in_range(0u8..=4)?,
+                below: u.arbitrary()?,
+            },
+        })
+    };
+    Ok(match u.int_in_range(0u8..=9)? {
+        0..=2 => Call::Reserve {
+            pmap,
+            va: near(u)?,
+            canfail: u.arbitrary()?,
+        },
+        3 | 4 => Call::Enter {
+            pmap,
+            va: near(u)?,
+            value: u.arbitrary()?,
+            canfail: u.arbitrary()?,
+        },
+        5 => Call::Lookup { pmap, va: near(u)? },
+        6 => Call::Process {
+            pmap,
+            sva: near(u)?,
+            len: if u.arbitrary()? {
+                LenSpec::Segs(u.int_in_range(1u8..=3)?)
+            } else {
+                LenSpec::Pages(u.int_in_range(1u16..=8)?)
+            },
+            cb: u.arbitrary()?,
+            flags: u.arbitrary()?,
+        },
+        // A pmap of its own: pops a segtab off the free list.
+        7 => Call::Create {
+            pmap: pmap.wrapping_add(u.int_in_range(1u8..=3)?),
+            min: if u.ratio(3u8, 4)? {
+                MinSpec::Zero
+            } else {
+                u.arbitrary()?
+            },
+        },
+        // Pushes segtabs onto the free list: a pmap this CPU created in
+        // the step if there is one.
+        _ => {
+            let created: Vec<u8> = own
+                .iter()
+                .filter_map(|c| match c {
+                    Call::Create { pmap, .. } => Some(*pmap),
+                    _ => None,
+                })
+                .collect();
+            Call::Destroy {
+                pmap: if created.is_empty() {
+                    pmap.wrapping_add(1)
+                } else {
+                    *u.choose(&created)?
+                },
+                cb: if u.ratio(3u8, 4)? {
+                    None
+                } else {
+                    u.arbitrary()?
+                },
+                flags: 0,
+            }
+        }
+    })
+}
+
+/// One operation: a call into the file on CPU 0, a change to the world
+/// the harness makes, or a concurrent step.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "OpRepr", into = "OpRepr")]
+pub enum Op {
+    /// A call into the file (JSON: the call itself, `{"Create": ...}`).
+    Call(Call),
     /// Make `lwp` curlwp.
     SwitchLwp {
         /// Lwp.
@@ -205,131 +432,131 @@ pub enum Op {
         /// Count.
         n: u8,
     },
-    /// Two calls at once: `a` on CPU 0 (as curlwp), `b` on CPU 1 (as lwp
-    /// `lwp`), switching CPUs at calls out of the file as the bits of
-    /// `schedule` say (bit 0 first; 1 = switch). Only interleaved in
-    /// MULTIPROCESSOR configurations; elsewhere `a` runs, then `b`.
-    Concurrent {
-        /// CPU 0's call.
-        a: CpuOp,
-        /// CPU 1's call.
-        b: CpuOp,
-        /// CPU 1's lwp (mod 4).
+    /// Calls at once on several CPUs (see [`Step`]).
+    Concurrent(Step),
+}
+
+impl From<Call> for Op {
+    fn from(c: Call) -> Op {
+        Op::Call(c)
+    }
+}
+
+impl<'a> Arbitrary<'a> for Op {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Op> {
+        // As the derived decoding weighed them: each of the 8 calls, each
+        // of the 5 world changes and the concurrent step once in 14.
+        Ok(match u.int_in_range(0u8..=13)? {
+            0..=7 => Op::Call(Call::arbitrary(u)?),
+            8 => Op::SwitchLwp {
+                lwp: u.arbitrary()?,
+            },
+            9 => Op::BindLwp {
+                lwp: u.arbitrary()?,
+                pmap: u.arbitrary()?,
+                cpu: u.arbitrary()?,
+            },
+            10 => Op::Limit {
+                headroom: u.arbitrary()?,
+            },
+            11 => Op::Unlimit,
+            12 => Op::FailNext { n: u.arbitrary()? },
+            _ => Op::Concurrent(Step::decode(u)?),
+        })
+    }
+}
+
+/// [`Op`] as JSON: a call untagged (`{"Create": ...}`, as before calls had
+/// a type of their own), anything else by its variant.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OpRepr {
+    Call(Call),
+    Other(OtherRepr),
+}
+
+#[derive(Serialize, Deserialize)]
+enum OtherRepr {
+    SwitchLwp { lwp: u8 },
+    BindLwp { lwp: u8, pmap: u8, cpu: u8 },
+    Limit { headroom: u8 },
+    Unlimit,
+    FailNext { n: u8 },
+    Concurrent(StepRepr),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StepRepr {
+    Pair {
+        a: Call,
+        b: Call,
         lwp: u8,
-        /// The scheduler's decisions.
+        schedule: u64,
+    },
+    Cpus {
+        cpus: Vec<Vec<Call>>,
+        lwp: u8,
         schedule: u64,
     },
 }
 
-/// A call into the file one CPU of [`Op::Concurrent`] makes (the
-/// operations of [`Op`] that enter `pmap_segtab.c`).
-#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum CpuOp {
-    /// See [`Op::Create`].
-    Create {
-        /// Pmap.
-        pmap: u8,
-        /// pm_minaddr.
-        min: MinSpec,
-    },
-    /// See [`Op::Destroy`].
-    Destroy {
-        /// Pmap.
-        pmap: u8,
-        /// The callback, if any.
-        cb: Option<CbKind>,
-        /// flags.
-        flags: u8,
-    },
-    /// See [`Op::Reserve`].
-    Reserve {
-        /// Pmap.
-        pmap: u8,
-        /// VA.
-        va: VaSpec,
-        /// PMAP_CANFAIL.
-        canfail: bool,
-    },
-    /// See [`Op::Lookup`].
-    Lookup {
-        /// Pmap.
-        pmap: u8,
-        /// VA.
-        va: VaSpec,
-    },
-    /// See [`Op::Enter`].
-    Enter {
-        /// Pmap.
-        pmap: u8,
-        /// VA.
-        va: VaSpec,
-        /// PTE value.
-        value: u32,
-        /// PMAP_CANFAIL.
-        canfail: bool,
-    },
-    /// See [`Op::Process`].
-    Process {
-        /// Pmap.
-        pmap: u8,
-        /// Start.
-        sva: VaSpec,
-        /// Length.
-        len: LenSpec,
-        /// Callback.
-        cb: CbKind,
-        /// flags.
-        flags: u8,
-    },
-    /// See [`Op::Activate`].
-    Activate {
-        /// Pmap.
-        pmap: u8,
-        /// Lwp (mod 4).
-        lwp: u8,
-    },
-    /// See [`Op::Deactivate`].
-    Deactivate {
-        /// Pmap.
-        pmap: u8,
-    },
+impl From<OpRepr> for Op {
+    fn from(r: OpRepr) -> Op {
+        match r {
+            OpRepr::Call(c) => Op::Call(c),
+            OpRepr::Other(o) => match o {
+                OtherRepr::SwitchLwp { lwp } => Op::SwitchLwp { lwp },
+                OtherRepr::BindLwp { lwp, pmap, cpu } => Op::BindLwp { lwp, pmap, cpu },
+                OtherRepr::Limit { headroom } => Op::Limit { headroom },
+                OtherRepr::Unlimit => Op::Unlimit,
+                OtherRepr::FailNext { n } => Op::FailNext { n },
+                OtherRepr::Concurrent(StepRepr::Pair {
+                    a,
+                    b,
+                    lwp,
+                    schedule,
+                }) => Op::Concurrent(Step::pair(a, b, lwp, schedule)),
+                OtherRepr::Concurrent(StepRepr::Cpus {
+                    cpus,
+                    lwp,
+                    schedule,
+                }) => Op::Concurrent(Step {
+                    cpus,
+                    lwp,
+                    schedule,
+                }),
+            },
+        }
+    }
 }
 
-impl CpuOp {
-    /// The same call as a sequential operation.
-    pub fn op(self) -> Op {
-        match self {
-            CpuOp::Create { pmap, min } => Op::Create { pmap, min },
-            CpuOp::Destroy { pmap, cb, flags } => Op::Destroy { pmap, cb, flags },
-            CpuOp::Reserve { pmap, va, canfail } => Op::Reserve { pmap, va, canfail },
-            CpuOp::Lookup { pmap, va } => Op::Lookup { pmap, va },
-            CpuOp::Enter {
-                pmap,
-                va,
-                value,
-                canfail,
-            } => Op::Enter {
-                pmap,
-                va,
-                value,
-                canfail,
-            },
-            CpuOp::Process {
-                pmap,
-                sva,
-                len,
-                cb,
-                flags,
-            } => Op::Process {
-                pmap,
-                sva,
-                len,
-                cb,
-                flags,
-            },
-            CpuOp::Activate { pmap, lwp } => Op::Activate { pmap, lwp },
-            CpuOp::Deactivate { pmap } => Op::Deactivate { pmap },
-        }
+impl From<Op> for OpRepr {
+    fn from(op: Op) -> OpRepr {
+        OpRepr::Other(match op {
+            Op::Call(c) => return OpRepr::Call(c),
+            Op::SwitchLwp { lwp } => OtherRepr::SwitchLwp { lwp },
+            Op::BindLwp { lwp, pmap, cpu } => OtherRepr::BindLwp { lwp, pmap, cpu },
+            Op::Limit { headroom } => OtherRepr::Limit { headroom },
+            Op::Unlimit => OtherRepr::Unlimit,
+            Op::FailNext { n } => OtherRepr::FailNext { n },
+            Op::Concurrent(s) => OtherRepr::Concurrent(
+                if s.cpus.len() == 2 && s.cpus.iter().all(|c| c.len() == 1) {
+                    StepRepr::Pair {
+                        a: s.cpus[0][0],
+                        b: s.cpus[1][0],
+                        lwp: s.lwp,
+                        schedule: s.schedule,
+                    }
+                } else {
+                    StepRepr::Cpus {
+                        cpus: s.cpus,
+                        lwp: s.lwp,
+                        schedule: s.schedule,
+                    }
+                },
+            ),
+        })
     }
 }
 
@@ -365,16 +592,38 @@ impl Sequence {
     }
 }
 
-/// Two calls run at once on two CPUs ([`Op::Concurrent`], resolved).
+/// Calls run at once on several CPUs ([`Op::Concurrent`], resolved).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Concurrent {
-    /// CPU 0's and CPU 1's call (each a call into the file).
-    pub actions: [Action; 2],
+    /// Each CPU's calls (each a call into the file), CPU 0's first.
+    pub cpus: Vec<Vec<Action>>,
     /// CPU 1's lwp.
     pub lwp: u32,
     /// The scheduler's decisions (0 in configurations without
-    /// MULTIPROCESSOR: CPU 0's call, then CPU 1's).
+    /// MULTIPROCESSOR: CPU 0's calls, then CPU 1's).
     pub schedule: u64,
+}
+
+impl Concurrent {
+    /// Two CPUs making one call each.
+    pub fn pair(a: Action, b: Action, lwp: u32, schedule: u64) -> Concurrent {
+        Concurrent {
+            cpus: vec![vec![a], vec![b]],
+            lwp,
+            schedule,
+        }
+    }
+
+    /// Every call, CPU 0's first.
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.cpus.iter().flatten()
+    }
+
+    /// Each CPU making exactly one call (the form a report names by CPU
+    /// only).
+    pub fn one_call_each(&self) -> bool {
+        self.cpus.iter().all(|c| c.len() == 1)
+    }
 }
 
 /// An operation with concrete addresses, as both sides run it. Fields are
@@ -547,11 +796,25 @@ impl fmt::Display for Action {
             Action::Limit { headroom } => write!(f, "page limit: in use + {headroom}"),
             Action::Unlimit => write!(f, "no page limit"),
             Action::FailNext { n } => write!(f, "fail the next {n} allocations"),
-            Action::Concurrent(c) => write!(
-                f,
-                "at once: cpu0 {} | cpu1 (lwp {}) {} | schedule {:#x}",
-                c.actions[0], c.lwp, c.actions[1], c.schedule
-            ),
+            Action::Concurrent(c) => {
+                write!(f, "at once: ")?;
+                for (i, calls) in c.cpus.iter().enumerate() {
+                    if i == 1 {
+                        write!(f, " | cpu1 (lwp {}) ", c.lwp)?;
+                    } else if i > 1 {
+                        write!(f, " | cpu{i} ")?;
+                    } else {
+                        write!(f, "cpu0 ")?;
+                    }
+                    for (k, a) in calls.iter().enumerate() {
+                        if k > 0 {
+                            write!(f, "; ")?;
+                        }
+                        write!(f, "{a}")?;
+                    }
+                }
+                write!(f, " | schedule {:#x}", c.schedule)
+            }
         }
     }
 }
@@ -638,6 +901,14 @@ impl Resolver {
                     self.used[i].wrapping_add((pages as i64 as u64).wrapping_mul(self.nbpg()))
                 }
             }
+            VaSpec::NearSeg { k, segs } => {
+                if self.used.is_empty() {
+                    0
+                } else {
+                    let i = self.used.len() - 1 - (k as usize % self.used.len());
+                    self.used[i].wrapping_add((segs as i64 as u64).wrapping_mul(self.nbseg()))
+                }
+            }
             VaSpec::Raw(r) => r,
             // Resolved with its pmap by `target`; alone it is the first page.
             VaSpec::Mapped { .. } => 0,
@@ -700,18 +971,46 @@ impl Resolver {
     /// Resolve one operation.
     pub fn action(&mut self, op: &Op) -> Action {
         let pm = |p: u8| p as u32 % c_reference::NPMAPS;
+        let op = match *op {
+            Op::Call(ref c) => c,
+            Op::SwitchLwp { lwp } => {
+                self.curlwp = lwp as u32 % 4;
+                return Action::SwitchLwp { lwp: self.curlwp };
+            }
+            Op::BindLwp { lwp, pmap, cpu } => {
+                return Action::BindLwp {
+                    lwp: lwp as u32 % 4,
+                    pmap: pm(pmap),
+                    cpu: cpu as u32 % 2,
+                }
+            }
+            Op::Limit { headroom } => {
+                return Action::Limit {
+                    headroom: headroom as u32 % 16,
+                }
+            }
+            Op::Unlimit => return Action::Unlimit,
+            Op::FailNext { n } => return Action::FailNext { n: n as u32 % 8 },
+            Op::Concurrent(ref step) => return self.concurrent(step),
+        };
+        self.call(op)
+    }
+
+    /// Resolve one call into the file.
+    pub fn call(&mut self, op: &Call) -> Action {
+        let pm = |p: u8| p as u32 % c_reference::NPMAPS;
         let canfail = |c: bool| if c { shim::PMAP_CANFAIL } else { 0 };
         match *op {
-            Op::Create { pmap, min } => Action::Create {
+            Call::Create { pmap, min } => Action::Create {
                 pmap: pm(pmap),
                 minaddr: self.minaddr(min),
             },
-            Op::Destroy { pmap, cb, flags } => Action::Destroy {
+            Call::Destroy { pmap, cb, flags } => Action::Destroy {
                 pmap: pm(pmap),
                 cb,
                 flags: flags as u64,
             },
-            Op::Reserve {
+            Call::Reserve {
                 pmap,
                 va,
                 canfail: c,
@@ -724,11 +1023,11 @@ impl Resolver {
                     flags: canfail(c),
                 }
             }
-            Op::Lookup { pmap, va } => {
+            Call::Lookup { pmap, va } => {
                 let (pmap, va) = self.target(pmap, va);
                 Action::Lookup { pmap, va }
             }
-            Op::Enter {
+            Call::Enter {
                 pmap,
                 va,
                 value,
@@ -749,7 +1048,7 @@ impl Resolver {
                     flags: canfail(c),
                 }
             }
-            Op::Process {
+            Call::Process {
                 pmap,
                 sva,
                 len,
@@ -772,55 +1071,135 @@ impl Resolver {
                     flags: flags as u64,
                 }
             }
-            Op::Activate { pmap, lwp } => Action::Activate {
+            Call::Activate { pmap, lwp } => Action::Activate {
                 pmap: pm(pmap),
                 lwp: lwp as u32 % 4,
             },
-            Op::Deactivate { pmap } => Action::Deactivate { pmap: pm(pmap) },
-            Op::SwitchLwp { lwp } => {
-                self.curlwp = lwp as u32 % 4;
-                Action::SwitchLwp { lwp: self.curlwp }
-            }
-            Op::BindLwp { lwp, pmap, cpu } => Action::BindLwp {
-                lwp: lwp as u32 % 4,
-                pmap: pm(pmap),
-                cpu: cpu as u32 % 2,
-            },
-            Op::Limit { headroom } => Action::Limit {
-                headroom: headroom as u32 % 16,
-            },
-            Op::Unlimit => Action::Unlimit,
-            Op::FailNext { n } => Action::FailNext { n: n as u32 % 8 },
-            Op::Concurrent {
-                a,
-                b,
-                lwp,
-                schedule,
-            } => {
-                let a = self.action(&a.op());
-                let mut b = self.action(&b.op());
-                // A create or destroy needs its pmap to itself (the port
-                // takes &mut Pmap): move the other CPU to another pmap.
-                if let (Some(pa), Some(pb)) = (a.pmap(), b.pmap()) {
-                    if pa == pb && (a.exclusive() || b.exclusive()) {
-                        *b.pmap_mut().expect("b has a pmap") = (pb + 1) % c_reference::NPMAPS;
+            Call::Deactivate { pmap } => Action::Deactivate { pmap: pm(pmap) },
+        }
+    }
+
+    /// Resolve a concurrent step: each CPU's calls in order, CPU 0's
+    /// first; then a create or destroy gets its pmap to itself (the port
+    /// takes `&mut Pmap`): a call of a later CPU that would share a pmap
+    /// with another CPU's create or destroy moves to the next pmap free of
+    /// that conflict.
+    fn concurrent(&mut self, step: &Step) -> Action {
+        let mut cpus: Vec<Vec<Action>> = Vec::with_capacity(step.cpus.len());
+        for calls in &step.cpus {
+            let mut out = Vec::with_capacity(calls.len());
+            for c in calls {
+                let mut a = self.call(c);
+                let clash = |p: u32, excl: bool, cpus: &[Vec<Action>]| {
+                    cpus.iter()
+                        .flatten()
+                        .any(|o| o.pmap() == Some(p) && (excl || o.exclusive()))
+                };
+                let excl = a.exclusive();
+                if let Some(p) = a.pmap_mut() {
+                    for _ in 0..c_reference::NPMAPS {
+                        if !clash(*p, excl, &cpus) {
+                            break;
+                        }
+                        *p = (*p + 1) % c_reference::NPMAPS;
                     }
                 }
-                // One lwp cannot run on two CPUs.
-                let mut lwp = lwp as u32 % 4;
-                if lwp == self.curlwp {
-                    lwp = (lwp + 1) % 4;
+                out.push(a);
+            }
+            cpus.push(out);
+        }
+        // One lwp cannot run on two CPUs.
+        let mut lwp = step.lwp as u32 % 4;
+        if lwp == self.curlwp {
+            lwp = (lwp + 1) % 4;
+        }
+        Action::Concurrent(Box::new(Concurrent {
+            cpus,
+            lwp,
+            schedule: if self.config.multiprocessor {
+                step.schedule
+            } else {
+                0
+            },
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step of one call per CPU reads and writes the form it had before
+    /// sequences; a longer one the `cpus` form; both round-trip.
+    #[test]
+    fn steps_keep_their_json_forms() {
+        let old = r#"{"Concurrent":{"a":{"Lookup":{"pmap":1,"va":{"Raw":4096}}},"b":{"Deactivate":{"pmap":2}},"lwp":1,"schedule":5}}"#;
+        let op: Op = serde_json::from_str(old).unwrap();
+        let a = Call::Lookup {
+            pmap: 1,
+            va: VaSpec::Raw(4096),
+        };
+        let b = Call::Deactivate { pmap: 2 };
+        assert_eq!(op, Op::Concurrent(Step::pair(a, b, 1, 5)));
+        assert_eq!(serde_json::to_string(&op).unwrap(), old);
+        let long = Op::Concurrent(Step {
+            cpus: vec![vec![a, b], vec![b]],
+            lwp: 2,
+            schedule: 0,
+        });
+        let text = serde_json::to_string(&long).unwrap();
+        assert!(text.contains("\"cpus\""), "{text}");
+        assert_eq!(serde_json::from_str::<Op>(&text).unwrap(), long);
+        // A call is its own variant, as before calls had a type.
+        let call: Op = serde_json::from_str(r#"{"Deactivate":{"pmap":2}}"#).unwrap();
+        assert_eq!(call, Op::Call(b));
+        assert_eq!(serde_json::to_string(&Op::Unlimit).unwrap(), "\"Unlimit\"");
+    }
+
+    /// Decoded steps often give a CPU several calls, often on the pmap of
+    /// an earlier call of the step; resolved, no pmap a create or destroy
+    /// works on is shared with another CPU.
+    #[test]
+    fn decoded_steps_have_related_calls_and_exclusive_pmaps() {
+        let mut rng = crate::rng::SplitMix64(7);
+        let (mut steps, mut multi, mut same_pmap) = (0, 0, 0);
+        for _ in 0..2000 {
+            let bytes = rng.bytes(300);
+            let seq = Sequence::from_bytes(&bytes, None);
+            let config = c_reference::configs::find(&seq.config).unwrap();
+            let mut r = Resolver::new(config);
+            for op in &seq.ops {
+                let a = r.action(op);
+                let (Op::Concurrent(step), Action::Concurrent(cc)) = (op, &a) else {
+                    continue;
+                };
+                steps += 1;
+                assert!(step.cpus.len() == 2);
+                assert!(step
+                    .cpus
+                    .iter()
+                    .all(|c| (1..=MAX_CPU_CALLS).contains(&c.len())));
+                if step.cpus.iter().any(|c| c.len() > 1) {
+                    multi += 1;
                 }
-                Action::Concurrent(Box::new(Concurrent {
-                    actions: [a, b],
-                    lwp,
-                    schedule: if self.config.multiprocessor {
-                        schedule
-                    } else {
-                        0
-                    },
-                }))
+                let pm: Vec<Vec<u32>> = cc
+                    .cpus
+                    .iter()
+                    .map(|c| c.iter().filter_map(Action::pmap).collect())
+                    .collect();
+                if pm[0].iter().any(|p| pm[1].contains(p)) {
+                    same_pmap += 1;
+                }
+                for (i, calls) in cc.cpus.iter().enumerate() {
+                    for x in calls.iter().filter(|x| x.exclusive()) {
+                        let p = x.pmap().unwrap();
+                        assert!(!pm[1 - i].contains(&p), "{a}");
+                    }
+                }
             }
         }
+        assert!(steps > 500, "{steps}");
+        assert!(multi * 2 > steps, "{multi} of {steps}");
+        assert!(same_pmap * 4 > steps, "{same_pmap} of {steps}");
     }
 }

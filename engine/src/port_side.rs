@@ -559,9 +559,8 @@ impl<M: Machine> Cpu<'_, M> {
         Ok(g)
     }
 
-    /// `store`: an `Enter` stores its value into the PTE at once (in a
-    /// concurrent step the harness stores after both CPUs, as on the C
-    /// side).
+    /// `store`: an `Enter` stores its value into the PTE at once (on its
+    /// CPU, before the CPU's next call, as on the C side).
     fn call(&self, a: &Action, calls: &mut Vec<CbCall>, store: bool) -> StepEnd {
         let va = |v: u64| M::Vaddr::from_u64(v);
         let (st, map, g) = (self.st, self.map, self.g);
@@ -748,55 +747,85 @@ impl<M: Machine> Side for PortSide<M> {
 
     fn step_concurrent(
         &mut self,
-        acts: [&Action; 2],
+        cpus: &[Vec<Action>],
         lwp1: u32,
         choices: u64,
         trace: &mut StepTrace,
-    ) -> [StepEnd; 2] {
+    ) -> Vec<Vec<StepEnd>> {
         if lwp1 as usize >= NLWPS as usize || lwp1 == self.st.env().run_lwp[0] {
             // As the C harness refuses it: one lwp cannot run on two CPUs.
-            let refused = || StepEnd::Refused(format!("lwp {lwp1} cannot be CPU 1's lwp"));
-            return [refused(), refused()];
+            let why = format!("lwp {lwp1} cannot be CPU 1's lwp");
+            return cpus
+                .iter()
+                .map(|c| c.iter().map(|_| StepEnd::Refused(why.clone())).collect())
+                .collect();
         }
         self.pool_mut().begin_call();
         self.st.env_mut().run_lwp[1] = lwp1;
-        // Refusals are decided on the state before the CPUs start, as the
-        // C harness decides them.
-        let refused = acts.map(|a| match *a {
+        // A CPU's first call is refused or not on the state before the
+        // CPUs start, as the C harness decides it; a later one when its
+        // CPU comes to it.
+        let no_segtab = |cpu: &Cpu<'_, M>, a: &Action| match *a {
             Action::Reserve { pmap, .. }
             | Action::Lookup { pmap, .. }
             | Action::Enter { pmap, .. }
             | Action::Process { pmap, .. }
-            | Action::Activate { pmap, .. }
-                if self.pmap_ref(pmap).pm_segtab().is_null() =>
-            {
-                Some(StepEnd::Refused(
-                    c_reference::Error::NoSegtab(pmap).to_string(),
-                ))
-            }
+            | Action::Activate { pmap, .. } => cpu.live(pmap).err(),
             _ => None,
-        });
-        let sched = Scheduler::new(2, choices);
+        };
         let cpu = self.cpu();
+        let first: Vec<Option<StepEnd>> = cpus
+            .iter()
+            .map(|c| c.first().and_then(|a| no_segtab(&cpu, a)))
+            .collect();
+        let sched = Scheduler::new(cpus.len(), choices);
         let report = sched.run(|i| {
             let mut calls = Vec::new();
-            let end = match &refused[i] {
-                Some(r) => r.clone(),
-                None => cpu.run(acts[i], &mut calls, false),
-            };
-            (end, calls)
+            let mut ends = Vec::with_capacity(cpus[i].len());
+            let mut starts = Vec::new();
+            let mut stop: Option<shim::sched::Abandon> = None;
+            for (k, a) in cpus[i].iter().enumerate() {
+                if k > 0 {
+                    starts.push((i as u8, k as u8, shim::sched::log_len() as u32));
+                }
+                let end = if let Some(ab) = stop {
+                    StepEnd::Abandoned(ab)
+                } else if k == 0 {
+                    match &first[i] {
+                        Some(r) => r.clone(),
+                        None => cpu.run(a, &mut calls, true),
+                    }
+                } else if let Err(ab) = shim::sched::check() {
+                    StepEnd::Abandoned(ab)
+                } else {
+                    match no_segtab(&cpu, a) {
+                        Some(r) => r,
+                        None => cpu.run(a, &mut calls, true),
+                    }
+                };
+                match &end {
+                    StepEnd::Abandoned(ab) => stop = Some(*ab),
+                    StepEnd::Panic(..) => stop = Some(shim::sched::Abandon::Dead),
+                    _ => {}
+                }
+                ends.push(end);
+            }
+            (ends, calls, starts)
         });
         trace.sched = report.log;
         trace.decisions = report.decisions;
         trace.taken = report.taken;
         trace.points = report.points;
-        let mut ends = report.results.into_iter().map(|(end, calls)| {
-            trace.callbacks.extend(calls);
-            end
-        });
-        let ends = [ends.next().expect("cpu 0"), ends.next().expect("cpu 1")];
-        let g = self.geometry;
-        crate::side::store_entered(self.pool_mut(), &g, acts, &ends);
+        let ends = report
+            .results
+            .into_iter()
+            .map(|(ends, calls, starts)| {
+                trace.callbacks.extend(calls);
+                trace.starts.extend(starts);
+                ends
+            })
+            .collect();
+        trace.starts.sort_by_key(|s| s.2);
         ends
     }
 

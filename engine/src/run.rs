@@ -107,6 +107,8 @@ pub struct Pair {
     pub last_c: StepTrace,
     /// The port's schedule in the last step (concurrent steps only).
     pub last_r_sched: Vec<shim::sched::SchedEvent>,
+    /// Where the port's CPUs started their later calls in the last step.
+    pub last_r_starts: Vec<(u8, u8, u32)>,
     /// The port's scheduler decisions in the last step (concurrent steps only).
     pub last_r_decisions: u32,
     /// Concurrent steps scheduled by PCT instead of their `schedule` bits
@@ -202,6 +204,7 @@ impl Pair {
             r,
             last_c: StepTrace::default(),
             last_r_sched: Vec::new(),
+            last_r_starts: Vec::new(),
             last_r_decisions: 0,
             pct: None,
             seen_violations: (0, 0),
@@ -325,7 +328,7 @@ impl Pair {
         let mut diffs = Vec::new();
         let (ec, er) = match a {
             Action::Concurrent(cc) => {
-                let acts = [&cc.actions[0], &cc.actions[1]];
+                let cpus = &cc.cpus[..];
                 // Without MULTIPROCESSOR the resolver made the schedule 0
                 // (one call after the other): nothing for PCT to choose.
                 let pct = match &mut self.pct {
@@ -337,23 +340,35 @@ impl Pair {
                     let policy = shim::sched::Policy::Pct(p.draw());
                     let ecs = self
                         .c
-                        .step_concurrent_policy(acts, cc.lwp, &policy, &mut tc);
+                        .step_concurrent_policy(cpus, cc.lwp, &policy, &mut tc);
                     p.points += tc.points as u64;
                     p.steps += 1;
                     p.taken = Some(tc.taken);
                     (tc.taken, ecs)
                 } else {
-                    let ecs = self.c.step_concurrent(acts, cc.lwp, cc.schedule, &mut tc);
+                    let ecs = self.c.step_concurrent(cpus, cc.lwp, cc.schedule, &mut tc);
                     (cc.schedule, ecs)
                 };
                 let (bits, ecs) = schedule;
                 progress::enter(progress::SIDE_PORT);
-                let ers = self.r.step_concurrent(acts, cc.lwp, bits, &mut tr);
+                let ers = self.r.step_concurrent(cpus, cc.lwp, bits, &mut tr);
+                let single = cc.one_call_each();
                 for (i, (ec, er)) in ecs.iter().zip(&ers).enumerate() {
-                    compare::outcome(&mut diffs, &format!("cpu{i} return / panic"), ec, er);
+                    for (k, (ec, er)) in ec.iter().zip(er).enumerate() {
+                        let field = if single {
+                            format!("cpu{i} return / panic")
+                        } else {
+                            format!("cpu{i} call {k} return / panic")
+                        };
+                        compare::outcome(&mut diffs, &field, ec, er);
+                    }
                 }
-                for (i, e) in ecs.iter().chain(&ers).enumerate() {
-                    self.mark_end(&cc.actions[i % 2], e);
+                for ends in [&ecs, &ers] {
+                    for (calls, ends) in cpus.iter().zip(ends) {
+                        for (a, e) in calls.iter().zip(ends) {
+                            self.mark_end(a, e);
+                        }
+                    }
                 }
                 (combined_end(&ecs), combined_end(&ers))
             }
@@ -411,6 +426,7 @@ impl Pair {
         self.memory(&mut diffs);
         self.last_c = tc;
         self.last_r_sched = tr.sched;
+        self.last_r_starts = tr.starts;
         self.last_r_decisions = tr.decisions;
         (ec, diffs)
     }
@@ -708,8 +724,7 @@ impl Pair {
         side.pool_mut().clear_events();
         let e = match a {
             Action::Concurrent(cc) => {
-                let acts = [&cc.actions[0], &cc.actions[1]];
-                combined_end(&side.step_concurrent(acts, cc.lwp, cc.schedule, &mut t))
+                combined_end(&side.step_concurrent(&cc.cpus, cc.lwp, cc.schedule, &mut t))
             }
             a => side.step(a, &mut t),
         };
@@ -724,9 +739,9 @@ impl Pair {
         let (c, r): (&dyn Side, &dyn Side) = (&self.c, &*self.r);
         let g = c.geometry();
         let mut table = compare::TableDiffs::new(diffs);
-        let singles: &[Action] = match a {
-            Action::Concurrent(cc) => &cc.actions,
-            a => std::slice::from_ref(a),
+        let singles: Vec<&Action> = match a {
+            Action::Concurrent(cc) => cc.actions().collect(),
+            a => vec![a],
         };
         for a in singles {
             match *a {
@@ -780,14 +795,59 @@ fn mark_frame(dirty: &mut [bool], list: &mut Vec<u32>, pfn: u32) {
     }
 }
 
-/// The end of a concurrent step as a whole: the first CPU's panic (the
+/// Whether a destroy of a concurrent step may leave a segtab with tables on
+/// the C's free list (the release quirk; see
+/// [`Pair::c_destroy_leaves_stale`]), judged before the step: predicted on
+/// the tree as it is, or, when the same CPU works on that pmap earlier in
+/// the step, assumed as soon as it reserves there (after its last create of
+/// it, which replaces the tree). If one may, each CPU's calls are cut after
+/// its first such destroy, and a CPU without one keeps its first call only
+/// (what a step of one call per CPU does), so that no call starts after
+/// the segtab may have been taken from the free list: `Some(the calls
+/// kept)`.
+fn stale_guard(pair: &Pair, cc: &crate::model::Concurrent) -> Option<Vec<Vec<Action>>> {
+    let mut cut: Vec<Option<usize>> = vec![None; cc.cpus.len()];
+    for (i, calls) in cc.cpus.iter().enumerate() {
+        for (k, x) in calls.iter().enumerate() {
+            let Action::Destroy { pmap, cb, .. } = *x else {
+                continue;
+            };
+            let before = &calls[..k];
+            let last_create = before
+                .iter()
+                .rposition(|b| matches!(b, Action::Create { pmap: q, .. } if *q == pmap));
+            let reserved = before[last_create.map_or(0, |c| c + 1)..].iter().any(|b| {
+                matches!(b, Action::Reserve { pmap: q, .. } | Action::Enter { pmap: q, .. } if *q == pmap)
+            });
+            let stale = reserved
+                || (last_create.is_none() && pair.c_destroy_leaves_stale(pmap, cb.is_none()));
+            if stale {
+                cut[i] = Some(k);
+                break;
+            }
+        }
+    }
+    if cut.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(
+        cc.cpus
+            .iter()
+            .zip(&cut)
+            .map(|(calls, c)| calls[..c.map_or(1, |k| k + 1)].to_vec())
+            .collect(),
+    )
+}
+
+/// The end of a concurrent step as a whole: the first panic of a call (the
 /// world is dead), a deadlock, or a normal return.
-fn combined_end(ends: &[StepEnd; 2]) -> StepEnd {
-    if let Some(p) = ends.iter().find(|e| e.is_panic()) {
+fn combined_end(ends: &[Vec<StepEnd>]) -> StepEnd {
+    if let Some(p) = ends.iter().flatten().find(|e| e.is_panic()) {
         return p.clone();
     }
     if ends
         .iter()
+        .flatten()
         .any(|e| matches!(e, StepEnd::Abandoned(shim::sched::Abandon::Deadlock)))
     {
         return StepEnd::Panic(
@@ -908,19 +968,25 @@ pub fn run_observed(
     // the bits the C took (see PctState), so a reproducer replays it.
     let mut as_run: Option<Sequence> = None;
     for (i, op) in seq.ops.iter().enumerate() {
-        let a: Action = resolver.action(op);
+        let mut a: Action = resolver.action(op);
         pair.set_step(i);
         progress::INDEX.store(i as u64, std::sync::atomic::Ordering::Relaxed);
         // A concurrent destroy that leaves a stale segtab on the free list,
         // which the other CPU may take at once (see
         // `Pair::c_destroy_leaves_stale`).
-        let stale_ahead = match &a {
-            Action::Concurrent(cc) => cc.actions.iter().any(|x| match x {
-                Action::Destroy { pmap, cb, .. } => {
-                    pair.c_destroy_leaves_stale(*pmap, cb.is_none())
+        // With several calls per CPU, a CPU could also walk that segtab
+        // in a later call (destroy the pmap it became the root of), in the
+        // C as in a faithful port reading memory the step freed: such a
+        // step keeps the calls up to the destroy, and one call on the
+        // other CPUs (see `stale_guard`), and the sequence ends after it.
+        let stale_ahead = match &mut a {
+            Action::Concurrent(cc) => match stale_guard(pair, cc) {
+                Some(kept) => {
+                    cc.cpus = kept;
+                    true
                 }
-                _ => false,
-            }),
+                None => false,
+            },
             _ => false,
         };
         let (ec, diffs) = if i + 1 == n {
@@ -935,8 +1001,8 @@ pub fn run_observed(
         // sequence as run carries them, so a reproducer replays them.
         if let Some(bits) = pair.pct.as_mut().and_then(|p| p.taken.take()) {
             let s = as_run.get_or_insert_with(|| seq.clone());
-            if let Some(Op::Concurrent { schedule, .. }) = s.ops.get_mut(i) {
-                *schedule = bits;
+            if let Some(Op::Concurrent(step)) = s.ops.get_mut(i) {
+                step.schedule = bits;
             }
         }
         let seq = as_run.as_ref().unwrap_or(seq);
@@ -945,8 +1011,8 @@ pub fn run_observed(
             let trace = trace_of(pair.config, seq, i);
             let schedules = if matches!(a, Action::Concurrent(_)) {
                 vec![
-                    compare::schedule_text(&pair.last_c.sched),
-                    compare::schedule_text(&pair.last_r_sched),
+                    compare::schedule_text_calls(&pair.last_c.sched, &pair.last_c.starts),
+                    compare::schedule_text_calls(&pair.last_r_sched, &pair.last_r_starts),
                 ]
             } else {
                 Vec::new()
@@ -969,10 +1035,7 @@ pub fn run_observed(
         }
         let destroyed = match &a {
             Action::Destroy { .. } => true,
-            Action::Concurrent(cc) => cc
-                .actions
-                .iter()
-                .any(|x| matches!(x, Action::Destroy { .. })),
+            Action::Concurrent(cc) => cc.actions().any(|x| matches!(x, Action::Destroy { .. })),
             _ => false,
         };
         if destroyed && (stale_ahead || pair.c_corrupt()) {

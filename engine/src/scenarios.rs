@@ -8,7 +8,7 @@
 //! its verdict the same whatever the seed. Each is a plain [`Sequence`] of
 //! [`Op`]s, resolved per configuration like any other.
 
-use crate::model::{CbKind, CpuOp, LenSpec, MinSpec, Op, Sequence, VaSpec};
+use crate::model::{Call, CbKind, LenSpec, MinSpec, Op, Sequence, Step, VaSpec};
 
 /// Schedules tried for each race: every pattern of the first seven
 /// switching decisions (a reserve makes a handful of calls out of the file
@@ -28,18 +28,18 @@ pub fn races() -> Vec<Vec<Op>> {
         below: false,
     };
     let other = VaSpec::Seg { seg: 7, page: 1 };
-    let reserve = |va| CpuOp::Reserve {
+    let reserve = |va| Call::Reserve {
         pmap: p,
         va,
         canfail: false,
     };
-    let enter = CpuOp::Enter {
+    let enter = Call::Enter {
         pmap: p,
         va: VaSpec::Seg { seg: 7, page: 0 },
         value: 0x8000_0a11,
         canfail: false,
     };
-    let kinds: [(CpuOp, CpuOp, u64); 4] = [
+    let kinds: [(Call, Call, u64); 4] = [
         // The same page: both need the segtab and the PTE page.
         (reserve(same), reserve(same), SCHEDULES),
         // Another page of the same segment, entered (pmap_enter's store
@@ -50,12 +50,12 @@ pub fn races() -> Vec<Vec<Op>> {
         (reserve(other), enter, SCHEDULES),
         // A lookup racing a reserve.
         (
-            CpuOp::Reserve {
+            Call::Reserve {
                 pmap: p,
                 va: other,
                 canfail: true,
             },
-            CpuOp::Lookup { pmap: p, va: other },
+            Call::Lookup { pmap: p, va: other },
             SCHEDULES / 4,
         ),
     ];
@@ -68,28 +68,23 @@ pub fn races() -> Vec<Vec<Op>> {
                 .map(move |from| (a, b, from..n.min(from + 64)))
         })
         .map(|(a, b, range)| {
-            let mut ops = vec![Op::Create {
+            let mut ops = vec![Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            }];
+            })];
             for schedule in range {
-                ops.push(Op::Concurrent {
-                    a,
-                    b,
-                    lwp: 1,
-                    schedule,
-                });
+                ops.push(Op::Concurrent(Step::pair(a, b, 1, schedule)));
                 // A mapping left in a page trips DEBUG's zero check when
                 // the page is released (line 293), ending the sequence:
                 // clear the segment first.
-                ops.push(Op::Process {
+                ops.push(Op::Call(Call::Process {
                     pmap: p,
                     sva: VaSpec::Seg { seg: 7, page: 0 },
                     len: LenSpec::Segs(1),
                     cb: CbKind::Clear,
                     flags: 0,
-                });
-                ops.push(Op::Destroy {
+                }));
+                ops.push(Op::Call(Call::Destroy {
                     pmap: p,
                     cb: if schedule % 2 == 0 {
                         None
@@ -97,11 +92,11 @@ pub fn races() -> Vec<Vec<Op>> {
                         Some(CbKind::Count)
                     },
                     flags: 0,
-                });
-                ops.push(Op::Create {
+                }));
+                ops.push(Op::Call(Call::Create {
                     pmap: p,
                     min: MinSpec::Zero,
-                });
+                }));
             }
             ops
         })
@@ -118,20 +113,20 @@ pub fn activations() -> Vec<Op> {
     let user = 1;
     let kernel = 0;
     let mut ops = vec![
-        Op::Create {
+        Op::Call(Call::Create {
             pmap: kernel,
             min: MinSpec::High,
-        },
-        Op::Create {
+        }),
+        Op::Call(Call::Create {
             pmap: user,
             min: MinSpec::Zero,
-        },
+        }),
         // seg_seg[0] (LP64) and a PTE page at VA 0.
-        Op::Reserve {
+        Op::Call(Call::Reserve {
             pmap: user,
             va: VaSpec::Seg { seg: 0, page: 0 },
             canfail: false,
-        },
+        }),
         Op::BindLwp {
             lwp: 1,
             pmap: user,
@@ -159,9 +154,9 @@ pub fn activations() -> Vec<Op> {
         (1, user, false),
     ] {
         ops.push(Op::SwitchLwp { lwp });
-        ops.push(Op::Activate { pmap, lwp });
+        ops.push(Op::Call(Call::Activate { pmap, lwp }));
         if then_deactivate {
-            ops.push(Op::Deactivate { pmap });
+            ops.push(Op::Call(Call::Deactivate { pmap }));
         }
     }
     // The same on CPU 1, while CPU 0 looks something up.
@@ -171,15 +166,15 @@ pub fn activations() -> Vec<Op> {
             pmap,
             cpu: 1,
         });
-        ops.push(Op::Concurrent {
-            a: CpuOp::Lookup {
+        ops.push(Op::Concurrent(Step::pair(
+            Call::Lookup {
                 pmap: user,
                 va: VaSpec::Seg { seg: 0, page: 0 },
             },
-            b: CpuOp::Activate { pmap, lwp: 3 },
-            lwp: 3,
-            schedule: 0,
-        });
+            Call::Activate { pmap, lwp: 3 },
+            3,
+            0,
+        )));
     }
     ops
 }
@@ -195,46 +190,46 @@ pub fn dirty_release() -> Vec<Op> {
     let mut ops = Vec::new();
     for cb in [CbKind::SetBit(5), CbKind::Clear, CbKind::Record] {
         ops.extend([
-            Op::Create {
+            Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            },
+            }),
             // Zero PTE pages (a page holding a mapping would trip the
             // DEBUG check at line 293 before the callback runs).
-            Op::Reserve {
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 2, page: 3 },
                 canfail: false,
-            },
-            Op::Reserve {
+            }),
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 9, page: 0 },
                 canfail: false,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: Some(cb),
                 flags: 0,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: None,
                 flags: 0,
-            },
-            Op::Create {
+            }),
+            Op::Call(Call::Create {
                 pmap: p,
                 min: MinSpec::Zero,
-            },
-            Op::Reserve {
+            }),
+            Op::Call(Call::Reserve {
                 pmap: p,
                 va: VaSpec::Seg { seg: 4, page: 0 },
                 canfail: false,
-            },
-            Op::Destroy {
+            }),
+            Op::Call(Call::Destroy {
                 pmap: p,
                 cb: None,
                 flags: 0,
-            },
+            }),
         ]);
     }
     ops
@@ -259,4 +254,181 @@ pub fn all(config: &str) -> Vec<(&'static str, Sequence)> {
             )
         })
         .collect()
+}
+
+/// A race for `explore`: a sequence whose last step is concurrent, in one
+/// configuration, and the preemption bound to explore it with.
+#[derive(Clone, Debug)]
+pub struct RaceScenario {
+    /// Short name (report rows).
+    pub name: &'static str,
+    /// What it races.
+    pub what: &'static str,
+    /// The sequence (its configuration named in it).
+    pub seq: Sequence,
+    /// Preemptions explored.
+    pub bound: u32,
+}
+
+/// The races certify explores under every schedule with at most `bound`
+/// preemptions (`explore`'s context bounding): two CPUs on the same VA,
+/// on neighbouring segments of one xsegment, a destroy against a reserve,
+/// the PTP cache shared, and steps where a CPU makes further calls inside
+/// the other's window (a race's loser returning what it allocated, two
+/// pops and a push against one pop). Each is cheap: hundreds to a few
+/// thousand schedules. The shim has two CPUs (`SEGTAB_SHIM_NCPUS`), so
+/// none has three.
+pub fn races_to_explore() -> Vec<RaceScenario> {
+    let x = VaSpec::XsegEdge {
+        xseg: 3,
+        below: false,
+    };
+    let next_seg = VaSpec::NearSeg { k: 0, segs: 1 };
+    let reserve = |pmap, va| Call::Reserve {
+        pmap,
+        va,
+        canfail: false,
+    };
+    let create = |pmap| {
+        Op::Call(Call::Create {
+            pmap,
+            min: MinSpec::Zero,
+        })
+    };
+    let destroy = |pmap| Call::Destroy {
+        pmap,
+        cb: None,
+        flags: 0,
+    };
+    let seq = |config: &str, ops: Vec<Op>| Sequence {
+        config: config.into(),
+        ops,
+    };
+    let step = |cpus: Vec<Vec<Call>>| {
+        Op::Concurrent(Step {
+            cpus,
+            lwp: 1,
+            schedule: 0,
+        })
+    };
+    // A pmap with two PTE pages in the xsegment of `x`, then destroyed:
+    // its pages go to the PTP cache (where there is one) and its segtabs
+    // to the free list.
+    let spare = |pmap: u8| {
+        vec![
+            create(pmap),
+            Op::Call(reserve(pmap, x)),
+            Op::Call(reserve(pmap, next_seg)),
+            Op::Call(destroy(pmap)),
+        ]
+    };
+    let mut v = Vec::new();
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape", "mips32-o32-16k"] {
+        v.push(RaceScenario {
+            name: "same-va",
+            what: "two CPUs reserve the same VA (segtab and PTE-page races)",
+            seq: seq(
+                config,
+                vec![
+                    create(1),
+                    step(vec![vec![reserve(1, x)], vec![reserve(1, x)]]),
+                ],
+            ),
+            bound: 3,
+        });
+    }
+    v.push(RaceScenario {
+        name: "same-xsegment",
+        what: "two CPUs reserve neighbouring segments of one xsegment",
+        seq: seq(
+            "riscv64-sv39-shape",
+            vec![
+                create(1),
+                step(vec![vec![reserve(1, x)], vec![reserve(1, next_seg)]]),
+            ],
+        ),
+        bound: 3,
+    });
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape"] {
+        let mut ops = vec![create(1)];
+        ops.extend(spare(3));
+        ops.extend([
+            create(2),
+            Op::Call(reserve(2, x)),
+            Op::Call(reserve(2, next_seg)),
+            step(vec![
+                vec![destroy(2)],
+                vec![reserve(1, x), reserve(1, next_seg)],
+            ]),
+        ]);
+        v.push(RaceScenario {
+            name: "destroy-vs-reserve",
+            what: "a destroy releases pages and segtabs while a reserve takes them",
+            seq: seq(config, ops),
+            bound: 2,
+        });
+    }
+    for config in ["riscv64-sv39-shape", "mips32-o32-16k"] {
+        let mut ops = vec![create(1)];
+        ops.extend(spare(2));
+        ops.push(step(vec![vec![reserve(1, x)], vec![reserve(1, next_seg)]]));
+        v.push(RaceScenario {
+            name: "ptp-cache",
+            what: "two CPUs take PTE pages from the PTP cache at once",
+            seq: seq(config, ops),
+            bound: 3,
+        });
+    }
+    for config in ["mips64-n64-4k", "riscv64-sv39-shape"] {
+        v.push(RaceScenario {
+            name: "loser-window",
+            what: "two CPUs reserve the same VA, then each pops a segtab while the other may still be losing",
+            seq: seq(
+                config,
+                vec![
+                    create(1),
+                    step(vec![
+                        vec![reserve(1, x), Call::Create { pmap: 3, min: MinSpec::Zero }],
+                        vec![reserve(1, x), Call::Create { pmap: 4, min: MinSpec::Zero }],
+                    ]),
+                ],
+            ),
+            // The winner must finish, the loser be inside its window and
+            // the winner pop there: three preemptions.
+            bound: 3,
+        });
+    }
+    for config in ["mips64-n64-4k", "mips32-o32-16k"] {
+        let mut ops = Vec::new();
+        for p in 2..6 {
+            ops.push(create(p));
+        }
+        for p in 2..6 {
+            ops.push(Op::Call(destroy(p)));
+        }
+        ops.push(step(vec![
+            vec![Call::Create {
+                pmap: 1,
+                min: MinSpec::Zero,
+            }],
+            vec![
+                Call::Create {
+                    pmap: 2,
+                    min: MinSpec::Zero,
+                },
+                Call::Create {
+                    pmap: 3,
+                    min: MinSpec::Zero,
+                },
+                destroy(2),
+            ],
+        ]));
+        v.push(RaceScenario {
+            name: "pop-pop-push",
+            what: "one CPU pops a segtab while the other pops two and pushes the first back (ABA)",
+            seq: seq(config, ops),
+            bound: 1,
+        });
+    }
+    v
 }

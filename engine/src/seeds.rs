@@ -44,11 +44,16 @@ pub fn seed_corpus(out: &Path, candidates: u64, seed: u64) -> Result<u8> {
                     // Interleavings: which calls each CPU made, whether a
                     // CPU waited for the lock, and where the CPUs switched.
                     let waits = trace.sched.iter().any(|e| e.blocked);
+                    // Each CPU's calls, `+` between the calls of one CPU.
+                    let names: Vec<String> = cc
+                        .cpus
+                        .iter()
+                        .map(|c| c.iter().map(Action::name).collect::<Vec<_>>().join("+"))
+                        .collect();
                     feats.insert(format!(
-                        "{} concurrent {} {} {end} waits={waits}",
+                        "{} concurrent {} {end} waits={waits}",
                         config.name,
-                        cc.actions[0].name(),
-                        cc.actions[1].name()
+                        names.join(" ")
                     ));
                     for w in trace.sched.windows(2) {
                         if w[0].cpu != w[1].cpu {

@@ -9,7 +9,7 @@
 //! values, keeping a candidate only if it still diverges with the same
 //! [`Divergence::class`].
 
-use crate::model::{LenSpec, Op, Sequence, VaSpec};
+use crate::model::{Call, LenSpec, Op, Sequence, Step, VaSpec};
 use crate::run::{run, CompareOpts, Divergence, Pair, RunResult};
 
 /// Shrink `d`; `budget` caps the runs.
@@ -91,18 +91,25 @@ pub fn reduce(
             chunk /= 2;
         }
     }
-    for i in 0..best.ops.len() {
-        for simpler in simplify(&best.ops[i]) {
-            if runs >= budget || i >= best.ops.len() {
-                break;
-            }
-            let mut cand = best.clone();
-            cand.ops[i] = simpler;
-            runs += 1;
-            if let Some(keep) = test(&cand) {
-                cand.ops.truncate(keep);
-                best = cand;
-                break;
+    // Simplify each operation, again while that helps (a concurrent step
+    // loses a call, a switch, ... one at a time).
+    let mut progressed = true;
+    while progressed && runs < budget {
+        progressed = false;
+        for i in 0..best.ops.len() {
+            for simpler in simplify(&best.ops[i]) {
+                if runs >= budget || i >= best.ops.len() {
+                    break;
+                }
+                let mut cand = best.clone();
+                cand.ops[i] = simpler;
+                runs += 1;
+                if let Some(keep) = test(&cand) {
+                    cand.ops.truncate(keep);
+                    best = cand;
+                    progressed = true;
+                    break;
+                }
             }
         }
     }
@@ -132,30 +139,89 @@ fn simpler_va(v: VaSpec) -> Vec<VaSpec> {
     }
 }
 
+/// Simpler forms of one operation: a call's arguments; for a concurrent
+/// step fewer calls (a CPU's call dropped, or one call alone as a
+/// sequential step: fewer CPUs), simpler calls, fewer switches.
 fn simplify(op: &Op) -> Vec<Op> {
     let mut out = Vec::new();
-    match *op {
-        Op::Reserve { pmap, va, canfail } => {
+    match op {
+        Op::Call(c) => out.extend(simplify_call(c).into_iter().map(Op::Call)),
+        Op::Concurrent(step) => {
+            let with = |cpus: Vec<Vec<Call>>, schedule| {
+                Op::Concurrent(Step {
+                    cpus,
+                    lwp: step.lwp,
+                    schedule,
+                })
+            };
+            // Fewer calls: drop one call of a CPU that makes several.
+            for (i, calls) in step.cpus.iter().enumerate() {
+                if calls.len() > 1 {
+                    for k in (0..calls.len()).rev() {
+                        let mut cpus = step.cpus.clone();
+                        cpus[i].remove(k);
+                        out.push(with(cpus, step.schedule));
+                    }
+                }
+            }
+            // Fewer CPUs: one of the calls alone.
+            out.extend(step.calls().map(|c| Op::Call(*c)));
+            // Fewer switches: keep only the first k decisions, then clear
+            // one switch at a time (a schedule of 0 runs CPU 0's calls,
+            // then CPU 1's).
+            let schedule = step.schedule;
+            for k in [0u32, 1, 2, 4, 8, 16, 32] {
+                let s = schedule & ((1u64 << k) - 1);
+                if s != schedule {
+                    out.push(with(step.cpus.clone(), s));
+                }
+            }
+            let mut bits = schedule;
+            while bits != 0 && out.len() < 64 {
+                let bit = bits & bits.wrapping_neg();
+                out.push(with(step.cpus.clone(), schedule & !bit));
+                bits &= !bit;
+            }
+            // Simpler calls.
+            for (i, calls) in step.cpus.iter().enumerate() {
+                for (k, c) in calls.iter().enumerate() {
+                    for simpler in simplify_call(c) {
+                        let mut cpus = step.cpus.clone();
+                        cpus[i][k] = simpler;
+                        out.push(with(cpus, schedule));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn simplify_call(c: &Call) -> Vec<Call> {
+    let mut out = Vec::new();
+    match *c {
+        Call::Reserve { pmap, va, canfail } => {
             out.extend(
                 simpler_va(va)
                     .into_iter()
-                    .map(|va| Op::Reserve { pmap, va, canfail }),
+                    .map(|va| Call::Reserve { pmap, va, canfail }),
             );
         }
-        Op::Enter {
+        Call::Enter {
             pmap,
             va,
             value,
             canfail,
         } => {
-            out.extend(simpler_va(va).into_iter().map(|va| Op::Enter {
+            out.extend(simpler_va(va).into_iter().map(|va| Call::Enter {
                 pmap,
                 va,
                 value,
                 canfail,
             }));
             if value != 0 {
-                out.push(Op::Enter {
+                out.push(Call::Enter {
                     pmap,
                     va,
                     value: 0,
@@ -163,17 +229,19 @@ fn simplify(op: &Op) -> Vec<Op> {
                 });
             }
         }
-        Op::Lookup { pmap, va } => {
-            out.extend(simpler_va(va).into_iter().map(|va| Op::Lookup { pmap, va }))
-        }
-        Op::Process {
+        Call::Lookup { pmap, va } => out.extend(
+            simpler_va(va)
+                .into_iter()
+                .map(|va| Call::Lookup { pmap, va }),
+        ),
+        Call::Process {
             pmap,
             sva,
             len,
             cb,
             flags,
         } => {
-            out.extend(simpler_va(sva).into_iter().map(|sva| Op::Process {
+            out.extend(simpler_va(sva).into_iter().map(|sva| Call::Process {
                 pmap,
                 sva,
                 len,
@@ -181,40 +249,13 @@ fn simplify(op: &Op) -> Vec<Op> {
                 flags,
             }));
             if !matches!(len, LenSpec::Segs(1)) {
-                out.push(Op::Process {
+                out.push(Call::Process {
                     pmap,
                     sva,
                     len: LenSpec::Segs(1),
                     cb,
                     flags,
                 });
-            }
-        }
-        Op::Concurrent {
-            a,
-            b,
-            lwp,
-            schedule,
-        } => {
-            // Fewer switches: keep only the first k decisions, then clear
-            // one switch at a time (a schedule of 0 runs a, then b).
-            let with = |schedule| Op::Concurrent {
-                a,
-                b,
-                lwp,
-                schedule,
-            };
-            for k in [0u32, 1, 2, 4, 8, 16, 32] {
-                let s = schedule & ((1u64 << k) - 1);
-                if s != schedule {
-                    out.push(with(s));
-                }
-            }
-            let mut bits = schedule;
-            while bits != 0 && out.len() < 48 {
-                let bit = bits & bits.wrapping_neg();
-                out.push(with(schedule & !bit));
-                bits &= !bit;
             }
         }
         _ => {}

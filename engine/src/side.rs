@@ -145,6 +145,9 @@ pub struct StepTrace {
     pub taken: u64,
     /// A concurrent step: points reached (PCT's steps).
     pub points: u32,
+    /// Where each CPU's later calls (the second on) started in `sched`:
+    /// (cpu, call index, log position); reports only, not compared.
+    pub starts: Vec<(u8, u8, u32)>,
 }
 
 /// The O(1) summary every step compares: what any step can change.
@@ -204,18 +207,22 @@ pub trait Side {
     fn reset(&mut self);
     /// Run one action; `trace` collects callbacks.
     fn step(&mut self, a: &Action, trace: &mut StepTrace) -> StepEnd;
-    /// Run two calls into the file at once: `acts[0]` on CPU 0 as the
-    /// current lwp, `acts[1]` on CPU 1 as lwp `lwp1`, each in a context of
-    /// its own (a coroutine or a thread) under a
-    /// [`Scheduler`](shim::sched::Scheduler) that takes its decisions from
-    /// `choices`. `trace.sched` receives the schedule.
+    /// Run calls into the file at once: CPU `i` makes the calls `cpus[i]`
+    /// one after the other (CPU 0 as the current lwp, CPU 1 as lwp
+    /// `lwp1`), each CPU in a context of its own (a coroutine or a
+    /// thread) under a [`Scheduler`](shim::sched::Scheduler) that takes
+    /// its decisions from `choices`. Each call is refused or not when its
+    /// CPU comes to it (no segtab); an `Enter` stores its value as soon as
+    /// its reserve returns, on its CPU. A call after its CPU panicked or
+    /// was abandoned does not run and ends `Abandoned`. One end per call;
+    /// `trace.sched` receives the schedule.
     fn step_concurrent(
         &mut self,
-        acts: [&Action; 2],
+        cpus: &[Vec<Action>],
         lwp1: u32,
         choices: u64,
         trace: &mut StepTrace,
-    ) -> [StepEnd; 2];
+    ) -> Vec<Vec<StepEnd>>;
     /// Drain the `pmap_md_xtab_*` log.
     fn take_xtab(&mut self) -> Vec<XtabEvent>;
     /// Read the state; `deep` walks the free list and the PTP cache.
@@ -242,20 +249,6 @@ pub fn pool_action(pool: &mut PagePool, a: &Action) -> bool {
         _ => return false,
     }
     true
-}
-
-/// `pmap_enter`'s store into the PTE of the `Enter` calls of a concurrent
-/// step: after both CPUs, in CPU order, on both sides.
-pub fn store_entered(pool: &mut PagePool, g: &Geometry, acts: [&Action; 2], ends: &[StepEnd; 2]) {
-    for (a, e) in acts.iter().zip(ends) {
-        if let (Action::Enter { value, .. }, StepEnd::Ok(Some(PteLoc::In { pfn, index, rem: 0 }))) =
-            (a, e)
-        {
-            if *index < g.nptepg {
-                w_write(pool, *pfn, *index, g.pte_bytes, *value);
-            }
-        }
-    }
 }
 
 pub(crate) fn w_write(pool: &mut PagePool, pfn: u32, index: u32, bytes: u32, value: u64) {

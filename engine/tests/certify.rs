@@ -203,6 +203,19 @@ fn sample_report() -> certify::Report {
             divergences: vec![],
             timeline: vec![(1.0, 10.0, 3), (2.0, 12.0, 5)],
         },
+        explore: vec![certify::ExploreRun {
+            name: "same-va".into(),
+            what: "two CPUs reserve the same VA".into(),
+            config: config.name.into(),
+            calls: "1+1".into(),
+            bound: 2,
+            schedules: 57,
+            pruned: 3,
+            max_decisions: 18,
+            exhausted: true,
+            seconds: 0.1,
+            divergence: None,
+        }],
         mutation_score: Some(0.5),
         mutation: certify::MutationPart {
             made: 1,
@@ -356,6 +369,7 @@ fn html_is_self_contained_and_escaped() {
         "thresholds",
         "identity",
         "campaign",
+        "explore",
         "coverage",
         "outcomes",
         "mutation",
@@ -418,4 +432,29 @@ fn the_identity_names_the_c_file_without_machine_paths() {
     let id = certify::identity::collect(&root, &inside, 1, certify::identity::now_utc());
     assert_eq!(id.c_file, "c-reference/revisions/pmap_segtab-1.31.c");
     let _ = std::fs::remove_file(outside);
+}
+
+/// certify's explore step: every race scenario of the chosen
+/// configurations, each space exhausted within its bound, no divergence,
+/// seconds in all, and the counts in the JSON report.
+#[test]
+fn certify_explores_the_race_scenarios() {
+    let t = std::time::Instant::now();
+    let runs = certify::explore_races(&c_reference::CONFIGS.iter().collect::<Vec<_>>()).unwrap();
+    assert!(runs.len() >= 8, "{runs:?}");
+    for r in &runs {
+        assert!(
+            r.exhausted && r.divergence.is_none() && r.schedules > 1,
+            "{r:?}"
+        );
+    }
+    assert!(
+        runs.iter().any(|r| r.calls != "1+1"),
+        "a step with several calls per CPU"
+    );
+    assert!(t.elapsed().as_secs() < 60, "{:?}", t.elapsed());
+    let mut rep = sample_report();
+    rep.explore = runs;
+    let json = serde_json::to_value(&rep).unwrap();
+    assert!(json["explore"][0]["schedules"].as_u64().unwrap() > 1);
 }

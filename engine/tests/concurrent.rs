@@ -11,11 +11,7 @@ fn mp_configs() -> impl Iterator<Item = &'static c_reference::Config> {
 }
 
 fn at_once(a: Action, b: Action, schedule: u64) -> Action {
-    Action::Concurrent(Box::new(Concurrent {
-        actions: [a, b],
-        lwp: 1,
-        schedule,
-    }))
+    Action::Concurrent(Box::new(Concurrent::pair(a, b, 1, schedule)))
 }
 
 /// Two CPUs reserve the same VA under every schedule of their first eight
@@ -116,15 +112,15 @@ fn a_panic_abandons_the_other_cpu() {
     let mut t = StepTrace::default();
     let ends = pair.r.step_concurrent(
         match &step {
-            Action::Concurrent(cc) => [&cc.actions[0], &cc.actions[1]],
+            Action::Concurrent(cc) => &cc.cpus,
             _ => unreachable!(),
         },
         1,
         0,
         &mut t,
     );
-    assert!(ends[0].is_panic(), "{ends:?}");
-    assert!(matches!(ends[1], StepEnd::Abandoned(_)), "{ends:?}");
+    assert!(ends[0][0].is_panic(), "{ends:?}");
+    assert!(matches!(ends[1][0], StepEnd::Abandoned(_)), "{ends:?}");
     // And the whole comparison agrees on it.
     pair.reset();
     pair.step(

@@ -83,9 +83,66 @@ fn explore_refuses_what_it_cannot_explore() {
 #[test]
 fn a_budget_stops_the_walk() {
     let seq: Sequence = segtab_diff::corpus::load(&fixture()).unwrap();
-    assert!(matches!(seq.ops.last(), Some(Op::Concurrent { .. })));
+    assert!(matches!(seq.ops.last(), Some(Op::Concurrent(_))));
     let mut pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES).unwrap();
     let e = explore_sequence(&mut pair, &seq, 6, Some(std::time::Duration::ZERO)).unwrap();
     assert_eq!(e.runs, 1);
     assert!(!e.exhausted);
+}
+
+/// certify's race scenarios (engine/src/scenarios.rs) agree under every
+/// schedule within their bound, exhaust their space and stay cheap; the
+/// steps whose CPUs make several calls are explored like the others.
+#[test]
+fn the_race_scenarios_agree_under_every_bounded_schedule() {
+    let mut total = 0;
+    for s in segtab_diff::scenarios::races_to_explore() {
+        let mut pair = Pair::open(&s.seq.config, DEFAULT_POOL_PAGES).unwrap();
+        let e = explore_sequence(&mut pair, &s.seq, s.bound, None).unwrap();
+        eprintln!(
+            "{} {}: {} schedules (C = {}), {} pruned, {} decisions at most, {:.2} s",
+            s.name, s.seq.config, e.runs, s.bound, e.pruned, e.max_decisions, e.seconds
+        );
+        assert!(
+            e.divergence.is_none(),
+            "{} {}: {:?}",
+            s.name,
+            s.seq.config,
+            e.divergence.map(|d| segtab_diff::report::text(&d.1))
+        );
+        assert!(e.exhausted, "{} {}", s.name, s.seq.config);
+        assert!(e.runs > 1, "{} {}", s.name, s.seq.config);
+        total += e.runs;
+    }
+    assert!(total > 100, "{total}");
+}
+
+/// Each race scenario is also a reproducer in corpus/explore/ (for
+/// `segtab-diff explore FILE` and scripts/port-mutants.sh); `SEGTAB_BLESS=1`
+/// writes them.
+#[test]
+fn the_race_scenarios_are_in_the_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/explore");
+    for s in segtab_diff::scenarios::races_to_explore() {
+        let path = dir.join(format!("race-{}-{}.json", s.name, s.seq.config));
+        if std::env::var_os("SEGTAB_BLESS").is_some() {
+            let r = segtab_diff::corpus::Reproducer {
+                sequence: s.seq.clone(),
+                class: String::new(),
+                found: format!(
+                    "engine/src/scenarios.rs races_to_explore: {} (explore with --preemptions {})",
+                    s.what, s.bound
+                ),
+            };
+            std::fs::write(&path, serde_json::to_string_pretty(&r).unwrap() + "\n").unwrap();
+        }
+        let seq = segtab_diff::corpus::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (SEGTAB_BLESS=1 writes it)", path.display()));
+        assert_eq!(
+            seq,
+            s.seq,
+            "{} (SEGTAB_BLESS=1 rewrites it)",
+            path.display()
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use segtab_diff::model::{Action, Concurrent};
 use segtab_diff::run::{Pair, PctState, DEFAULT_POOL_PAGES};
-use shim::sched::Call;
+use shim::sched::Call as Point;
 
 fn reserve_race(va: u64) -> Action {
     let reserve = Action::Reserve {
@@ -12,12 +12,8 @@ fn reserve_race(va: u64) -> Action {
         va,
         flags: 0,
     };
-    Action::Concurrent(Box::new(Concurrent {
-        actions: [reserve.clone(), reserve],
-        lwp: 1,
-        // Ignored under PCT.
-        schedule: 0,
-    }))
+    // The schedule is ignored under PCT.
+    Action::Concurrent(Box::new(Concurrent::pair(reserve.clone(), reserve, 1, 0)))
 }
 
 #[test]
@@ -39,7 +35,7 @@ fn pct_steps_agree_and_their_bits_replay_them() {
                 assert!(d.is_empty(), "{} depth {depth}: {d:?}", c.name);
                 let (log, taken) = (pair.last_c.sched.clone(), pair.last_c.taken);
                 assert_eq!(log, pair.last_r_sched, "the port followed the C");
-                let cas = |cpu| log.iter().any(|e| e.cpu == cpu && e.call == Call::Cas);
+                let cas = |cpu| log.iter().any(|e| e.cpu == cpu && e.call == Point::Cas);
                 lost += usize::from(cas(0) && cas(1));
                 // Without PCT, the bits it took give the same step.
                 let pct = pair.pct.take();
@@ -95,13 +91,13 @@ impl segtab_diff::side::Side for LosesRaces {
     }
     fn step_concurrent(
         &mut self,
-        acts: [&Action; 2],
+        acts: &[Vec<Action>],
         lwp1: u32,
         choices: u64,
         t: &mut segtab_diff::side::StepTrace,
-    ) -> [segtab_diff::side::StepEnd; 2] {
+    ) -> Vec<Vec<segtab_diff::side::StepEnd>> {
         let ends = self.0.step_concurrent(acts, lwp1, choices, t);
-        let cas = |cpu| t.sched.iter().any(|e| e.cpu == cpu && e.call == Call::Cas);
+        let cas = |cpu| t.sched.iter().any(|e| e.cpu == cpu && e.call == Point::Cas);
         if cas(0) && cas(1) {
             t.sched.pop();
         }
@@ -125,7 +121,7 @@ impl segtab_diff::side::Side for LosesRaces {
 /// that sequence diverges again the same way without PCT.
 #[test]
 fn a_pct_divergence_replays_from_its_bits() {
-    use segtab_diff::model::{MinSpec, Op, Sequence, VaSpec};
+    use segtab_diff::model::{Call, MinSpec, Op, Sequence, Step, VaSpec};
     use segtab_diff::run::{run, CompareOpts, RunResult};
     let c = c_reference::configs::find("mips64-n64-4k").unwrap();
     let mut pair = Pair::open(c.name, DEFAULT_POOL_PAGES).unwrap();
@@ -134,7 +130,7 @@ fn a_pct_divergence_replays_from_its_bits() {
         segtab_diff::port_side::open(c, DEFAULT_POOL_PAGES).unwrap(),
     );
     pair.r = Box::new(LosesRaces(port));
-    let reserve = segtab_diff::model::CpuOp::Reserve {
+    let reserve = Call::Reserve {
         pmap: 1,
         va: VaSpec::Seg { seg: 3, page: 5 },
         canfail: false,
@@ -142,17 +138,12 @@ fn a_pct_divergence_replays_from_its_bits() {
     let seq = Sequence {
         config: c.name.into(),
         ops: vec![
-            Op::Create {
+            Op::Call(Call::Create {
                 pmap: 1,
                 min: MinSpec::Zero,
-            },
-            Op::Concurrent {
-                a: reserve,
-                b: reserve,
-                lwp: 1,
-                // Never loses the race by its bits: only PCT can.
-                schedule: 0,
-            },
+            }),
+            // Never loses the race by its bits (schedule 0): only PCT can.
+            Op::Concurrent(Step::pair(reserve, reserve, 1, 0)),
         ],
     };
     assert!(matches!(
@@ -166,7 +157,7 @@ fn a_pct_divergence_replays_from_its_bits() {
             RunResult::Agree { .. } => None,
         })
         .expect("PCT makes a CPU lose the race within 500 runs");
-    let Op::Concurrent { schedule, .. } = d.sequence.ops[1] else {
+    let Op::Concurrent(Step { schedule, .. }) = d.sequence.ops[1] else {
         panic!("the step stays concurrent")
     };
     assert_ne!(schedule, 0, "the reported sequence carries PCT's bits");

@@ -34,11 +34,11 @@
 use c_reference::{Config, XtabEvent, CONFIGS};
 use segtab_diff::compare::{self, MAX_TABLE_DIFFS};
 use segtab_diff::model::Action;
-use segtab_diff::model::{CbKind, CpuOp, LenSpec, MinSpec, Op, Sequence, VaSpec};
+use segtab_diff::model::{Call, CbKind, LenSpec, MinSpec, Op, Sequence, Step, VaSpec};
 use segtab_diff::run::{run, CompareOpts, Divergence, Pair, RunResult};
 use segtab_diff::side::{PanicClass, Side, Snapshot, StepEnd, StepTrace, Summary};
 use shim::inspect::{Field, Geometry, PteLoc, Ptr};
-use shim::sched::{Call, SchedEvent};
+use shim::sched::{Call as Point, SchedEvent};
 use shim::{PagePool, PoolEvent};
 
 /// Pool frames per world in these tests.
@@ -49,7 +49,7 @@ const POOL: usize = 256;
 
 type StepHook = Box<dyn FnMut(usize, &mut dyn Side, &Action, &mut StepEnd, &mut StepTrace)>;
 type ConcurrentHook =
-    Box<dyn FnMut(usize, &mut dyn Side, [&Action; 2], &mut [StepEnd; 2], &mut StepTrace)>;
+    Box<dyn FnMut(usize, &mut dyn Side, &[Vec<Action>], &mut Vec<Vec<StepEnd>>, &mut StepTrace)>;
 type StateHook<T> = Box<dyn FnMut(usize, &mut T)>;
 type RootHook = Box<dyn Fn(usize, u32, u64) -> u64>;
 
@@ -120,11 +120,11 @@ impl Side for Tamper {
     }
     fn step_concurrent(
         &mut self,
-        acts: [&Action; 2],
+        acts: &[Vec<Action>],
         lwp1: u32,
         choices: u64,
         trace: &mut StepTrace,
-    ) -> [StepEnd; 2] {
+    ) -> Vec<Vec<StepEnd>> {
         let i = self.steps;
         self.steps += 1;
         let mut ends = self.inner.step_concurrent(acts, lwp1, choices, trace);
@@ -193,7 +193,8 @@ fn on_step(
 
 /// A plan with only a concurrent-step hook.
 fn on_concurrent(
-    h: impl FnMut(usize, &mut dyn Side, [&Action; 2], &mut [StepEnd; 2], &mut StepTrace) + 'static,
+    h: impl FnMut(usize, &mut dyn Side, &[Vec<Action>], &mut Vec<Vec<StepEnd>>, &mut StepTrace)
+        + 'static,
 ) -> Plan {
     Plan {
         concurrent: Some(Box::new(h)),
@@ -205,64 +206,59 @@ fn on_concurrent(
 // Sequences and what they must give
 
 fn create(pmap: u8) -> Op {
-    Op::Create {
+    Op::Call(Call::Create {
         pmap,
         min: MinSpec::Zero,
-    }
+    })
 }
 fn destroy(pmap: u8) -> Op {
-    Op::Destroy {
+    Op::Call(Call::Destroy {
         pmap,
         cb: None,
         flags: 0,
-    }
+    })
 }
 fn enter(pmap: u8, va: u64) -> Op {
-    Op::Enter {
+    Op::Call(Call::Enter {
         pmap,
         va: VaSpec::Raw(va),
         value: 0x5a5a,
         canfail: false,
-    }
+    })
 }
 fn reserve(pmap: u8, va: u64) -> Op {
-    Op::Reserve {
+    Op::Call(Call::Reserve {
         pmap,
         va: VaSpec::Raw(va),
         canfail: false,
-    }
+    })
 }
 fn lookup(pmap: u8, va: u64) -> Op {
-    Op::Lookup {
+    Op::Call(Call::Lookup {
         pmap,
         va: VaSpec::Raw(va),
-    }
+    })
 }
 fn process(pmap: u8, sva: u64, len: LenSpec, cb: CbKind) -> Op {
-    Op::Process {
+    Op::Call(Call::Process {
         pmap,
         sva: VaSpec::Raw(sva),
         len,
         cb,
         flags: 0,
-    }
+    })
 }
-fn at_once(a: CpuOp, b: CpuOp, schedule: u64) -> Op {
-    Op::Concurrent {
-        a,
-        b,
-        lwp: 1,
-        schedule,
-    }
+fn at_once(a: Call, b: Call, schedule: u64) -> Op {
+    Op::Concurrent(Step::pair(a, b, 1, schedule))
 }
-fn cpu_lookup(pmap: u8, va: u64) -> CpuOp {
-    CpuOp::Lookup {
+fn cpu_lookup(pmap: u8, va: u64) -> Call {
+    Call::Lookup {
         pmap,
         va: VaSpec::Raw(va),
     }
 }
-fn cpu_reserve(pmap: u8, va: u64) -> CpuOp {
-    CpuOp::Reserve {
+fn cpu_reserve(pmap: u8, va: u64) -> Call {
+    Call::Reserve {
         pmap,
         va: VaSpec::Raw(va),
         canfail: false,
@@ -595,7 +591,7 @@ fn xtab_hooks_are_compared() {
     for c in CONFIGS {
         let ops = [
             create(1),
-            Op::Deactivate { pmap: 1 },
+            Op::Call(Call::Deactivate { pmap: 1 }),
             lookup(1, 0),
             lookup(1, 0),
         ];
@@ -661,8 +657,8 @@ fn each_cpu_outcome_is_compared() {
                 c,
                 on_concurrent(move |i, _, _, ends, _| {
                     if i == 2 {
-                        assert!(loc(&ends[cpu]).is_some(), "{:?}", ends[cpu]);
-                        ends[cpu] = StepEnd::Ok(Some(PteLoc::Foreign(0xdead_0000)));
+                        assert!(loc(&ends[cpu][0]).is_some(), "{:?}", ends[cpu]);
+                        ends[cpu][0] = StepEnd::Ok(Some(PteLoc::Foreign(0xdead_0000)));
                     }
                 }),
             );
@@ -681,11 +677,11 @@ fn each_cpu_outcome_is_compared() {
 fn schedule_text_shows_runs_of_one_cpu() {
     let ev = |cpu, call, blocked| SchedEvent { cpu, call, blocked };
     let log = [
-        ev(0, Call::SpinEnter, false),
-        ev(0, Call::Cas, false),
-        ev(1, Call::SpinEnter, true),
-        ev(0, Call::SpinExit, false),
-        ev(1, Call::SpinEnter, false),
+        ev(0, Point::SpinEnter, false),
+        ev(0, Point::Cas, false),
+        ev(1, Point::SpinEnter, true),
+        ev(0, Point::SpinExit, false),
+        ev(1, Point::SpinEnter, false),
     ];
     assert_eq!(
         compare::schedule_text(&log),
@@ -873,7 +869,7 @@ fn a_pte_on_a_concurrent_path_is_compared() {
                 c,
                 on_concurrent(move |k, side, _, ends, _| {
                     if k == 2 {
-                        let (pfn, index) = loc(&ends[cpu]).expect("a PTE");
+                        let (pfn, index) = loc(&ends[cpu][0]).expect("a PTE");
                         plant_pte(side, pfn, index);
                     }
                 }),
@@ -1108,7 +1104,7 @@ fn a_healthy_sequence_runs_on_after_destroys() {
             create(1),
             enter(1, vb),
             at_once(
-                CpuOp::Destroy {
+                Call::Destroy {
                     pmap: 2,
                     cb: None,
                     flags: 0,
@@ -1138,9 +1134,11 @@ fn a_stale_free_segtab_stops_the_sequence() {
     for c in CONFIGS {
         let seg = 1u64 << c.segshift;
         let vb = va_at(c, 1, 2, 3);
-        let stale = |pmap| Op::Create {
-            pmap,
-            min: MinSpec::Seg(8),
+        let stale = |pmap| {
+            Op::Call(Call::Create {
+                pmap,
+                min: MinSpec::Seg(8),
+            })
         };
         let alone = vec![
             stale(1),
@@ -1157,7 +1155,7 @@ fn a_stale_free_segtab_stops_the_sequence() {
             reserve(1, seg),
             at_once(
                 cpu_lookup(2, vb),
-                CpuOp::Destroy {
+                Call::Destroy {
                     pmap: 1,
                     cb: None,
                     flags: 0,

@@ -803,6 +803,16 @@ pub fn died() {
     }
 }
 
+/// How many points the current run has logged so far (0 outside a run):
+/// where a CPU's next call starts in [`RunReport::log`], for reports that
+/// show the interleaving call by call. Takes no decision.
+pub fn log_len() -> usize {
+    match current() {
+        None => 0,
+        Some((s, _)) => s.lock().log.len(),
+    }
+}
+
 /// Whether this CPU must abandon, without logging or switching: `Err` after
 /// another CPU [`died`] or in a deadlock. A body can call it first, so that
 /// a CPU whose turn comes only after the world died does nothing.

@@ -184,8 +184,10 @@ enum Cmd {
         #[arg(long, default_value = "all")]
         config: String,
         /// Workloads: any of small, medium, large, concurrent (steps of two
-        /// calls at once on two CPUs, small footprint), fixed (what one
-        /// input costs whatever it does: world resets, the end pass).
+        /// calls at once on two CPUs, small footprint; then steps of 1 to
+        /// 4 calls per CPU next to their calls as sequential steps), fixed
+        /// (what one input costs whatever it does: world resets, the end
+        /// pass).
         #[arg(long, default_value = "small,medium,large,concurrent,fixed")]
         workloads: String,
         /// Measured operations per workload.

@@ -268,6 +268,37 @@ pub fn render(r: &Report) -> String {
             esc(&d.report)
         );
     }
+    // Races explored.
+    if !r.explore.is_empty() {
+        h.push_str(
+            "<h2>Races explored</h2><p>Each race scenario's concurrent step run under every schedule \
+             with at most C preemptions (switches at calls out of the file), both sides compared at each.</p>\
+             <table id=\"explore\"><tr><th>scenario</th><th>configuration</th><th>calls per CPU</th><th>C</th>\
+             <th>schedules</th><th>pruned</th><th>decisions (max)</th><th>space</th><th>seconds</th><th>result</th></tr>",
+        );
+        for e in &r.explore {
+            let _ = write!(
+                h,
+                "<tr><td title=\"{}\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.2}</td><td>{}</td></tr>",
+                esc(&e.what),
+                esc(&e.name),
+                esc(&e.config),
+                esc(&e.calls),
+                e.bound,
+                e.schedules,
+                e.pruned,
+                e.max_decisions,
+                if e.exhausted { "exhausted" } else { "<strong class=\"gap\">not exhausted</strong>" },
+                e.seconds,
+                match &e.divergence {
+                    None => "agree".to_string(),
+                    Some(d) => format!("<strong class=\"gap\">diverges: {}</strong>", esc(d)),
+                }
+            );
+        }
+        h.push_str("</table>");
+    }
     let ops: Vec<(f64, f64)> = c.timeline.iter().map(|t| (t.0, t.1)).collect();
     let newc: Vec<(f64, f64)> = c.timeline.iter().map(|t| (t.0, t.2 as f64)).collect();
     h.push_str(&plot("Throughput over time", "seconds", "ops/s", &ops));

@@ -126,6 +126,76 @@ pub struct CampaignPart {
     pub timeline: Vec<(f64, f64, usize)>,
 }
 
+/// One race scenario explored under every schedule within its bound.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExploreRun {
+    /// Scenario (engine/src/scenarios.rs `races_to_explore`).
+    pub name: String,
+    /// What it races.
+    pub what: String,
+    /// Configuration.
+    pub config: String,
+    /// Each CPU's calls in the explored step, e.g. `1+1` or `2+3`.
+    pub calls: String,
+    /// Preemptions explored (C).
+    pub bound: u32,
+    /// Schedules run (every one within the bound when `exhausted`).
+    pub schedules: u64,
+    /// Branches cut by the bound.
+    pub pruned: u64,
+    /// The most scheduler decisions one run met.
+    pub max_decisions: u32,
+    /// Every schedule within the bound was run.
+    pub exhausted: bool,
+    /// Seconds.
+    pub seconds: f64,
+    /// The first diverging schedule's class, if one diverged.
+    pub divergence: Option<String>,
+}
+
+/// Explores every race scenario of `configs` (see [`ExploreRun`]); a few
+/// seconds in all.
+pub fn explore_races(configs: &[&'static Config]) -> Result<Vec<ExploreRun>> {
+    let mut out = Vec::new();
+    for s in crate::scenarios::races_to_explore() {
+        if !configs.iter().any(|c| c.name == s.seq.config) {
+            continue;
+        }
+        let mut pair = crate::run::Pair::open(&s.seq.config, crate::run::DEFAULT_POOL_PAGES)?;
+        let e = crate::explore::explore_sequence(
+            &mut pair,
+            &s.seq,
+            s.bound,
+            Some(std::time::Duration::from_secs(30)),
+        )?;
+        let calls = match s.seq.ops.last() {
+            Some(crate::model::Op::Concurrent(step)) => step
+                .cpus
+                .iter()
+                .map(|c| c.len().to_string())
+                .collect::<Vec<_>>()
+                .join("+"),
+            _ => String::new(),
+        };
+        out.push(ExploreRun {
+            name: s.name.into(),
+            what: s.what.into(),
+            config: s.seq.config.clone(),
+            calls,
+            bound: s.bound,
+            schedules: e.runs,
+            pruned: e.pruned,
+            max_decisions: e.max_decisions,
+            exhausted: e.exhausted,
+            seconds: e.seconds,
+            divergence: e
+                .divergence
+                .map(|(bits, d)| format!("{} (schedule {bits:#x})", d.class())),
+        });
+    }
+    Ok(out)
+}
+
 /// One mutant's fate.
 #[derive(Clone, Debug, Serialize)]
 pub struct MutantResult {
@@ -281,6 +351,8 @@ pub struct Report {
     pub budget_seconds: u64,
     /// The campaign.
     pub campaign: CampaignPart,
+    /// Race scenarios explored under every schedule within a bound.
+    pub explore: Vec<ExploreRun>,
     /// caught / (sampled - equivalent - stillborn - errors); `None` when
     /// no mutant was judged.
     pub mutation_score: Option<f64>,
@@ -582,6 +654,34 @@ fn run_steps(o: &Options) -> Result<u8> {
     }
     partial(|p| p.interrupted_in = "[3/5] reading C coverage".into());
 
+    // 2b. Races explored: every schedule within a preemption bound of
+    // each race scenario (seconds), where the campaign only samples.
+    let explore = explore_races(&o.configs)?;
+    for e in &explore {
+        eprintln!(
+            "[2/5] explore {} {} ({} calls): {} schedules within {} preemptions{}, {:.2} s{}",
+            e.name,
+            e.config,
+            e.calls,
+            e.schedules,
+            e.bound,
+            if e.exhausted {
+                ", space exhausted"
+            } else {
+                ", NOT exhausted"
+            },
+            e.seconds,
+            e.divergence
+                .as_ref()
+                .map_or(String::new(), |d| format!(": DIVERGES: {d}"))
+        );
+    }
+    let explore_diverged = explore.iter().find_map(|e| {
+        e.divergence
+            .as_ref()
+            .map(|d| format!("explore {} {}: {d}", e.name, e.config))
+    });
+
     // 3. C coverage and outcome classes.
     let bar = spinner("[3/5] reading C coverage (gcov)");
     let src_lines: Vec<&str> = c_text.lines().collect();
@@ -643,7 +743,8 @@ fn run_steps(o: &Options) -> Result<u8> {
     bar.finish_with_message("[3/5] C coverage read");
 
     // 4. Mutants: TCE, the schema, and a run of each.
-    let diverged = !campaign_part.divergences.is_empty() || stats.exit != 0;
+    let diverged =
+        !campaign_part.divergences.is_empty() || stats.exit != 0 || explore_diverged.is_some();
     let (plan, build_seconds, judge_seconds) = if diverged {
         // The verdict is settled; a mutant can say nothing more.
         eprintln!("[4/5] mutants: not run (the campaign diverged)");
@@ -715,7 +816,9 @@ fn run_steps(o: &Options) -> Result<u8> {
             campaign_part
                 .divergences
                 .first()
-                .map_or("a worker failed".to_string(), |d| format!("{} ({})", d.class, d.path))
+                .map(|d| format!("{} ({})", d.class, d.path))
+                .or(explore_diverged)
+                .unwrap_or_else(|| "a worker failed".to_string())
         ),
         "incomplete" => format!(
             "certify: ERROR: {} of {} mutants could not be judged; no verdict (see the mutant table)",
@@ -762,6 +865,7 @@ fn run_steps(o: &Options) -> Result<u8> {
         configs: o.configs.iter().map(|c| c.name.to_string()).collect(),
         budget_seconds: o.seconds,
         campaign: campaign_part,
+        explore,
         mutation_score: score,
         mutation,
         coverage: cov_by,
