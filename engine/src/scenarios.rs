@@ -235,11 +235,60 @@ pub fn dirty_release() -> Vec<Op> {
     ops
 }
 
+/// Decisions of the scheduler tried for [`abandoned_carving`]: a
+/// `pmap_segtab_init` that carves a page makes its calls out (lock and
+/// unlock of the free-list check, page allocation, mapping, the lock at
+/// line 378) within its first decisions.
+const CARVING_DECISIONS: u32 = 8;
+
+/// A CPU abandoned while it carves a new segtab page (lines 366-381): in
+/// a fresh world (the free list empty) with the pool limited to one more
+/// page, CPUs 0 and 1 each create a pmap. The first to allocate takes the
+/// page and carves it; the other finds no page and waits forever in
+/// `uvm_wait` (line 360), which kills the world. When that happens between
+/// the first CPU's carving loop and its lock at line 378, the first is
+/// abandoned there, and the page holds exactly what the loop wrote, which
+/// the deep pass compares: a loop that links one segtab too many (`i < n`
+/// for `i < n - 1`) shows only here, since line 379 overwrites that link
+/// on every path that reaches it. One sequence per single switch point
+/// (the world dies, so each schedule needs a world of its own). Only
+/// where a page holds several segtabs and the CPUs interleave
+/// (MULTIPROCESSOR); elsewhere none.
+pub fn abandoned_carving(config: &str) -> Vec<Vec<Op>> {
+    let Some(c) = c_reference::configs::find(config) else {
+        return Vec::new();
+    };
+    if !c.multiprocessor || c.host_segtabs_per_page() < 2 {
+        return Vec::new();
+    }
+    (0..CARVING_DECISIONS)
+        .map(|k| {
+            let create = |pmap| Call::Create {
+                pmap,
+                min: MinSpec::Zero,
+            };
+            vec![
+                Op::Limit { headroom: 1 },
+                Op::Concurrent(Step {
+                    cpus: vec![vec![create(1)], vec![create(2)]],
+                    lwp: 1,
+                    schedule: 1 << k,
+                }),
+            ]
+        })
+        .collect()
+}
+
 /// Every directed sequence for configuration `config`, named.
 pub fn all(config: &str) -> Vec<(&'static str, Sequence)> {
     races()
         .into_iter()
         .map(|ops| ("races", ops))
+        .chain(
+            abandoned_carving(config)
+                .into_iter()
+                .map(|ops| ("abandoned-carving", ops)),
+        )
         .chain([
             ("activations", activations()),
             ("dirty-release", dirty_release()),

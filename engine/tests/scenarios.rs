@@ -48,3 +48,27 @@ fn no_race_sequence_is_cut_short() {
         assert!(races > 3 * concurrent.max(1), "{}: {races} steps", c.name);
     }
 }
+
+#[test]
+fn abandoned_carving_kills_the_world_under_a_carving_cpu() {
+    // Where CPUs interleave and a page holds several segtabs, some of the
+    // sequences end with the world dead (the CPU without a page waits
+    // forever) while the other CPU is still inside its create; elsewhere
+    // there are none. certify relies on these for the carving loop's
+    // mutants (mutants/c-equivalent.txt, line 373).
+    for c in c_reference::CONFIGS {
+        let n = scenarios::abandoned_carving(c.name).len();
+        if c.multiprocessor && c.host_segtabs_per_page() >= 2 {
+            assert!(n > 0, "{}", c.name);
+            let seen = outcomes(c.name);
+            assert!(
+                seen.iter()
+                    .any(|s| s.starts_with("abandoned-carving") && s.contains("WaitForever")),
+                "{}: no world died inside a carving create",
+                c.name
+            );
+        } else {
+            assert_eq!(n, 0, "{}", c.name);
+        }
+    }
+}
