@@ -1233,6 +1233,14 @@ fn port_coverage(o: &Options, seconds: u64, work: &Path) -> PortCoverage {
     if !have {
         return none("not measured (cargo-llvm-cov not installed)".into());
     }
+    if let Some(p) = crate::port::external() {
+        // The llvm-cov run builds the checkout's workspace, whose port is
+        // rust-segtab/, not this one.
+        return none(format!(
+            "not measured (port coverage covers the built-in rust-segtab only; this run certifies {} via --port)",
+            p.package
+        ));
+    }
     let json = work.join("port-cov.json");
     let names = o
         .configs
