@@ -47,7 +47,7 @@ pub struct PortId {
     pub package: String,
     /// Its version.
     pub version: String,
-    /// Its directory relative to the checkout, else its absolute path.
+    /// Its directory relative to the checkout, else the directory's name.
     pub path: String,
     /// SHA-256 over its `Cargo.toml`, `build.rs` and `src/**/*.rs`, sorted
     /// by path (see [`sources_sha256`]).
@@ -230,7 +230,13 @@ pub fn describe(dir: &Path) -> Result<PortId> {
     let path = root
         .and_then(|r| std::fs::canonicalize(r).ok())
         .and_then(|r| dir.strip_prefix(&r).ok().map(|p| p.display().to_string()))
-        .unwrap_or_else(|| dir.display().to_string());
+        // Outside the checkout: its name, never a path of the machine
+        // that made the report (as certify names a C file).
+        .unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string())
+        });
     Ok(PortId {
         package,
         version,

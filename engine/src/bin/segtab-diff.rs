@@ -463,6 +463,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => eprintln!("cannot open the C reference: {e}"),
             }
+            println!("Rust port: {}", segtab_diff::port::current().line());
             Ok(0)
         }
         Cmd::SeedCorpus {
