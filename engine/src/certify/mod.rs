@@ -471,9 +471,10 @@ fn run_steps(o: &Options) -> Result<u8> {
     let mut ident = identity::collect(&o.root, &o.c_source, o.seed, started);
     partial(|p| p.identity = Some(ident.clone()));
     eprintln!(
-        "certify: {} ({}) against the port at {}{}, configurations {}, seed {}, budget {} s",
+        "certify: {} ({}) against the port {}, checkout at {}{}, configurations {}, seed {}, budget {} s",
         ident.c_file,
         ident.c_netbsd_id.as_deref().unwrap_or("no $NetBSD$ id"),
+        ident.port.line(),
         &ident.git_commit[..ident.git_commit.len().min(12)],
         if ident.git_dirty { " (dirty)" } else { "" },
         o.config_arg,
