@@ -350,10 +350,14 @@ pub fn prepare(root: &Path, dir: &Path) -> Result<Shadow> {
     if std::fs::read_to_string(&manifest).ok().as_deref() != Some(text.as_str()) {
         std::fs::write(&manifest, text)?;
     }
-    // The checkout's versions of everything, so the tool is the same one.
+    // The checkout's versions of everything, so the tool is the same one:
+    // copied again whenever the checkout's is newer (cargo rewrites the
+    // copy when it resolves, pruning what the shadow does not use).
     let lock = home.join("Cargo.lock");
-    if !lock.exists() {
-        let _ = std::fs::copy(root.join("Cargo.lock"), &lock);
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let ours = root.join("Cargo.lock");
+    if mtime(&lock).is_none() || mtime(&ours) > mtime(&lock) {
+        let _ = std::fs::copy(&ours, &lock);
     }
     Ok(Shadow { manifest, dir, id })
 }
@@ -749,6 +753,28 @@ mod tests {
             &[],
         );
         assert_eq!(items, [("rust_segtab::machines".to_string(), None)]);
+    }
+
+    #[test]
+    fn the_shadow_manifest_points_rust_segtab_at_the_port() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        let m = shadow_manifest(&root, Path::new("/p/my-port"), "my-port").unwrap();
+        assert!(
+            m.contains("rust-segtab = { path = \"/p/my-port\", package = \"my-port\" }"),
+            "{m}"
+        );
+        let shim = format!("shim = {{ path = \"{}\" }}", root.join("shim").display());
+        assert!(m.contains(&shim), "{m}");
+        assert!(m.contains(&format!(
+            "path = \"{}\"",
+            root.join("engine/src/lib.rs").display()
+        )));
+        assert!(!m.contains("../"), "{m}");
+        assert!(
+            !m.contains("proptest"),
+            "dev-dependencies are not needed: {m}"
+        );
     }
 
     #[test]

@@ -289,16 +289,7 @@ fn wait_stoppable(mut child: std::process::Child) -> Result<std::process::Output
 
 /// This invocation's arguments without `--c-source FILE` / `--c-source=FILE`.
 pub fn args_without_c_source() -> Vec<std::ffi::OsString> {
-    let mut out = Vec::new();
-    let mut args = std::env::args_os().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--c-source" {
-            args.next();
-        } else if !a.to_string_lossy().starts_with("--c-source=") {
-            out.push(a);
-        }
-    }
-    out
+    crate::port::args_without(&["--c-source"])
 }
 
 #[cfg(test)]
