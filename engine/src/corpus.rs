@@ -21,6 +21,10 @@ pub struct Reproducer {
     /// How it was found (campaign seed, fuzz target, ...).
     #[serde(default)]
     pub found: String,
+    /// The port it was found against, when not the checkout's own
+    /// `rust-segtab/` (`--port DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<crate::port::PortId>,
 }
 
 /// Load a reproducer or a raw fuzzer input.
@@ -86,6 +90,7 @@ pub fn save(dir: &Path, d: &Divergence, found: &str) -> Result<PathBuf> {
         sequence: d.sequence.clone(),
         class: d.class(),
         found: found.into(),
+        port: crate::port::external().cloned(),
     };
     let json = serde_json::to_string_pretty(&r)?;
     let path = dir.join(format!(

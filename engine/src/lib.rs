@@ -29,6 +29,7 @@ pub mod explore;
 pub mod interrupt;
 pub mod model;
 pub mod panic_text;
+pub mod port;
 pub mod port_side;
 pub mod probe;
 pub mod rebuild;

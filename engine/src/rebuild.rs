@@ -20,7 +20,7 @@ const COMPILER_ERRORS: usize = 5;
 /// compiler's first errors (`FILE:LINE: error: ...`, at most
 /// [`COMPILER_ERRORS`]: a syntax error, a type the shim gets wrong) after
 /// them, and the build's summary line last.
-fn diagnosis(log: &str) -> Vec<String> {
+pub fn diagnosis(log: &str) -> Vec<String> {
     let lines: Vec<&str> = log.lines().map(str::trim).collect();
     let mut out: Vec<String> = lines
         .iter()
@@ -71,7 +71,18 @@ fn is_compiler_error(l: &str) -> bool {
 /// `source`, into `target`, run in the checkout `root`: what `--c-source`,
 /// certify's instrumented build and its mutant builds share. Callers add
 /// their environment (compiler wrapper, `SEGTAB_CONFIGS`) and output.
+///
+/// A tool built by `--port` builds from the same shadow manifest, so the
+/// C it builds runs against the same port.
 pub fn cargo_build(root: &Path, source: &Path, target: &Path) -> Command {
+    if let (Some(manifest), Some(port)) = (
+        crate::port::BUILT_PORT_MANIFEST,
+        crate::port::BUILT_PORT_DIR,
+    ) {
+        let mut cmd = crate::port::cargo_build_shadow(Path::new(manifest), Path::new(port), target);
+        cmd.current_dir(root).env("SEGTAB_C_SOURCE", source);
+        return cmd;
+    }
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.args([
         "build",
@@ -152,7 +163,12 @@ pub fn build(source: &Path) -> Result<PathBuf> {
 /// without `--c-source`) with the built tool; its exit code.
 pub fn run(source: &Path, args: &[std::ffi::OsString]) -> Result<u8> {
     let exe = build(source)?;
-    let mut child = Command::new(&exe)
+    run_exe(&exe, args)
+}
+
+/// Run `args` with the rebuilt tool `exe`; its exit code.
+pub fn run_exe(exe: &Path, args: &[std::ffi::OsString]) -> Result<u8> {
+    let mut child = Command::new(exe)
         .args(args)
         .spawn()
         .with_context(|| format!("running {}", exe.display()))?;
@@ -222,6 +238,25 @@ fn stop_group(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
+/// Run `cmd` (its stdout and stderr piped) in a process group of its own
+/// and collect its output; after Ctrl-C or SIGTERM it is killed and the
+/// result is [`Interrupted`](crate::interrupt::Interrupted).
+pub fn output_stoppable(cmd: &mut Command) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut child = own_group(cmd).spawn()?;
+    let mut out = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let mut r = wait_stoppable(child)?;
+    r.stdout = reader.join().unwrap_or_default();
+    Ok(r)
+}
+
 /// Wait for `child` (its stderr piped), collecting its output; after
 /// Ctrl-C or SIGTERM it is killed and the result is
 /// [`Interrupted`](crate::interrupt::Interrupted).
@@ -254,16 +289,7 @@ fn wait_stoppable(mut child: std::process::Child) -> Result<std::process::Output
 
 /// This invocation's arguments without `--c-source FILE` / `--c-source=FILE`.
 pub fn args_without_c_source() -> Vec<std::ffi::OsString> {
-    let mut out = Vec::new();
-    let mut args = std::env::args_os().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--c-source" {
-            args.next();
-        } else if !a.to_string_lossy().starts_with("--c-source=") {
-            out.push(a);
-        }
-    }
-    out
+    crate::port::args_without(&["--c-source"])
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub fn text(d: &Divergence) -> String {
     for n in &d.notes {
         let _ = writeln!(s, "C revision: {n}");
     }
+    if let Some(p) = crate::port::external() {
+        let _ = writeln!(s, "Rust port: {}", p.line());
+    }
     let _ = writeln!(s, "\noperations:");
     for (i, t) in d.trace.iter().enumerate() {
         let mark = if i == d.step { ">>" } else { "  " };
@@ -105,6 +108,9 @@ fn process_text(d: &Divergence, what: &str) -> String {
             None => format!(" ({})", d.diffs[0].c),
         }
     );
+    if let Some(p) = crate::port::external() {
+        let _ = writeln!(s, "Rust port: {}", p.line());
+    }
     let trace = c_reference::configs::find(&d.sequence.config)
         .map(|c| crate::run::trace_of(c, &d.sequence, d.sequence.ops.len().saturating_sub(1)))
         .unwrap_or_default();

@@ -21,6 +21,9 @@ struct Cli {
     /// Run against another C file (see `segtab-diff --help`).
     #[arg(long, global = true, value_name = "FILE")]
     c_source: Option<PathBuf>,
+    /// Run against another port crate (see `segtab-diff --help`).
+    #[arg(long, global = true, value_name = "DIR")]
+    port: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -36,6 +39,13 @@ Options every subcommand takes:
                    errors. For certify: the file to certify against (it
                    builds what it needs itself) [default: $SEGTAB_C_SOURCE,
                    else the vendored pmap_segtab.c].
+  --port DIR       Run the command against the port crate at DIR instead
+                   of rust-segtab/: the tool is rebuilt against it (a
+                   shadow manifest under target/port/) and run. DIR must
+                   provide the contract of docs/port-contract.md; a port
+                   that lacks part of it exits 2 with one line per missing
+                   item. Combines with --c-source. Reports, reproducers and
+                   certify's identity name the port.
   --config NAME    A configuration (`segtab-diff configs`); campaign, bench
                    and certify also take a comma-separated list or `all`;
                    replay, census and explore use it to decode raw fuzzer
@@ -288,7 +298,7 @@ fn main() -> ExitCode {
     let stoppable = match &cli.cmd {
         Cmd::Campaign { worker, .. } => worker.is_none(),
         Cmd::Census { .. } | Cmd::Minimize { .. } | Cmd::Certify { .. } => true,
-        _ => cli.c_source.is_some(),
+        _ => cli.c_source.is_some() || cli.port.is_some(),
     };
     if stoppable {
         segtab_diff::interrupt::install();
@@ -298,6 +308,26 @@ fn main() -> ExitCode {
     // [default: $SEGTAB_C_SOURCE, else the vendored c-reference/pmap_segtab.c].
     let certify = matches!(cli.cmd, Cmd::Certify { .. });
     let global_c_source = cli.c_source.clone();
+    if let Some(dir) = &cli.port {
+        // The tool is rebuilt against the port (and the C of --c-source,
+        // except for certify, which builds its C itself and takes
+        // --c-source as it would without --port).
+        let c_source = if certify {
+            None
+        } else {
+            cli.c_source.as_deref()
+        };
+        let strip: &[&str] = if c_source.is_some() {
+            &["--port", "--c-source"]
+        } else {
+            &["--port"]
+        };
+        return match segtab_diff::port::run(dir, c_source, &segtab_diff::port::args_without(strip))
+        {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => tool_error(e),
+        };
+    }
     if let (Some(source), false) = (&cli.c_source, certify) {
         return match segtab_diff::rebuild::run(
             source,
@@ -435,6 +465,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => eprintln!("cannot open the C reference: {e}"),
             }
+            println!("Rust port: {}", segtab_diff::port::current().line());
             Ok(0)
         }
         Cmd::SeedCorpus {

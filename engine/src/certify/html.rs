@@ -209,8 +209,9 @@ pub fn render(r: &Report) -> String {
             "C is the vendored rev 1.23",
             if id.c_is_vendored { "yes" } else { "no" }.into(),
         ),
+        ("port", id.port.line()),
         (
-            "port (git commit)",
+            "checkout (git commit)",
             format!(
                 "{}{}",
                 id.git_commit,
@@ -594,7 +595,8 @@ pub fn render_partial(p: &super::Partial) -> String {
     row("configurations", p.configs.join(", "));
     if let Some(i) = &p.identity {
         row("C file", i.c_file.clone());
-        row("port commit", i.git_commit.clone());
+        row("port", i.port.line());
+        row("checkout commit", i.git_commit.clone());
     }
     if let Some(c) = &p.campaign {
         row(

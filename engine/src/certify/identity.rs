@@ -16,7 +16,11 @@ pub struct Identity {
     pub c_netbsd_id: Option<String>,
     /// Whether it is the vendored rev 1.23, byte for byte.
     pub c_is_vendored: bool,
-    /// The port's (checkout's) git commit.
+    /// The port certified: the checkout's `rust-segtab/`, or the crate
+    /// given with `--port` (package, version, path, sources hash, commit).
+    pub port: crate::port::PortId,
+    /// The checkout's git commit (the engine, the shim, and the built-in
+    /// port).
     pub git_commit: String,
     /// Uncommitted changes in the checkout.
     pub git_dirty: bool,
@@ -133,6 +137,7 @@ pub fn collect(root: &Path, c_file: &Path, seed: u64, started: String) -> Identi
         c_sha256: sha256_hex(&bytes),
         c_netbsd_id: netbsd_id(&text),
         c_is_vendored: bytes == c_reference::VENDORED_SOURCE,
+        port: crate::port::current().clone(),
         git_commit: first_line("git", &["rev-parse", "HEAD"], root),
         git_dirty: dirty,
         rustc: first_line("rustc", &["-V"], root),

@@ -543,9 +543,10 @@ fn run_steps(o: &Options) -> Result<u8> {
     let mut ident = identity::collect(&o.root, &o.c_source, o.seed, started);
     partial(|p| p.identity = Some(ident.clone()));
     eprintln!(
-        "certify: {} ({}) against the port at {}{}, configurations {}, seed {}, budget {} s",
+        "certify: {} ({}) against the port {}, checkout at {}{}, configurations {}, seed {}, budget {} s",
         ident.c_file,
         ident.c_netbsd_id.as_deref().unwrap_or("no $NetBSD$ id"),
+        ident.port.line(),
         &ident.git_commit[..ident.git_commit.len().min(12)],
         if ident.git_dirty { " (dirty)" } else { "" },
         o.config_arg,
@@ -1336,6 +1337,14 @@ fn port_coverage(o: &Options, seconds: u64, work: &Path) -> PortCoverage {
         .is_ok_and(|s| s.success());
     if !have {
         return none("not measured (cargo-llvm-cov not installed)".into());
+    }
+    if let Some(p) = crate::port::external() {
+        // The llvm-cov run builds the checkout's workspace, whose port is
+        // rust-segtab/, not this one.
+        return none(format!(
+            "not measured (port coverage covers the built-in rust-segtab only; this run certifies {} via --port)",
+            p.package
+        ));
     }
     let json = work.join("port-cov.json");
     let names = o

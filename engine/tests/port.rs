@@ -1,0 +1,209 @@
+//! `--port DIR`: the tool rebuilt against another port crate.
+//!
+//! The tests that build (the template passes, a port lacking an item exits
+//! 2 with a `port lacks` line, a planted bug is found and the report names
+//! the port) are `#[ignore]`d: the first build of the tool against a port
+//! takes minutes (later ports rebuild only themselves and the engine).
+//! `.ci/run` runs them (`cargo test -p segtab-diff --test port -- --ignored`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_segtab-diff");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running segtab-diff")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("segtab-port-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A copy of the template at `dir` standing on the checkout's port by an
+/// absolute path, its lib.rs passed through `edit`.
+fn template_copy(dir: &Path, edit: impl Fn(&str) -> String) {
+    let t = root().join("examples/port-template");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = std::fs::read_to_string(t.join("Cargo.toml"))
+        .unwrap()
+        .replace(
+            "path = \"../../rust-segtab\"",
+            &format!("path = \"{}\"", root().join("rust-segtab").display()),
+        )
+        .replace("name = \"port-template\"", "name = \"my-port\"");
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    let lib = std::fs::read_to_string(t.join("src/lib.rs")).unwrap();
+    std::fs::write(dir.join("src/lib.rs"), edit(&lib)).unwrap();
+}
+
+/// A DIR that is not there, or not a crate, is one line and exit 2, before
+/// any build.
+#[test]
+fn a_directory_that_is_no_port_exits_2_at_once() {
+    let t = std::time::Instant::now();
+    let o = run(&["--port", "/nonexistent/my-port", "configs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "segtab-diff: error: --port /nonexistent/my-port: no such directory"
+    );
+    let o = run(&["--port", "corpus", "configs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no Cargo.toml there"), "{}", text(&o));
+    let d = scratch("nolib");
+    std::fs::write(
+        d.join("Cargo.toml"),
+        "[package]\nname = \"x\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let o = run(&["--port", d.to_str().unwrap(), "configs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("package x has no library"),
+        "{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+    assert!(t.elapsed().as_secs() < 10, "no build may run");
+}
+
+/// The template re-exports the checkout's port: the corpus agrees.
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn the_template_port_agrees() {
+    let o = run(&[
+        "--port",
+        "examples/port-template",
+        "replay",
+        "corpus/regressions",
+        "corpus/explore",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "building the tool with the port port-template 0.1.0 at examples/port-template"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(": agree"), "{out}");
+}
+
+/// A port without `PmapSegtab` exits 2 naming it, without rustc's page.
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn a_port_lacking_an_item_exits_2_naming_it() {
+    let d = scratch("lacks");
+    template_copy(&d, |lib| {
+        lib.replace("pub use rust_segtab::PmapSegtab;", "")
+            .replace("pub use rust_segtab::define_machine;", "")
+    });
+    let o = run(&["--port", d.to_str().unwrap(), "configs"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    let lacks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("port lacks "))
+        .collect();
+    assert_eq!(
+        lacks,
+        [
+            "port lacks rust_segtab::PmapSegtab (used by engine/src/port_side.rs:10)",
+            "port lacks rust_segtab::define_machine (used by engine/src/port_side.rs:884)"
+        ],
+        "{out}"
+    );
+    assert!(!out.contains("error["), "rustc's output leaked: {out}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A copy of rust-segtab with a planted bug (a port mutant) is caught, and
+/// the report and the reproducer name the port.
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
+    let d = scratch("planted");
+    let port = d.join("rust-segtab");
+    std::fs::create_dir_all(port.join("src")).unwrap();
+    std::fs::copy(
+        root().join("rust-segtab/Cargo.toml"),
+        port.join("Cargo.toml"),
+    )
+    .unwrap();
+    for e in std::fs::read_dir(root().join("rust-segtab/src")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), port.join("src").join(e.file_name())).unwrap();
+    }
+    let patch = root().join("mutants/port/carving-past-the-page.patch");
+    let st = Command::new("git")
+        .arg("apply")
+        .arg(&patch)
+        .current_dir(&d)
+        .status()
+        .unwrap();
+    assert!(st.success(), "patch does not apply");
+    let out_dir = d.join("out");
+    let o = run(&[
+        "--port",
+        port.to_str().unwrap(),
+        "campaign",
+        "--seconds",
+        "60",
+        "--config",
+        "all",
+        "--seed",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let reports: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let json = reports
+        .iter()
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a reproducer");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(v["port"]["package"], "rust-segtab", "{v}");
+    assert_eq!(v["port"]["builtin"], false, "{v}");
+    // Outside the checkout, the directory's name: no path of this machine.
+    assert_eq!(v["port"]["path"], "rust-segtab", "{v}");
+    assert_eq!(
+        v["port"]["sources_sha256"].as_str().map(str::len),
+        Some(64),
+        "{v}"
+    );
+    let txt = reports
+        .iter()
+        .find(|p| p.extension().is_some_and(|x| x == "txt"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_else(|| out.clone());
+    assert!(txt.contains("Rust port: rust-segtab 0.1.0 at "), "{txt}");
+    let _ = std::fs::remove_dir_all(&d);
+}
