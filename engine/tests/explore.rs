@@ -133,6 +133,7 @@ fn the_race_scenarios_are_in_the_corpus() {
                     "engine/src/scenarios.rs races_to_explore: {} (explore with --preemptions {})",
                     s.what, s.bound
                 ),
+                port: None,
             };
             std::fs::write(&path, serde_json::to_string_pretty(&r).unwrap() + "\n").unwrap();
         }
