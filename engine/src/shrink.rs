@@ -164,7 +164,16 @@ fn simplify(op: &Op) -> Vec<Op> {
                     }
                 }
             }
-            // Fewer CPUs: one of the calls alone.
+            // Fewer CPUs: drop a CPU beyond the second (its calls go;
+            // the others keep theirs)...
+            if step.cpus.len() > 2 {
+                for i in (1..step.cpus.len()).rev() {
+                    let mut cpus = step.cpus.clone();
+                    cpus.remove(i);
+                    out.push(with(cpus, step.schedule));
+                }
+            }
+            // ... or one of the calls alone.
             out.extend(step.calls().map(|c| Op::Call(*c)));
             // Fewer switches: keep only the first k decisions, then clear
             // one switch at a time (a schedule of 0 runs CPU 0's calls,
