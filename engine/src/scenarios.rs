@@ -448,7 +448,7 @@ pub fn races_to_explore() -> Vec<RaceScenario> {
                 ]),
             ],
         ),
-        bound: 2,
+        bound: 3,
     });
     {
         let mut ops = Vec::new();
@@ -467,7 +467,7 @@ pub fn races_to_explore() -> Vec<RaceScenario> {
             name: "three-pops",
             what: "three CPUs pop a free list of two segtabs at once",
             seq: seq("mips32-o32-16k", ops),
-            bound: 2,
+            bound: 3,
         });
     }
     v
