@@ -1122,10 +1122,19 @@ impl Resolver {
                         }
                         *p = (*p + 1) % c_reference::NPMAPS;
                     }
+                    // With three or four CPUs every pmap may be taken
+                    // (CPUs 0 and 1 use at most 8 calls' pmaps between
+                    // them, so this never happens to them): the call is
+                    // dropped, and a CPU left without calls too.
+                    if clash(*p, excl, &cpus) {
+                        continue;
+                    }
                 }
                 out.push(a);
             }
-            cpus.push(out);
+            if !out.is_empty() {
+                cpus.push(out);
+            }
         }
         // One lwp cannot run on two CPUs.
         let mut lwp = step.lwp as u32 % 4;

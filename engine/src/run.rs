@@ -134,7 +134,7 @@ pub struct Pair {
 
 /// PCT for the concurrent steps of a [`Pair`] (see `shim::sched`'s
 /// module docs): each concurrent step of a MULTIPROCESSOR configuration
-/// draws fresh priorities for its k = 2 CPUs and `depth - 1` change
+/// draws fresh priorities for its k CPUs (2 to 4) and `depth - 1` change
 /// points uniform over `n`, the mean number of points of the concurrent
 /// steps run so far (16 before the first). The C runs first under PCT; the
 /// port then follows the bits the C took, so both sides follow one
