@@ -271,3 +271,40 @@ fn simplify_call(c: &Call) -> Vec<Call> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step of three or four CPUs shrinks by dropping a CPU (not CPU 0),
+    /// down to two; a step of two CPUs is never offered with fewer than two
+    /// in that form.
+    #[test]
+    fn a_wide_step_shrinks_by_dropping_a_cpu() {
+        let c = |pmap| Call::Deactivate { pmap };
+        let step = |n: u8| {
+            Op::Concurrent(Step {
+                cpus: (0..n).map(|i| vec![c(i)]).collect(),
+                lwp: 1,
+                schedule: 0,
+            })
+        };
+        let widths = |op: &Op| -> Vec<usize> {
+            simplify(op)
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Concurrent(s) => Some(s.cpus.len()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(widths(&step(4)).contains(&3));
+        assert!(widths(&step(3)).contains(&2));
+        let kept_cpu0 = simplify(&step(3)).iter().all(|o| match o {
+            Op::Concurrent(s) => s.cpus[0] == vec![c(0)],
+            _ => true,
+        });
+        assert!(kept_cpu0);
+        assert!(widths(&step(2)).iter().all(|&w| w == 2));
+    }
+}
