@@ -253,3 +253,51 @@ fn every_cpu_has_its_own_lwp_and_cpu_info() {
         }
     }
 }
+
+/// A panic on one of three CPUs abandons both others, on both sides, under
+/// every schedule of the first six decisions, and the comparison agrees.
+#[test]
+fn a_panic_abandons_every_other_cpu() {
+    let c = mp_configs().next().unwrap();
+    let mut pair = Pair::open(c.name, DEFAULT_POOL_PAGES).unwrap();
+    let va = 7 << c.segshift;
+    let reserve = |pmap| Action::Reserve { pmap, va, flags: 0 };
+    for schedule in 0..64u64 {
+        pair.reset();
+        for p in 1..=3 {
+            let (_, d) = pair.step(
+                &Action::Create {
+                    pmap: p,
+                    minaddr: 0,
+                },
+                true,
+            );
+            assert!(d.is_empty(), "{d:?}");
+        }
+        pair.step(&Action::Limit { headroom: 0 }, true);
+        let cpus = vec![vec![reserve(1)], vec![reserve(2)], vec![reserve(3)]];
+        let mut t = StepTrace::default();
+        let ends = pair.r.step_concurrent(&cpus, 1, schedule, &mut t);
+        let panics = ends.iter().flatten().filter(|e| e.is_panic()).count();
+        let abandoned = ends
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e, StepEnd::Abandoned(_)))
+            .count();
+        assert_eq!((panics, abandoned), (1, 2), "{schedule:#x}: {ends:?}");
+        pair.reset();
+        for p in 1..=3 {
+            pair.step(
+                &Action::Create {
+                    pmap: p,
+                    minaddr: 0,
+                },
+                true,
+            );
+        }
+        pair.step(&Action::Limit { headroom: 0 }, true);
+        let (end, d) = pair.step(&on_cpus(cpus, schedule), true);
+        assert!(d.is_empty(), "{schedule:#x}: {d:?}");
+        assert!(end.is_panic());
+    }
+}
