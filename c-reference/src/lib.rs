@@ -29,8 +29,8 @@ mod world;
 pub use configs::{Config, Port, CONFIGS};
 pub use revision::{Capability, Revision};
 pub use world::{
-    CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PageList, PanicInfo, PanicKind,
-    XtabEvent, LAST_CALL, NCPUS, NLWPS, NPMAPS,
+    step_lwps, CCall, CWorld, CallbackArgs, CpuOutcome, Error, Outcome, PageList, PanicInfo,
+    PanicKind, XtabEvent, LAST_CALL, NCPUS, NLWPS, NPMAPS,
 };
 
 include!(concat!(env!("OUT_DIR"), "/configs_gen.rs"));

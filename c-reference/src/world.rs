@@ -20,6 +20,23 @@ pub const NLWPS: u32 = shim::bindings::SEGTAB_SHIM_NLWPS;
 /// Harness cpus.
 pub const NCPUS: u32 = shim::bindings::SEGTAB_SHIM_NCPUS;
 
+/// The lwp each CPU of a concurrent step of `ncpus` CPUs runs as: CPU 0
+/// as curlwp `cur`, CPU 1 as `lwp1`, CPUs 2 and 3 as the lowest lwps
+/// neither of them runs (one lwp never runs on two CPUs; with
+/// `NLWPS` = `NCPUS` = 4 a step of four CPUs runs every lwp). Both sides
+/// use this, so an extra CPU's `curlwp` is the same in the C and the port;
+/// both put the lwps of CPUs 2 and 3 on those CPUs (`l_cpu`) for the step
+/// (and after it), in their own processes.
+pub fn step_lwps(cur: u32, lwp1: u32, ncpus: usize) -> Vec<u32> {
+    let mut lwps = vec![cur, lwp1];
+    let mut free = (0..NLWPS).filter(|l| *l != cur && *l != lwp1);
+    while lwps.len() < ncpus {
+        lwps.push(free.next().expect("an lwp for every CPU"));
+    }
+    lwps.truncate(ncpus);
+    lwps
+}
+
 /// A misuse of the API; the C is never entered when one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -817,7 +834,7 @@ impl CWorld {
     /// the other (CPU 0 running as curlwp, CPU 1 as lwp `lwp1`), at once,
     /// in this one world, each CPU in a context of its own (a coroutine on
     /// this thread, or a thread: `sched`'s backend), interleaved by `sched`
-    /// (which must have 2 CPUs) at every call out of pmap_segtab.c.
+    /// (2 to `NCPUS` CPUs) at every call out of pmap_segtab.c.
     ///
     /// Each CPU's first call is checked against the state at the start, as
     /// its single-CPU method would check it; each later call when its CPU
@@ -837,7 +854,9 @@ impl CWorld {
     /// `Abandoned(Dead)` at its next call out of the file (or before it
     /// starts a call). Once a CPU's call panicked or was abandoned, its
     /// later calls are `Abandoned` (`Dead` after a panic) and do not run.
-    /// `lwp1` stays CPU 1's lwp afterwards (single-CPU calls run on CPU 0).
+    /// CPU k >= 2 runs as [`step_lwps`]'s lwp k, which is put on CPU k
+    /// (`l_cpu`) and stays there. `lwp1` stays CPU 1's lwp
+    /// afterwards (single-CPU calls run on CPU 0).
     ///
     /// `Err` (and nothing run) if `lwp1` is out of range or is curlwp.
     ///
@@ -856,7 +875,10 @@ impl CWorld {
         F: Fn(usize, &mut PagePool, CallbackArgs) + Sync,
         A: Fn(usize, usize, &mut PagePool, Option<u64>) + Sync,
     {
-        assert_eq!(sched.ncpus(), 2, "a concurrent step runs on 2 CPUs");
+        assert!(
+            (2..=NCPUS as usize).contains(&sched.ncpus()),
+            "a concurrent step runs on 2 to {NCPUS} CPUs"
+        );
         assert_eq!(calls.len(), sched.ncpus(), "one list of calls per CPU");
         if lwp1 >= NLWPS {
             return Err(Error::BadIndex {
@@ -885,8 +907,19 @@ impl CWorld {
             let f = unsafe { &*(data as *const F) };
             f(sched::this_cpu().unwrap_or(0), pool, a)
         }
-        // SAFETY: index checked.
-        unsafe { (self.ops.set_cpu_lwp.unwrap())(1, lwp1) };
+        let lwps = step_lwps(self.state().cur_lwp, lwp1, sched.ncpus());
+        let lwp_pmap = self.state().lwp_pmap;
+        for (cpu, &l) in lwps.iter().enumerate().skip(1) {
+            // SAFETY: indexes checked (cpu < ncpus <= NCPUS, l < NLWPS).
+            unsafe { (self.ops.set_cpu_lwp.unwrap())(cpu as u32, l) };
+            if cpu >= 2 {
+                // CPUs 2 and 3 run lwps put on them (l_cpu) for the step,
+                // in their processes; the two-CPU steps leave the binding
+                // as it was (older reproducers).
+                // SAFETY: indexes checked; the pmap index is the C's own.
+                unsafe { (self.ops.bind_lwp.unwrap())(l, lwp_pmap[l as usize], cpu as u32) };
+            }
+        }
         self.ctx.pool.begin_call();
         self.ctx.cb_data = callback as *const F as *mut c_void;
         self.ctx.cb_call = Some(trampoline::<F>);
@@ -950,7 +983,7 @@ impl CWorld {
                         }
                     }
                     let mut out: *mut c_void = std::ptr::null_mut();
-                    // SAFETY: cpu < 2 = SEGTAB_SHIM_NCPUS; the call was
+                    // SAFETY: cpu < ncpus <= SEGTAB_SHIM_NCPUS; the call was
                     // checked and the hooks are live (the HookCtx is boxed
                     // in self).
                     let rc = unsafe {

@@ -248,7 +248,7 @@ fn one_call(c: &Config, segs: &[(u32, u64)], rng: &mut SplitMix64) -> Action {
     }
 }
 
-/// What a concurrent step of `per_cpu` calls on each of two CPUs costs,
+/// What a concurrent step of `per_cpu` calls on each of `cpus` CPUs costs,
 /// next to the same calls run one by one as sequential steps (both sides,
 /// compared per step as a campaign compares, no deep pass), in
 /// microseconds per step.
@@ -256,11 +256,13 @@ fn one_call(c: &Config, segs: &[(u32, u64)], rng: &mut SplitMix64) -> Action {
 pub struct SeqRow {
     /// Configuration.
     pub config: String,
+    /// CPUs of a step.
+    pub cpus: usize,
     /// Calls each CPU makes in a step.
     pub calls_per_cpu: usize,
     /// Steps measured.
     pub steps: u64,
-    /// One concurrent step (2 × `calls_per_cpu` calls).
+    /// One concurrent step (`cpus` × `calls_per_cpu` calls).
     pub step_us: f64,
     /// Its calls as sequential steps, summed.
     pub singles_us: f64,
@@ -270,7 +272,12 @@ pub struct SeqRow {
 
 /// Measure [`SeqRow`] for one configuration (MULTIPROCESSOR: the CPUs
 /// interleave under random schedules).
-pub fn sequence_cost(c: &'static Config, per_cpu: usize, steps: u64) -> Result<SeqRow> {
+pub fn sequence_cost(
+    c: &'static Config,
+    ncpus: usize,
+    per_cpu: usize,
+    steps: u64,
+) -> Result<SeqRow> {
     let segs = segments(c, 10);
     let mut setup: Vec<Action> = (1..=7)
         .map(|pmap| Action::Create { pmap, minaddr: 0 })
@@ -279,11 +286,12 @@ pub fn sequence_cost(c: &'static Config, per_cpu: usize, steps: u64) -> Result<S
         segs.iter()
             .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
     );
-    let mut rng = SplitMix64(0x5e9 + per_cpu as u64);
+    // Two CPUs: the seeds of the two-CPU shim's table.
+    let mut rng = SplitMix64(0x5e9 + per_cpu as u64 + 16 * (ncpus as u64 - 2));
     let mut conc = Vec::new();
     let mut singles = Vec::new();
     for _ in 0..steps {
-        let cpus: Vec<Vec<Action>> = (0..2)
+        let cpus: Vec<Vec<Action>> = (0..ncpus)
             .map(|_| (0..per_cpu).map(|_| one_call(c, &segs, &mut rng)).collect())
             .collect();
         singles.extend(cpus.iter().flatten().cloned());
@@ -311,6 +319,7 @@ pub fn sequence_cost(c: &'static Config, per_cpu: usize, steps: u64) -> Result<S
     let singles_us = time(&singles)?;
     Ok(SeqRow {
         config: c.name.into(),
+        cpus: ncpus,
         calls_per_cpu: per_cpu,
         steps,
         step_us,
@@ -322,19 +331,20 @@ pub fn sequence_cost(c: &'static Config, per_cpu: usize, steps: u64) -> Result<S
 /// The sequence-cost table.
 pub fn seq_table(rows: &[SeqRow]) -> String {
     let mut s = format!(
-        "concurrent steps of n calls per CPU (2 CPUs) against their 2n calls as sequential steps \
-         (us per step, compared, mean of {} steps):\n{:<20} {:>3} {:>10} {:>12} {:>6}\n",
+        "concurrent steps of k CPUs making n calls each against their k*n calls as sequential steps \
+         (us per step, compared, mean of {} steps):\n{:<20} {:>2} {:>3} {:>10} {:>12} {:>6}\n",
         rows.first().map_or(0, |r| r.steps),
         "config",
+        "k",
         "n",
         "step",
-        "2n singles",
+        "k*n singles",
         "ratio"
     );
     for r in rows {
         s += &format!(
-            "{:<20} {:>3} {:>10.2} {:>12.2} {:>6.2}\n",
-            r.config, r.calls_per_cpu, r.step_us, r.singles_us, r.ratio
+            "{:<20} {:>2} {:>3} {:>10.2} {:>12.2} {:>6.2}\n",
+            r.config, r.cpus, r.calls_per_cpu, r.step_us, r.singles_us, r.ratio
         );
     }
     s
@@ -529,7 +539,13 @@ pub fn run(
             rows.push(measure(c, w, want, ops)?);
             if w == "concurrent" {
                 for n in 1..=crate::model::MAX_CPU_CALLS {
-                    seq_rows.push(sequence_cost(c, n, (ops / 4).max(1))?);
+                    seq_rows.push(sequence_cost(c, 2, n, (ops / 4).max(1))?);
+                }
+                // Three and four CPUs, one call each and two.
+                for k in 3..=crate::model::MAX_STEP_CPUS {
+                    for n in [1, 2] {
+                        seq_rows.push(sequence_cost(c, k, n, (ops / 4).max(1))?);
+                    }
                 }
             }
         }

@@ -861,7 +861,8 @@ pub fn run_stats_with(c: &Campaign, sched: Sched) -> Result<Stats> {
 /// steps, PCT hits a given bug of depth d with probability at least
 /// 1/(k n^(d-1)) (ASPLOS 2010, Theorem 9, which names threads n and steps
 /// k: 1/(n k^(d-1)) there): 1/k for the right CPU first, 1/n for each of
-/// the d - 1 change points.
+/// the d - 1 change points. k = 2 for most steps; a step of 3 or 4 CPUs
+/// (decoded in about 1 step in 6) has its own k.
 pub fn pct_summary(depth: u32, points: u64, steps: u64) -> String {
     const K: u32 = 2;
     if steps == 0 {
@@ -873,7 +874,8 @@ pub fn pct_summary(depth: u32, points: u64, steps: u64) -> String {
     let p = 1.0 / (K as f64 * n.powi(depth as i32 - 1));
     format!(
         "campaign: scheduler PCT, d = {depth}, k = {K} CPUs, n = {n:.1} points per concurrent step (mean over {steps} steps); \
-         a given bug of depth {depth} is hit with probability >= 1/(k n^(d-1)) = {p:.4} per step (n as estimated)"
+         a given bug of depth {depth} is hit with probability >= 1/(k n^(d-1)) = {p:.4} per step (n as estimated; \
+         k = 3 or 4 in the 3-4 CPU steps, about 1 in 6: 1/(3 n^(d-1)) or 1/(4 n^(d-1)) there)"
     )
 }
 

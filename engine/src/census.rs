@@ -189,7 +189,12 @@ fn operation(line: &str, cpu: Option<usize>) -> String {
     let Some(rest) = line.strip_prefix("at once: ") else {
         return call(line);
     };
-    let halves: Vec<String> = rest.split(" | ").take(2).map(call).collect();
+    // One part per CPU (2 to 4), then `schedule 0x..`.
+    let halves: Vec<String> = rest
+        .split(" | ")
+        .filter(|h| !h.starts_with("schedule "))
+        .map(call)
+        .collect();
     match cpu.and_then(|n| halves.get(n)) {
         Some(f) => f.clone(),
         None => {

@@ -6,7 +6,14 @@
 //! scheduler (`shim::sched`) takes a *decision* exactly at the points where
 //! the running CPU could continue and another CPU could run; with two CPUs
 //! a decision has two choices, keep running (bit 0) or switch to the other
-//! CPU (bit 1), so every 1 bit is a preemption. Switches forced because the
+//! CPU (bit 1), so every 1 bit is a preemption. With three or four CPUs a
+//! switch while more than one other CPU can run also decides which
+//! (`shim::sched`: each candidate after the first, in cyclic order, is one
+//! more bit, 1 passing over the one before it), and those bits count too:
+//! a switch to the k-th runnable CPU after the running one costs k
+//! preemptions. The bound is then a bound on switches weighted by how far
+//! they skip, not CHESS's count; every interleaving is still reached with
+//! C large enough. Switches forced because the
 //! running CPU finished or waits for `pmap_segtab_lock` take no decision
 //! and cost nothing.
 //!

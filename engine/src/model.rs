@@ -224,8 +224,10 @@ pub const MAX_CPU_CALLS: usize = 4;
 /// A concurrent step: CPU `i` makes the calls `cpus[i]`, one after the
 /// other, while the other CPUs make theirs, switching CPUs at calls out of
 /// the file as the bits of `schedule` say (bit 0 first; 1 = switch). CPU 0
-/// runs as curlwp, CPU 1 as lwp `lwp`. Only interleaved in MULTIPROCESSOR
-/// configurations; elsewhere CPU 0's calls run, then CPU 1's.
+/// runs as curlwp, CPU 1 as lwp `lwp`, CPUs 2 and 3 as the lowest lwps
+/// neither runs (`c_reference::step_lwps`). Only interleaved in
+/// MULTIPROCESSOR configurations; elsewhere CPU 0's calls run, then CPU
+/// 1's, and so on.
 ///
 /// JSON: `{"cpus": [[call, ...], ...], "lwp", "schedule"}`; the form of
 /// two CPUs making one call each, `{"a", "b", "lwp", "schedule"}`, is
@@ -263,7 +265,7 @@ impl Step {
     /// pop racing two pops and a push).
     fn decode(u: &mut Unstructured<'_>) -> arbitrary::Result<Step> {
         let mut cpus: Vec<Vec<Call>> = Vec::with_capacity(MAX_STEP_CPUS);
-        for _ in 0..MAX_STEP_CPUS {
+        fn one_cpu(u: &mut Unstructured<'_>, cpus: &mut Vec<Vec<Call>>) -> arbitrary::Result<()> {
             let n = match u.int_in_range(0u8..=7)? {
                 0..=2 => 1,
                 3 | 4 => 2,
@@ -287,6 +289,11 @@ impl Step {
                 calls.push(call);
             }
             cpus.push(calls);
+            Ok(())
+        }
+        // Two CPUs first, decoded as before there were more.
+        for _ in 0..2 {
+            one_cpu(u, &mut cpus)?;
         }
         let lwp = u.arbitrary()?;
         // Half the schedules are any bits; the other half switch at one to
@@ -303,6 +310,17 @@ impl Step {
             }
             s
         };
+        // Then, last (so that the bytes of a two-CPU step mean what they
+        // did), a third CPU in 1 step of 8 and a fourth in 1 of 16; input
+        // that has run out decodes as two CPUs.
+        let extra = match u.int_in_range(0u8..=15)? {
+            0..=13 => 0,
+            14 => 1,
+            _ => 2,
+        };
+        for _ in 0..extra.min(MAX_STEP_CPUS - 2) {
+            one_cpu(u, &mut cpus)?;
+        }
         Ok(Step {
             cpus,
             lwp,
@@ -1086,7 +1104,8 @@ impl Resolver {
     /// that conflict.
     fn concurrent(&mut self, step: &Step) -> Action {
         let mut cpus: Vec<Vec<Action>> = Vec::with_capacity(step.cpus.len());
-        for calls in &step.cpus {
+        // A hand-written step of more CPUs than the shim has keeps the first.
+        for calls in step.cpus.iter().take(MAX_STEP_CPUS) {
             let mut out = Vec::with_capacity(calls.len());
             for c in calls {
                 let mut a = self.call(c);
@@ -1103,10 +1122,19 @@ impl Resolver {
                         }
                         *p = (*p + 1) % c_reference::NPMAPS;
                     }
+                    // With three or four CPUs every pmap may be taken
+                    // (CPUs 0 and 1 use at most 8 calls' pmaps between
+                    // them, so this never happens to them): the call is
+                    // dropped, and a CPU left without calls too.
+                    if clash(*p, excl, &cpus) {
+                        continue;
+                    }
                 }
                 out.push(a);
             }
-            cpus.push(out);
+            if !out.is_empty() {
+                cpus.push(out);
+            }
         }
         // One lwp cannot run on two CPUs.
         let mut lwp = step.lwp as u32 % 4;
@@ -1162,7 +1190,7 @@ mod tests {
     #[test]
     fn decoded_steps_have_related_calls_and_exclusive_pmaps() {
         let mut rng = crate::rng::SplitMix64(7);
-        let (mut steps, mut multi, mut same_pmap) = (0, 0, 0);
+        let (mut steps, mut multi, mut same_pmap, mut wide) = (0, 0, 0, 0);
         for _ in 0..2000 {
             let bytes = rng.bytes(300);
             let seq = Sequence::from_bytes(&bytes, None);
@@ -1174,7 +1202,10 @@ mod tests {
                     continue;
                 };
                 steps += 1;
-                assert!(step.cpus.len() == 2);
+                assert!((2..=MAX_STEP_CPUS).contains(&step.cpus.len()));
+                if step.cpus.len() > 2 {
+                    wide += 1;
+                }
                 assert!(step
                     .cpus
                     .iter()
@@ -1193,7 +1224,9 @@ mod tests {
                 for (i, calls) in cc.cpus.iter().enumerate() {
                     for x in calls.iter().filter(|x| x.exclusive()) {
                         let p = x.pmap().unwrap();
-                        assert!(!pm[1 - i].contains(&p), "{a}");
+                        for (j, other) in pm.iter().enumerate() {
+                            assert!(i == j || !other.contains(&p), "{a}");
+                        }
                     }
                 }
             }
@@ -1201,5 +1234,7 @@ mod tests {
         assert!(steps > 500, "{steps}");
         assert!(multi * 2 > steps, "{multi} of {steps}");
         assert!(same_pmap * 4 > steps, "{same_pmap} of {steps}");
+        // A third CPU in about 1 step of 8, a fourth in 1 of 16.
+        assert!(wide * 20 > steps && wide * 4 < steps, "{wide} of {steps}");
     }
 }

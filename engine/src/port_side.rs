@@ -9,6 +9,7 @@ use c_reference::{Config, XtabEvent, NCPUS, NLWPS, NPMAPS};
 use rust_segtab::{
     CpuInfo, Env, Machine, PanicSite, PhysAddr, Pmap, PmapSegtab, PteRef, Slot, SpinHeld, Word,
 };
+use shim::bindings::SEGTAB_SHIM_BOOT_CPUS as BOOT_CPUS;
 use shim::inspect::{self, Geometry, PteLoc, Ptr};
 use shim::pool::{PagePool, PoolMap};
 use shim::sched::Call;
@@ -147,8 +148,9 @@ pub struct PoolEnv<M: Machine> {
     /// (cpu, pmap) of each lwp.
     lwps: [(u32, u32); NLWPS as usize],
     /// The lwp each simulated CPU runs (`curlwp`): CPU 0 runs the
-    /// sequence's current lwp, CPU 1 the one a concurrent step names.
-    run_lwp: [u32; 2],
+    /// sequence's current lwp, CPU 1 the one a concurrent step names,
+    /// CPUs 2 and 3 those `c_reference::step_lwps` gives them.
+    run_lwp: [u32; NCPUS as usize],
     lock: Shared<LockState>,
     /// Address of each harness pmap (only compared).
     addrs: [usize; NPMAPS as usize],
@@ -172,7 +174,7 @@ impl<M: Machine> PoolEnv<M> {
             config,
             cpus: std::array::from_fn(|_| CpuInfo::new()),
             lwps: [(0, 0); NLWPS as usize],
-            run_lwp: [0; 2],
+            run_lwp: [0; NCPUS as usize],
             lock: Shared::new(LockState::default()),
             addrs,
             xtab: Shared::new(Vec::new()),
@@ -196,8 +198,10 @@ impl<M: Machine> PoolEnv<M> {
         self.pool.get_mut().reset();
         let inv = self.config.invalid_segtab as usize as *mut M::Segtab;
         self.cpus = std::array::from_fn(|_| CpuInfo::with(inv));
-        self.lwps = std::array::from_fn(|i| ((i as u32) % NCPUS, i as u32));
-        self.run_lwp = [0; 2];
+        // The two-CPU shim's binding (SEGTAB_SHIM_BOOT_CPUS), which older
+        // reproducers assume.
+        self.lwps = std::array::from_fn(|i| ((i as u32) % BOOT_CPUS, i as u32));
+        self.run_lwp = [0; NCPUS as usize];
         *self.lock.get_mut() = LockState::default();
         self.xtab.get_mut().clear();
     }
@@ -761,7 +765,15 @@ impl<M: Machine> Side for PortSide<M> {
                 .collect();
         }
         self.pool_mut().begin_call();
-        self.st.env_mut().run_lwp[1] = lwp1;
+        let lwps = c_reference::step_lwps(self.st.env().run_lwp[0], lwp1, cpus.len());
+        for (cpu, &l) in lwps.iter().enumerate().skip(1) {
+            let env = self.st.env_mut();
+            env.run_lwp[cpu] = l;
+            if cpu >= 2 {
+                // As the C harness: an extra CPU's lwp is put on it.
+                env.lwps[l as usize].0 = cpu as u32;
+            }
+        }
         // A CPU's first call is refused or not on the state before the
         // CPUs start, as the C harness decides it; a later one when its
         // CPU comes to it.

@@ -69,6 +69,12 @@ pub fn text(d: &Divergence) -> String {
         );
         let _ = writeln!(s, "  C reference: {c}");
         let _ = writeln!(s, "  Rust port:   {r}");
+        let _ = writeln!(s, "\nthe C reference's interleaving, a column per CPU:");
+        s.push_str(&columns(c));
+        if r != c {
+            let _ = writeln!(s, "the Rust port's:");
+            s.push_str(&columns(r));
+        }
     }
     let _ = writeln!(s, "\nreproduce as a test:\n{}", rust_test(d));
     s
@@ -125,4 +131,64 @@ fn process_text(d: &Divergence, what: &str) -> String {
     }
     let _ = writeln!(s, "\nreproduce as a test:\n{}", rust_test(d));
     s
+}
+
+/// A schedule as [`crate::compare::schedule_text_calls`] writes it
+/// (`cpu0: A B | cpu1: C | ...`) drawn with a column per CPU: each row is
+/// one CPU's run between two switches, in the order they ran.
+pub fn columns(schedule: &str) -> String {
+    let runs: Vec<(usize, &str)> = schedule
+        .split(" | ")
+        .filter_map(|seg| {
+            let (cpu, calls) = seg.split_once(':')?;
+            Some((cpu.strip_prefix("cpu")?.parse().ok()?, calls.trim()))
+        })
+        .collect();
+    let ncpus = runs.iter().map(|r| r.0 + 1).max().unwrap_or(0);
+    if ncpus == 0 {
+        return String::new();
+    }
+    let mut width = vec![4usize; ncpus];
+    for &(cpu, calls) in &runs {
+        width[cpu] = width[cpu].max(calls.len());
+    }
+    let mut s = String::from("  ");
+    for (cpu, w) in width.iter().enumerate() {
+        let _ = write!(s, "{:<w$}  ", format!("cpu{cpu}"));
+    }
+    s = s.trim_end().to_string();
+    s.push('\n');
+    for &(cpu, calls) in &runs {
+        let mut line = String::from("  ");
+        for (i, w) in width.iter().enumerate() {
+            let cell = if i == cpu { calls } else { "" };
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_schedule_is_drawn_with_a_column_per_cpu() {
+        let t = super::columns(
+            "cpu0: SpinEnter | cpu2: [call 1] Cas | cpu1: SpinEnter(waits) | cpu0: SpinExit",
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 5, "{t}");
+        assert!(
+            lines[0].contains("cpu0") && lines[0].contains("cpu2"),
+            "{t}"
+        );
+        let col = |l: &str, w: &str| l.find(w).unwrap();
+        assert_eq!(col(lines[2], "[call 1]"), col(lines[0], "cpu2"), "{t}");
+        assert_eq!(
+            col(lines[3], "SpinEnter(waits)"),
+            col(lines[0], "cpu1"),
+            "{t}"
+        );
+    }
 }

@@ -134,7 +134,7 @@ pub struct Pair {
 
 /// PCT for the concurrent steps of a [`Pair`] (see `shim::sched`'s
 /// module docs): each concurrent step of a MULTIPROCESSOR configuration
-/// draws fresh priorities for its k = 2 CPUs and `depth - 1` change
+/// draws fresh priorities for its k CPUs (2 to 4) and `depth - 1` change
 /// points uniform over `n`, the mean number of points of the concurrent
 /// steps run so far (16 before the first). The C runs first under PCT; the
 /// port then follows the bits the C took, so both sides follow one
@@ -177,10 +177,10 @@ impl PctState {
         }
     }
 
-    fn draw(&mut self) -> shim::sched::Pct {
+    fn draw(&mut self, ncpus: usize) -> shim::sched::Pct {
         let n = self.n();
         let rng = &mut self.rng;
-        shim::sched::Pct::draw(self.depth, 2, n, || rng.next_u64())
+        shim::sched::Pct::draw(self.depth, ncpus, n, || rng.next_u64())
     }
 }
 
@@ -337,7 +337,7 @@ impl Pair {
                 };
                 progress::enter(progress::SIDE_C);
                 let schedule = if let Some(p) = pct {
-                    let policy = shim::sched::Policy::Pct(p.draw());
+                    let policy = shim::sched::Policy::Pct(p.draw(cpus.len()));
                     let ecs = self
                         .c
                         .step_concurrent_policy(cpus, cc.lwp, &policy, &mut tc);

@@ -325,8 +325,9 @@ pub struct RaceScenario {
 /// the PTP cache shared, and steps where a CPU makes further calls inside
 /// the other's window (a race's loser returning what it allocated, two
 /// pops and a push against one pop). Each is cheap: hundreds to a few
-/// thousand schedules. The shim has two CPUs (`SEGTAB_SHIM_NCPUS`), so
-/// none has three.
+/// thousand schedules. Two have three CPUs (the shim has four,
+/// `SEGTAB_SHIM_NCPUS`): three CPUs reserving the same VA, and three CPUs
+/// popping the free list at once.
 pub fn races_to_explore() -> Vec<RaceScenario> {
     let x = VaSpec::XsegEdge {
         xseg: 3,
@@ -477,6 +478,45 @@ pub fn races_to_explore() -> Vec<RaceScenario> {
             what: "one CPU pops a segtab while the other pops two and pushes the first back (ABA)",
             seq: seq(config, ops),
             bound: 1,
+        });
+    }
+    // Three CPUs: a race with two losers (the second loser may find the
+    // winner's segtab or the first loser's page on its way), and three
+    // pops of one free list of two segtabs (one CPU allocates a page).
+    v.push(RaceScenario {
+        name: "three-same-va",
+        what: "three CPUs reserve the same VA (two losers of the segtab and PTE-page races)",
+        seq: seq(
+            "mips64-n64-4k",
+            vec![
+                create(1),
+                step(vec![
+                    vec![reserve(1, x)],
+                    vec![reserve(1, x)],
+                    vec![reserve(1, x)],
+                ]),
+            ],
+        ),
+        bound: 3,
+    });
+    {
+        let mut ops = Vec::new();
+        for p in 2..4 {
+            ops.push(create(p));
+        }
+        for p in 2..4 {
+            ops.push(Op::Call(destroy(p)));
+        }
+        let pop = |pmap| Call::Create {
+            pmap,
+            min: MinSpec::Zero,
+        };
+        ops.push(step(vec![vec![pop(1)], vec![pop(2)], vec![pop(3)]]));
+        v.push(RaceScenario {
+            name: "three-pops",
+            what: "three CPUs pop a free list of two segtabs at once",
+            seq: seq("mips32-o32-16k", ops),
+            bound: 3,
         });
     }
     v

@@ -164,7 +164,16 @@ fn simplify(op: &Op) -> Vec<Op> {
                     }
                 }
             }
-            // Fewer CPUs: one of the calls alone.
+            // Fewer CPUs: drop a CPU beyond the second (its calls go;
+            // the others keep theirs)...
+            if step.cpus.len() > 2 {
+                for i in (1..step.cpus.len()).rev() {
+                    let mut cpus = step.cpus.clone();
+                    cpus.remove(i);
+                    out.push(with(cpus, step.schedule));
+                }
+            }
+            // ... or one of the calls alone.
             out.extend(step.calls().map(|c| Op::Call(*c)));
             // Fewer switches: keep only the first k decisions, then clear
             // one switch at a time (a schedule of 0 runs CPU 0's calls,
@@ -261,4 +270,41 @@ fn simplify_call(c: &Call) -> Vec<Call> {
         _ => {}
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step of three or four CPUs shrinks by dropping a CPU (not CPU 0),
+    /// down to two; a step of two CPUs is never offered with fewer than two
+    /// in that form.
+    #[test]
+    fn a_wide_step_shrinks_by_dropping_a_cpu() {
+        let c = |pmap| Call::Deactivate { pmap };
+        let step = |n: u8| {
+            Op::Concurrent(Step {
+                cpus: (0..n).map(|i| vec![c(i)]).collect(),
+                lwp: 1,
+                schedule: 0,
+            })
+        };
+        let widths = |op: &Op| -> Vec<usize> {
+            simplify(op)
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Concurrent(s) => Some(s.cpus.len()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert!(widths(&step(4)).contains(&3));
+        assert!(widths(&step(3)).contains(&2));
+        let kept_cpu0 = simplify(&step(3)).iter().all(|o| match o {
+            Op::Concurrent(s) => s.cpus[0] == vec![c(0)],
+            _ => true,
+        });
+        assert!(kept_cpu0);
+        assert!(widths(&step(2)).iter().all(|&w| w == 2));
+    }
 }

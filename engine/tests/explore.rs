@@ -147,3 +147,43 @@ fn the_race_scenarios_are_in_the_corpus() {
         );
     }
 }
+
+/// A reproducer whose last step has three CPUs replays and agrees on the
+/// vendored C, and `explore` runs it under every schedule within its bound
+/// (the CLI and the library count the same schedules).
+#[test]
+fn a_three_cpu_reproducer_replays_and_explores() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus/explore/race-three-same-va-mips64-n64-4k.json");
+    let seq = segtab_diff::corpus::load(&path).unwrap();
+    let Some(Op::Concurrent(step)) = seq.ops.last() else {
+        panic!("last step not concurrent");
+    };
+    assert_eq!(step.cpus.len(), 3);
+    let out = exe().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut pair = Pair::open(&seq.config, DEFAULT_POOL_PAGES).unwrap();
+    let e = explore_sequence(&mut pair, &seq, 2, None).unwrap();
+    assert!(e.divergence.is_none());
+    assert!(e.exhausted && e.runs > 1);
+    let out = exe()
+        .args(["explore", "--preemptions", "2"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let n: u64 = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+    assert_eq!(n, e.runs, "{stdout}");
+    assert!(stdout.contains("space exhausted"), "{stdout}");
+}

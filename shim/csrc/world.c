@@ -561,7 +561,7 @@ reset(const struct segtab_shim_hooks *hooks,
 		world.lwps[i].l_index = i;
 		world.lwps[i].l_proc = &world.procs[i];
 		world.procs[i].p_vmspace = &world.vmspaces[i];
-		bind(i, i, i % SEGTAB_SHIM_NCPUS);
+		bind(i, i, i % SEGTAB_SHIM_BOOT_CPUS);
 	}
 	pmap_segtab_info = (struct pmap_segtab_info){ 0 };
 #ifdef SHIM_REV_PTP_CACHE

@@ -45,7 +45,10 @@ struct vm_page {
 
 #define SEGTAB_SHIM_NPMAPS	8	/* pmap 0 is pmap_kernel() */
 #define SEGTAB_SHIM_NLWPS	4
-#define SEGTAB_SHIM_NCPUS	2
+#define SEGTAB_SHIM_NCPUS	4
+/* lwp i starts on cpu i % SEGTAB_SHIM_BOOT_CPUS: the binding of the
+ * two-CPU shim, so that reproducers written for it mean the same */
+#define SEGTAB_SHIM_BOOT_CPUS	2
 
 /* What a call into the C returned. */
 enum segtab_shim_outcome {
@@ -194,7 +197,7 @@ struct segtab_shim_state {
 struct segtab_shim_ops {
 	const struct segtab_shim_config *config;
 	/* Forget everything: empty free list and PTP cache, counters zero, pmaps
-	 * without segtabs, lwp i on cpu i % NCPUS bound to pmap i, CPU i runs
+	 * without segtabs, lwp i on cpu i % BOOT_CPUS bound to pmap i, CPU i runs
 	 * as lwp i (curlwp 0), the calling thread is CPU 0. */
 	void (*reset)(const struct segtab_shim_hooks *, const struct segtab_shim_arena *);
 	/* pm_minaddr = minaddr; pm_segtab = NULL; pmap_segtab_init(pm) */

@@ -5,7 +5,8 @@
 
 pub const SEGTAB_SHIM_NPMAPS: u32 = 8;
 pub const SEGTAB_SHIM_NLWPS: u32 = 4;
-pub const SEGTAB_SHIM_NCPUS: u32 = 2;
+pub const SEGTAB_SHIM_NCPUS: u32 = 4;
+pub const SEGTAB_SHIM_BOOT_CPUS: u32 = 2;
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct uvm_object {
@@ -362,15 +363,15 @@ pub struct segtab_shim_state {
     pub pm_segtab: [*mut ::core::ffi::c_void; 8usize],
     pub pm_minaddr: [u64; 8usize],
     pub pm_addr: [*mut ::core::ffi::c_void; 8usize],
-    pub ci_segtab: [*mut ::core::ffi::c_void; 2usize],
-    pub ci_seg0tab: [*mut ::core::ffi::c_void; 2usize],
+    pub ci_segtab: [*mut ::core::ffi::c_void; 4usize],
+    pub ci_seg0tab: [*mut ::core::ffi::c_void; 4usize],
     pub lwp_cpu: [u32; 4usize],
     pub lwp_pmap: [u32; 4usize],
     pub pm_npages: [i32; 8usize],
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 336usize];
+    ["Size of segtab_shim_state"][::core::mem::size_of::<segtab_shim_state>() - 368usize];
     ["Alignment of segtab_shim_state"][::core::mem::align_of::<segtab_shim_state>() - 8usize];
     ["Offset of field: segtab_shim_state::free_segtab"]
         [::core::mem::offset_of!(segtab_shim_state, free_segtab) - 0usize];
@@ -399,13 +400,13 @@ const _: () = {
     ["Offset of field: segtab_shim_state::ci_segtab"]
         [::core::mem::offset_of!(segtab_shim_state, ci_segtab) - 240usize];
     ["Offset of field: segtab_shim_state::ci_seg0tab"]
-        [::core::mem::offset_of!(segtab_shim_state, ci_seg0tab) - 256usize];
+        [::core::mem::offset_of!(segtab_shim_state, ci_seg0tab) - 272usize];
     ["Offset of field: segtab_shim_state::lwp_cpu"]
-        [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 272usize];
+        [::core::mem::offset_of!(segtab_shim_state, lwp_cpu) - 304usize];
     ["Offset of field: segtab_shim_state::lwp_pmap"]
-        [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 288usize];
+        [::core::mem::offset_of!(segtab_shim_state, lwp_pmap) - 320usize];
     ["Offset of field: segtab_shim_state::pm_npages"]
-        [::core::mem::offset_of!(segtab_shim_state, pm_npages) - 304usize];
+        [::core::mem::offset_of!(segtab_shim_state, pm_npages) - 336usize];
 };
 impl Default for segtab_shim_state {
     fn default() -> Self {

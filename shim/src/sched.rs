@@ -62,8 +62,14 @@
 //!
 //! At a point, if at least one *other* CPU is runnable (not finished, not
 //! waiting for the spin lock), the next bit of `choices` (bit 0 first) is
-//! consumed: 1 switches to the next runnable CPU in cyclic order, 0 keeps
-//! running. After 64 decisions the running CPU keeps running. When the
+//! consumed: 1 switches, 0 keeps running. A switch goes to the next
+//! runnable CPU in cyclic order when only one other is runnable (always,
+//! with two CPUs); with more, the candidates are the runnable CPUs after
+//! the running one in cyclic order, and each but the last takes one more
+//! decision, 1 passing it over, 0 switching to it (three runnable others:
+//! `10` the first, `110` the second, `111` the third). After 64 decisions
+//! the running CPU keeps running (and a switch in progress goes to the
+//! candidate it has reached). When the
 //! running CPU blocks on the lock or finishes, the baton goes to the next
 //! runnable CPU in cyclic order without consuming a bit.
 //!
@@ -75,11 +81,10 @@
 //! and Nagarakatte, ASPLOS 2010): every CPU has a priority, distinct, and
 //! the highest-priority runnable CPU runs; at the `j`-th change point (a
 //! point index, counting every point reached, see [`RunReport::points`])
-//! the running CPU's priority drops to `j`, below every initial one. A
-//! decision under PCT is still "keep running or switch to the next runnable
-//! CPU in cyclic order" (with two CPUs, the only other one, so exactly
-//! PCT's choice; with more, PCT's pick is approximated by the cyclic next),
-//! and the bits it took are reported ([`RunReport::taken`]): running the
+//! the running CPU's priority drops to `j`, below every initial one. PCT's
+//! choices are written as the same decisions (keep running or switch, and
+//! with more than one other runnable CPU which one: the highest-priority
+//! one), and the bits it took are reported ([`RunReport::taken`]): running the
 //! same bodies again with [`Policy::Bits`]`(taken)` takes the same
 //! decisions, which is how the other side of a comparison and a reproducer
 //! follow a PCT schedule exactly. The 64-decision limit holds for every
@@ -683,15 +688,17 @@ impl Scheduler {
         let Some(next) = st.next_after(me, false, |i| st.runnable(i)) else {
             return Ok(());
         };
+        // PCT: the highest-priority runnable CPU.
+        let top = match &self.policy {
+            Policy::Pct(_) => (0..st.ncpus())
+                .filter(|&i| st.runnable(i))
+                .max_by_key(|&i| st.priority[i]),
+            Policy::Bits(_) => None,
+        };
         let switch = match &self.policy {
             Policy::Bits(choices) => (choices >> st.used) & 1 == 1,
             // Keep running iff no runnable CPU outranks this one.
-            Policy::Pct(_) => {
-                let top = (0..st.ncpus())
-                    .filter(|&i| st.runnable(i))
-                    .max_by_key(|&i| st.priority[i]);
-                top != Some(me)
-            }
+            Policy::Pct(_) => top != Some(me),
         };
         if switch {
             st.taken |= 1 << st.used;
@@ -700,7 +707,34 @@ impl Scheduler {
         if !switch {
             return Ok(());
         }
-        st.current = next;
+        // Which CPU: the runnable ones after this one in cyclic order,
+        // `next` first. With one (always, with two CPUs) there is nothing
+        // to decide; with more, each candidate but the last takes a
+        // decision of its own (1: pass it over), so a switch to the k-th
+        // candidate reads k further ones and a 0 (fewer if it is the last).
+        let n = st.ncpus();
+        let others: Vec<usize> = (1..n)
+            .map(|k| (me + k) % n)
+            .filter(|&i| st.runnable(i))
+            .collect();
+        debug_assert_eq!(others.first(), Some(&next));
+        let want = top.and_then(|t| others.iter().position(|&i| i == t));
+        let mut pick = 0;
+        while pick + 1 < others.len() && st.used < MAX_DECISIONS {
+            let skip = match &self.policy {
+                Policy::Bits(choices) => (choices >> st.used) & 1 == 1,
+                Policy::Pct(_) => want.is_some_and(|w| pick < w),
+            };
+            if skip {
+                st.taken |= 1 << st.used;
+            }
+            st.used += 1;
+            if !skip {
+                break;
+            }
+            pick += 1;
+        }
+        st.current = others[pick];
         self.wake();
         let st = self.wait_turn(st, me);
         st.check(me)
@@ -1004,13 +1038,56 @@ mod tests {
 
             #[test]
             fn cyclic_order_with_three_cpus() {
-                let s = sched(3, !0);
+                // Each switch (1) takes the first candidate (0): cyclic.
+                let s = sched(3, 0x5555_5555_5555_5555);
                 let r = s.run(|_| {
                     point(Call::Alloc).unwrap();
                     point(Call::Free).unwrap();
                 });
                 let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
                 assert_eq!(cpus, vec![0, 1, 2, 0, 1, 2]);
+                // Each switch passes the first candidate over: the second.
+                let s = sched(3, !0);
+                let r = s.run(|_| {
+                    point(Call::Alloc).unwrap();
+                    point(Call::Free).unwrap();
+                });
+                let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+                assert_eq!(cpus, vec![0, 2, 1, 0, 2, 1]);
+                // Replaying what was taken takes the same turns.
+                let again = sched(3, r.taken).run(|_| {
+                    point(Call::Alloc).unwrap();
+                    point(Call::Free).unwrap();
+                });
+                assert_eq!(again.log, r.log);
+            }
+
+            #[test]
+            fn a_switch_among_three_others_picks_any_of_them() {
+                // CPU 0 at its first point: switch, then pass over k
+                // candidates (1, 2, 3 in cyclic order).
+                for (k, bits) in [(0usize, 0b01u64), (1, 0b011), (2, 0b111)] {
+                    let r = sched(4, bits).run(|_| {
+                        point(Call::Alloc).unwrap();
+                    });
+                    assert_eq!(r.log[1].cpu as usize, k + 1, "{bits:#b}: {:?}", r.log);
+                    assert_eq!(r.taken, bits);
+                }
+            }
+
+            #[test]
+            fn pct_switches_to_the_highest_priority_cpu() {
+                // CPU 0 runs first; at its first point CPU 2 outranks it
+                // and CPU 1: PCT goes there directly.
+                let p = Pct {
+                    priorities: vec![5, 3, 9, 4],
+                    change_points: vec![],
+                };
+                let r = Scheduler::with_policy_on(4, Policy::Pct(p), $backend).run(|_| {
+                    point(Call::Alloc).unwrap();
+                });
+                let cpus: Vec<u8> = r.log.iter().map(|e| e.cpu).collect();
+                assert_eq!(cpus[..2], [0, 2], "{cpus:?}");
             }
 
             #[test]

@@ -195,7 +195,8 @@ enum Cmd {
         config: String,
         /// Workloads: any of small, medium, large, concurrent (steps of two
         /// calls at once on two CPUs, small footprint; then steps of 1 to
-        /// 4 calls per CPU next to their calls as sequential steps), fixed
+        /// 4 calls per CPU on 2 CPUs, and of 1 and 2 on 3 and 4 CPUs, next
+        /// to their calls as sequential steps), fixed
         /// (what one input costs whatever it does: world resets, the end
         /// pass).
         #[arg(long, default_value = "small,medium,large,concurrent,fixed")]
