@@ -233,11 +233,10 @@ fn sigterm_while_minimizing_a_hang_keeps_the_hang() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// A hang left to finish: the report names the side and the step, comes
-/// with a test, and the summary counts the work done before it.
-#[test]
-fn a_hang_names_its_side_and_comes_with_a_test() {
-    let out = scratch("hang-report");
+/// A campaign (until a finding) with the port's `kind` of hang planted
+/// (`SEGTAB_PLANT_PORT_HANG`, port_side.rs) and a 300 ms suspect limit; it
+/// must end in a finding (exit 1). Returns its stdout and stderr.
+fn campaign_with_planted_hang(out: &std::path::Path, kind: &str) -> String {
     let run = Command::new(EXE)
         .args([
             "campaign",
@@ -251,14 +250,23 @@ fn a_hang_names_its_side_and_comes_with_a_test() {
             "mips64-n64-16k",
             "--out",
         ])
-        .arg(&out)
-        .env("SEGTAB_PLANT_PORT_HANG", "lookup")
+        .arg(out)
+        .env("SEGTAB_PLANT_PORT_HANG", kind)
         .env("SEGTAB_SUSPECT_MS", "300")
         .output()
         .unwrap();
     let text =
         String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{text}");
+    text
+}
+
+/// A hang left to finish: the report names the side and the step, comes
+/// with a test, and the summary counts the work done before it.
+#[test]
+fn a_hang_names_its_side_and_comes_with_a_test() {
+    let out = scratch("hang-report");
+    let text = campaign_with_planted_hang(&out, "lookup");
     assert!(
         text.contains("in the Rust port, no call out of the file in this step (C reference: returned; Rust port: did not return)"),
         "{text}"
@@ -273,27 +281,7 @@ fn a_hang_names_its_side_and_comes_with_a_test() {
 #[test]
 fn a_hang_names_the_last_call_out_of_the_file() {
     let out = scratch("hang-alloc");
-    let run = Command::new(EXE)
-        .args([
-            "campaign",
-            "--seconds",
-            "0",
-            "--jobs",
-            "1",
-            "--seed",
-            "3",
-            "--config",
-            "mips64-n64-16k",
-            "--out",
-        ])
-        .arg(&out)
-        .env("SEGTAB_PLANT_PORT_HANG", "alloc")
-        .env("SEGTAB_SUSPECT_MS", "300")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{text}");
+    let text = campaign_with_planted_hang(&out, "alloc");
     assert!(
         text.contains("in the Rust port, its last call out of the file: Alloc"),
         "{text}"
