@@ -170,6 +170,16 @@ pub fn fixed_table(rows: &[FixedRow]) -> String {
     s
 }
 
+/// What a concurrent workload sets up before its steps: pmaps 1-7 created
+/// and a PTE page reserved in each of `segs`.
+fn concurrent_setup(segs: &[(u32, u64)]) -> Vec<Action> {
+    let creates = (1..=7).map(|pmap| Action::Create { pmap, minaddr: 0 });
+    let reserves = segs
+        .iter()
+        .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 });
+    creates.chain(reserves).collect()
+}
+
 /// The segments a workload maps: (pmap, segment base VA).
 fn segments(c: &Config, want: u64) -> Vec<(u32, u64)> {
     let seg = 1u64 << c.segshift;
@@ -196,13 +206,7 @@ pub fn workload(
     concurrent: bool,
 ) -> (Vec<Action>, Vec<Action>, u64) {
     let segs = segments(c, want);
-    let mut setup: Vec<Action> = (1..=7)
-        .map(|pmap| Action::Create { pmap, minaddr: 0 })
-        .collect();
-    setup.extend(
-        segs.iter()
-            .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
-    );
+    let setup = concurrent_setup(&segs);
     let mut rng = SplitMix64(seed);
     let one = |rng: &mut SplitMix64| one_call(c, &segs, rng);
     let measured = (0..ops)
@@ -279,13 +283,7 @@ pub fn sequence_cost(
     steps: u64,
 ) -> Result<SeqRow> {
     let segs = segments(c, 10);
-    let mut setup: Vec<Action> = (1..=7)
-        .map(|pmap| Action::Create { pmap, minaddr: 0 })
-        .collect();
-    setup.extend(
-        segs.iter()
-            .map(|&(pmap, va)| Action::Reserve { pmap, va, flags: 0 }),
-    );
+    let setup = concurrent_setup(&segs);
     // Two CPUs: the seeds of the two-CPU shim's table.
     let mut rng = SplitMix64(0x5e9 + per_cpu as u64 + 16 * (ncpus as u64 - 2));
     let mut conc = Vec::new();

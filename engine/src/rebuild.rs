@@ -242,34 +242,30 @@ fn stop_group(child: &mut std::process::Child) {
 /// and collect its output; after Ctrl-C or SIGTERM it is killed and the
 /// result is [`Interrupted`](crate::interrupt::Interrupted).
 pub fn output_stoppable(cmd: &mut Command) -> Result<std::process::Output> {
-    use std::io::Read;
     let mut child = own_group(cmd).spawn()?;
-    let mut out = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut buf);
-        }
-        buf
-    });
+    let reader = drain(child.stdout.take());
     let mut r = wait_stoppable(child)?;
     r.stdout = reader.join().unwrap_or_default();
     Ok(r)
+}
+
+/// Read `pipe` to its end on a thread of its own (a child blocked on a
+/// full pipe would never exit); the join gives what it wrote.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 /// Wait for `child` (its stderr piped), collecting its output; after
 /// Ctrl-C or SIGTERM it is killed and the result is
 /// [`Interrupted`](crate::interrupt::Interrupted).
 fn wait_stoppable(mut child: std::process::Child) -> Result<std::process::Output> {
-    use std::io::Read;
-    let mut err = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut buf);
-        }
-        buf
-    });
+    let reader = drain(child.stderr.take());
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;

@@ -13,6 +13,24 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/explore/same-va-reserve-race.json")
 }
 
+/// `segtab-diff explore --preemptions 2 FILE`, which must agree (exit 0):
+/// the number of schedules its first line reports, and its stdout.
+fn cli_explore(file: &Path) -> (u64, String) {
+    let out = exe()
+        .args(["explore", "--preemptions", "2"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let n: u64 = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+    (n, stdout)
+}
+
 fn exe() -> Command {
     Command::new(env!("CARGO_BIN_EXE_segtab-diff"))
 }
@@ -36,18 +54,7 @@ fn a_same_va_reserve_race_agrees_under_every_bounded_schedule() {
     assert_eq!(runs[0], 1);
     assert!(runs.windows(2).all(|w| w[0] < w[1]), "{runs:?}");
 
-    let out = exe()
-        .args(["explore", "--preemptions", "2"])
-        .arg(fixture())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let n: u64 = stdout
-        .split_whitespace()
-        .nth(1)
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+    let (n, stdout) = cli_explore(&fixture());
     assert!(n > 1, "{stdout}");
     assert_eq!(n, runs[2], "the CLI and the library agree");
     assert!(stdout.contains("space exhausted"), "{stdout}");
@@ -172,18 +179,7 @@ fn a_three_cpu_reproducer_replays_and_explores() {
     let e = explore_sequence(&mut pair, &seq, 2, None).unwrap();
     assert!(e.divergence.is_none());
     assert!(e.exhausted && e.runs > 1);
-    let out = exe()
-        .args(["explore", "--preemptions", "2"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    let n: u64 = stdout
-        .split_whitespace()
-        .nth(1)
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no count in {stdout:?}"));
+    let (n, stdout) = cli_explore(&path);
     assert_eq!(n, e.runs, "{stdout}");
     assert!(stdout.contains("space exhausted"), "{stdout}");
 }
