@@ -141,7 +141,11 @@ pub fn watch(
         let (begun, ended, index) = progress();
         if begun != seen {
             (seen, since) = (begun, Instant::now());
-        } else if begun != ended && told != begun && since.elapsed() >= suspect {
+        }
+        // Checked on the tick that first sees a step too, so a limit of
+        // zero suspects every step caught running, however fast the
+        // machine (a step shorter than a tick is never seen twice).
+        if begun != ended && told != begun && since.elapsed() >= suspect {
             told = begun;
             stuck(index, since.elapsed());
         }
