@@ -9,7 +9,9 @@ cd "$SRC/segtab-diff"
 export SEGTAB_FUZZ_CC="${CC:-clang}"
 
 # base-builder-rust's cargo wrapper adds the coverage flags for SANITIZER=coverage builds.
-cargo fuzz build -O
+# From fuzz/, where fuzz/.cargo/config.toml names the rustc wrapper that keeps
+# SanitizerCoverage on the code under test only (fuzz/coverage-scope).
+(cd fuzz && cargo fuzz build -O)
 
 TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 cp "fuzz/target/$TRIPLE/release/diff" "$OUT/diff"

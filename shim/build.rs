@@ -34,8 +34,9 @@ fn main() {
             // even in a debug build of the tests.
             .opt_level(3)
             .flag("-std=c99")
-            // No sanitizer even if CFLAGS asks for one. (cargo fuzz sets no
-            // CFLAGS, so no -fsanitize-coverage reaches this file either.)
+            // No sanitizer. The cc crate appends $CFLAGS after this flag,
+            // so under OSS-Fuzz's -fsanitize=address,fuzzer-no-link the
+            // functions' no_sanitize attributes are what keep them plain.
             .flag_if_supported("-fno-sanitize=all");
         match b.try_compile("segtab_shim_scan") {
             Ok(()) => println!("cargo:rustc-cfg=segtab_native_scan"),
