@@ -298,6 +298,15 @@ pub struct PagePool {
     /// Whether every frame the sequence could reach was checked since the
     /// last call (see [`PagePool::check_reach`]).
     swept: bool,
+    /// Whether a call into the code under test may still be running: set
+    /// by [`PagePool::begin_call`], cleared by the harness's checks, which
+    /// run only between calls. A frame filled or checked inside a call
+    /// (an allocation's guard frames, a freed page's poison) is not clean
+    /// as of `calls`: the same call may store into it afterwards (a
+    /// carving loop past the page it just allocated, a use after the free
+    /// it just made), so such frames are left [`NOT_CLEAN`] for the next
+    /// check to read.
+    in_call: bool,
 }
 
 // SAFETY: the pool owns its mapping exclusively; the raw pointers inside
@@ -371,12 +380,14 @@ impl PagePool {
             calls: 0,
             clean_at: vec![NOT_CLEAN; capacity],
             swept: true,
+            in_call: false,
         })
     }
 
     /// Back to the state of a new pool, in time proportional to the frames
     /// used since the last reset (not to the capacity).
     pub fn reset(&mut self) {
+        self.in_call = false;
         if !self.swept {
             // The last sequence ended without a full check (it diverged
             // first): check its frames now and forget what it did, so that
@@ -462,11 +473,17 @@ impl PagePool {
         Some(pfn)
     }
 
+    /// Frame `pfn` holds what `expect` says as of now: clean as of `calls`
+    /// between calls; inside one, not known clean after it (see `in_call`).
+    fn mark_clean(&mut self, pfn: u32) {
+        self.clean_at[pfn as usize] = if self.in_call { NOT_CLEAN } else { self.calls };
+    }
+
     fn fill_poison(&mut self, pfn: u32) {
         asan::unpoison(self.kva(pfn), self.page_size());
         self.page_bytes_mut(pfn).fill(POISON);
         self.expect[pfn as usize] = Expect::Poison;
-        self.clean_at[pfn as usize] = self.calls;
+        self.mark_clean(pfn);
         asan::poison(self.kva(pfn), self.page_size());
     }
 
@@ -488,7 +505,7 @@ impl PagePool {
         // Frames are page-aligned, so u64-aligned.
         let i = first_word_not(self.kva(pfn).cast::<u64>(), words, want_word);
         if i == words {
-            self.clean_at[pfn as usize] = self.calls;
+            self.mark_clean(pfn);
             return true;
         }
         // A store was made: unpoison to read and restore the frame (Rust
@@ -506,7 +523,7 @@ impl PagePool {
         });
         // Report each store once.
         self.page_bytes_mut(pfn).fill(want);
-        self.clean_at[pfn as usize] = self.calls;
+        self.mark_clean(pfn);
         if self.asan_poisoned(pfn) {
             asan::poison(self.kva(pfn), self.page_size());
         }
@@ -552,6 +569,9 @@ impl PagePool {
     /// [`PagePool::check_free`] for the given frames (those above the
     /// reach of a store, or in use, are skipped).
     pub fn check_free_list(&mut self, frames: impl IntoIterator<Item = u32>) -> bool {
+        // The harness checks between calls: what it verifies now stays
+        // verified until the next call begins.
+        self.in_call = false;
         let end = (self.high_water.max(self.next_fresh) + 2).min(self.capacity);
         let mut ok = true;
         for pfn in frames {
@@ -630,6 +650,7 @@ impl PagePool {
         // verified before is known clean any more.
         self.calls += 1;
         self.swept = false;
+        self.in_call = true;
     }
 
     /// Fail the next `n` allocations.
@@ -1063,6 +1084,33 @@ mod tests {
         p.write_word(a, 16, 8, 1);
         assert!(!p.check_free(), "written by the harness: read");
         assert_eq!(p.violations().len(), 2);
+    }
+
+    /// Frames the pool fills inside a call (the guard frames above a page
+    /// it hands out, a page it takes back) are not clean after that call:
+    /// the same call may store into them next. The nearby bugs: a carving
+    /// loop one segtab past the page it just allocated, and a store into a
+    /// page the same call just freed.
+    #[test]
+    fn a_store_later_in_the_call_that_filled_the_frame_is_found() {
+        let mut p = PagePool::new(12, 8, false, false).unwrap();
+        p.begin_call();
+        let a = p.alloc(0).unwrap();
+        // SAFETY: frame a + 1 (a guard frame, poisoned by the alloc) is
+        // inside the pool.
+        unsafe { p.kva(a + 1).write(0x12) };
+        assert!(!p.check_reach(), "a store past the page just allocated");
+        assert_eq!(
+            (p.violations()[0].pfn, p.violations()[0].offset),
+            (a + 1, 0)
+        );
+        p.begin_call();
+        let b = p.alloc(0).unwrap();
+        p.free(b);
+        // SAFETY: inside frame b.
+        unsafe { p.kva(b).add(24).write(0) };
+        assert!(!p.check_reach(), "a store into the page just freed");
+        assert_eq!((p.violations()[1].pfn, p.violations()[1].offset), (b, 24));
     }
 
     /// `check_reach` covers the frames handed out since the reset and the
