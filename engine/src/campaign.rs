@@ -315,6 +315,7 @@ pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
         } else if let RunResult::Diverge(d) = result {
             pairs[k].pct = None;
             let small = shrink::shrink(&mut pairs[k], &d, SHRINK_BUDGET);
+            let small = reproducible(pairs[k].config.name, small, *d);
             let found = found_by(seed, &c.config_arg, &format!("sequence {}", seqs - 1));
             let path = corpus::save(&c.out, &small, &found)?;
             eprintln!("found by {found}\n{}", report::text(&small));
@@ -343,6 +344,48 @@ pub fn worker_with(c: &Campaign, sched: Sched, inflight: &Path) -> Result<u8> {
             "outcomes": fresh, "done": true, "pct": pct_totals(&pairs)})
     );
     Ok(0)
+}
+
+/// What a reproducer must do: diverge in a world that ran nothing before
+/// it, as `replay` and the `#[test]` run it. The worker found and shrank
+/// the divergence in a world it resets between sequences; a divergence that
+/// needs what an earlier sequence left would be a reproducer that agrees
+/// when replayed. The minimized sequence is run in a fresh world; if it
+/// agrees there, the sequence as found is kept when it diverges fresh, and
+/// either way the campaign says so (an incomplete reset is a harness bug).
+fn reproducible(
+    config: &str,
+    small: crate::Divergence,
+    found: crate::Divergence,
+) -> crate::Divergence {
+    let fresh = |seq: &crate::Sequence| {
+        Pair::open(config, DEFAULT_POOL_PAGES)
+            .map(|mut p| {
+                matches!(
+                    run_sequence(&mut p, seq, CompareOpts::default()),
+                    RunResult::Diverge(_)
+                )
+            })
+            .unwrap_or(true)
+    };
+    if fresh(&small.sequence) {
+        return small;
+    }
+    if fresh(&found.sequence) {
+        eprintln!(
+            "segtab-diff: warning: the minimized sequence ({} operations) agrees in a fresh world; \
+             keeping the sequence as found ({} operations), which diverges there. The world's reset \
+             missed some state: please report it.",
+            small.sequence.ops.len(),
+            found.sequence.ops.len()
+        );
+        return found;
+    }
+    eprintln!(
+        "segtab-diff: warning: this divergence does not reproduce in a fresh world (it needs what \
+         earlier sequences left); the reproducer may agree when replayed. Please report it."
+    );
+    small
 }
 
 /// The census counts since the last progress line, as
