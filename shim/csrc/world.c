@@ -239,8 +239,9 @@ pmap_md_alloc_poolpage(int flags)
 }
 
 uintptr_t
-pmap_md_map_poolpage(paddr_t pa)
+pmap_md_map_poolpage(paddr_t pa, ...)
 {
+	/* A second argument, the size (2024's headers), is always a page. */
 	sched_point(SEGTAB_SHIM_CALL_MAP);
 
 	uintptr_t kva = (uintptr_t)world.arena.base

@@ -2,7 +2,8 @@
  * A synthetic "revision" for tests/missing_interfaces.rs: the include lines
  * of pmap_segtab.c, then the interfaces NetBSD's uvm/pmap headers of
  * 2023-2026 give the file and revisions after 1.31 may use: pte_index(),
- * kvtopte(), every UVMHIST spelling of <uvm/uvm_stat.h> naming the pmap
+ * kvtopte(), pmap_md_map_poolpage() with the size argument of 2024's
+ * headers, every UVMHIST spelling of <uvm/uvm_stat.h> naming the pmap
  * histories (pmaphist, pmapxtabhist), and code under #ifdef UVMHIST as the
  * 2022 rework has it.  It must compile against the shim with no missing
  * interface.  With SHIM_TEST_ABSENT it also calls pmap_md_pdetab_init(), a
@@ -79,6 +80,9 @@ pt_entry_t *
 pmap_pte_reserve(struct pmap *pm, vaddr_t va, int f)
 {
 	KASSERT(pm != pmap_kernel() || kvtopte(va) == pmap_pte_lookup(pm, va));
+	/* The 2024 headers' two-argument spelling of the pool-page hook. */
+	if (f & PMAP_CANFAIL)
+		return (pt_entry_t *)pmap_md_map_poolpage(0, PAGE_SIZE);
 	return NULL;
 }
 

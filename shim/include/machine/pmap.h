@@ -72,7 +72,14 @@ struct vm_page *pmap_md_alloc_poolpage(int);
  * so the KVA comes back at the host's pointer width.  PMAP_UNMAP_POOLPAGE
  * still takes the vaddr_t the file casts its pointer to (lines 301, 566).
  */
-uintptr_t pmap_md_map_poolpage(paddr_t);
+/*
+ * NetBSD's uvm/pmap headers of 2024 on give the hook the mapping's size as a
+ * second argument (pmap_md_map_poolpage(pa, PAGE_SIZE)), and a later revision
+ * of the file may call it so directly.  The size is always one page here, so
+ * the shim takes an optional second argument and ignores it: both spellings
+ * build unedited.
+ */
+uintptr_t pmap_md_map_poolpage(paddr_t, ...);
 paddr_t pmap_md_unmap_poolpage(vaddr_t);
 #define PMAP_ALLOC_POOLPAGE(flags)	pmap_md_alloc_poolpage(flags)
 #define PMAP_MAP_POOLPAGE(pa)		pmap_md_map_poolpage(pa)
