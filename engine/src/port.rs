@@ -425,6 +425,9 @@ pub fn build(dir: &Path, c_source: Option<&Path>) -> Result<PathBuf> {
         shadow.id.line(),
         target.display()
     );
+    // Every port builds into `target`: held from the build to the copy of
+    // its binary, so another port's build cannot replace it in between.
+    let _hold = crate::rebuild::DirLock::acquire(&target, "building the tool with a port")?;
     let mut cmd = cargo_build_shadow(&shadow.manifest, &shadow.dir, &target);
     cmd.args(["-q", "--message-format=json"])
         .stdout(Stdio::piped())

@@ -99,6 +99,56 @@ pub fn cargo_build(root: &Path, source: &Path, target: &Path) -> Command {
     cmd
 }
 
+/// An exclusive hold on a build directory, released when dropped.
+///
+/// Several runs may build into one directory: every port shares
+/// `target/port/target` (the engine's dependencies are built once), and
+/// certify's instrumented and schema builds live in `target/certify`.
+/// cargo serialises the builds themselves, but a run then uses what it
+/// built (copies the binary, runs it, reads its coverage notes), and
+/// another run's build in between would swap a binary of another port or
+/// C under it. Each such run holds this lock from its build until it no
+/// longer needs what the directory holds.
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    /// Wait for `dir` (created if missing), saying once that another run
+    /// holds it; Ctrl-C or SIGTERM while waiting returns the interrupted
+    /// error.
+    pub fn acquire(dir: &Path, what: &str) -> Result<DirLock> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(".segtab-diff.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let mut told = false;
+        loop {
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => return Ok(DirLock { _file: file }),
+                Err(fs4::TryLockError::WouldBlock) => {
+                    if !told {
+                        eprintln!(
+                            "segtab-diff: another segtab-diff is using {} ({what}); waiting for it...",
+                            dir.display()
+                        );
+                        told = true;
+                    }
+                    crate::interrupt::check()?;
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(fs4::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()))
+                }
+            }
+        }
+    }
+}
+
 /// Build the tool against `source` and return the binary. The build needs
 /// a segtab-diff checkout (found from the current directory).
 pub fn build(source: &Path) -> Result<PathBuf> {
@@ -118,10 +168,16 @@ pub fn build(source: &Path) -> Result<PathBuf> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "source".into());
+    // A tool built with --port builds this C against the same port: one
+    // directory per (C, port), or two ports would share one binary.
+    let port = crate::port::external()
+        .map(|p| format!("-{}-{}", p.package, &p.sources_sha256[..16]))
+        .unwrap_or_default();
     let target = root
         .join("target")
         .join("c-source")
-        .join(format!("{stem}-{:016x}", crate::corpus::fnv1a(&text)));
+        .join(format!("{stem}-{:016x}{port}", crate::corpus::fnv1a(&text)));
+    let _hold = DirLock::acquire(&target, "building the tool with another C")?;
     eprintln!(
         "segtab-diff: building the tool with the C from {} (into {})...",
         source.display(),
@@ -290,6 +346,31 @@ pub fn args_without_c_source() -> Vec<std::ffi::OsString> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A second run waits for the first to let go of the directory, and
+    /// gets it then.
+    #[test]
+    fn a_second_hold_on_a_build_directory_waits_for_the_first() {
+        let dir = std::env::temp_dir().join(format!("segtab-lock-{}", std::process::id()));
+        let first = super::DirLock::acquire(&dir, "test").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        let t = std::thread::spawn(move || {
+            let second = super::DirLock::acquire(&d, "test").unwrap();
+            tx.send(()).unwrap();
+            drop(second);
+        });
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(600))
+                .is_err(),
+            "the second hold did not wait"
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the second hold got the directory");
+        t.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     #[test]
     fn diagnosis_keeps_only_the_missing_interface_lines() {
         let log = "   Compiling c-reference v0.1.0\n\

@@ -554,7 +554,9 @@ fn run_steps(o: &Options) -> Result<u8> {
         o.seconds
     );
     let work = o.root.join("target/certify");
-    std::fs::create_dir_all(&work)?;
+    // Its builds (the instrumented C, the mutant schema) and their coverage
+    // notes live here, whatever the port or C: one certify at a time.
+    let _hold = crate::rebuild::DirLock::acquire(&work, "certify")?;
 
     // 0. The budget: the mutant phase's worst case, bounded before any
     // build by the mutants the chosen configurations compile (the
