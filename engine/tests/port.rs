@@ -158,13 +158,10 @@ fn a_port_lacking_an_item_exits_2_naming_it() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// A copy of rust-segtab with a planted bug (a port mutant) is caught, and
-/// the report and the reproducer name the port.
-#[test]
-#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
-fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
-    let d = scratch("planted");
-    let port = d.join("rust-segtab");
+/// A copy of the checkout's rust-segtab outside it, under `dir`, its
+/// sources passed through `patch` (a file of mutants/port/, or none).
+fn port_copy(dir: &Path, patch: Option<&str>) -> PathBuf {
+    let port = dir.join("rust-segtab");
     std::fs::create_dir_all(port.join("src")).unwrap();
     std::fs::copy(
         root().join("rust-segtab/Cargo.toml"),
@@ -175,21 +172,45 @@ fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
         let e = e.unwrap();
         std::fs::copy(e.path(), port.join("src").join(e.file_name())).unwrap();
     }
-    let patch = root().join("mutants/port/carving-past-the-page.patch");
-    let st = Command::new("git")
-        .arg("apply")
-        .arg(&patch)
-        .current_dir(&d)
-        .status()
-        .unwrap();
-    assert!(st.success(), "patch does not apply");
+    if let Some(patch) = patch {
+        let st = Command::new("git")
+            .arg("apply")
+            .arg(root().join(patch))
+            .current_dir(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{patch} does not apply");
+    }
+    port
+}
+
+/// The files of a directory with the given extension.
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|x| x == ext));
+    v.sort();
+    v
+}
+
+/// An out-of-tree copy of rust-segtab with a planted bug (a port mutant)
+/// is caught by a 20 s campaign, every reproducer it writes diverges again
+/// when replayed against the port (in a world that ran nothing before it),
+/// and the report and the reproducer name the port. certify on it says
+/// DIVERGENT and names the port in its identity.
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
+    let d = scratch("planted");
+    let port = port_copy(&d, Some("mutants/port/carving-past-the-page.patch"));
     let out_dir = d.join("out");
     let o = run(&[
         "--port",
         port.to_str().unwrap(),
         "campaign",
         "--seconds",
-        "60",
+        "20",
         "--config",
         "all",
         "--seed",
@@ -199,16 +220,11 @@ fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
     ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    let reports: Vec<PathBuf> = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let json = reports
-        .iter()
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a reproducer");
+    assert!(!out.contains("warning"), "{out}");
+    let jsons = files_with(&out_dir, "json");
+    assert!(!jsons.is_empty(), "no reproducer: {out}");
     let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&jsons[0]).unwrap()).unwrap();
     assert_eq!(v["port"]["package"], "rust-segtab", "{v}");
     assert_eq!(v["port"]["builtin"], false, "{v}");
     // Outside the checkout, the directory's name: no path of this machine.
@@ -218,11 +234,83 @@ fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
         Some(64),
         "{v}"
     );
-    let txt = reports
-        .iter()
-        .find(|p| p.extension().is_some_and(|x| x == "txt"))
+    let txt = files_with(&out_dir, "txt")
+        .first()
         .map(|p| std::fs::read_to_string(p).unwrap())
         .unwrap_or_else(|| out.clone());
     assert!(txt.contains("Rust port: rust-segtab 0.1.0 at "), "{txt}");
+    // Each reproducer alone, as a porter replays it.
+    for j in &jsons {
+        let o = run(&[
+            "--port",
+            port.to_str().unwrap(),
+            "replay",
+            j.to_str().unwrap(),
+        ]);
+        let out = text(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{} agrees on replay: {out}",
+            j.display()
+        );
+        assert!(out.contains("DIVERGENCE in "), "{out}");
+    }
+    // certify stops at the campaign's divergence: seconds, not its budget.
+    let report = d.join("certify");
+    let o = run(&[
+        "--port",
+        port.to_str().unwrap(),
+        "certify",
+        "--config",
+        "ilp32-4k-2seg-shape",
+        "--seconds",
+        "320",
+        "--mutant-seconds",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("certify: DIVERGENT: "), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["verdict"], "divergent", "{r}");
+    assert_eq!(r["identity"]["port"]["package"], "rust-segtab", "{r}");
+    assert_eq!(r["identity"]["port"]["builtin"], false, "{r}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The same copy unmodified agrees with the C for the same 20 s campaign.
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn an_unmodified_copy_of_the_port_agrees() {
+    let d = scratch("copy");
+    let port = port_copy(&d, None);
+    let out_dir = d.join("out");
+    let o = run(&[
+        "--port",
+        port.to_str().unwrap(),
+        "campaign",
+        "--seconds",
+        "20",
+        "--config",
+        "all",
+        "--seed",
+        "1",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("no divergence"), "{out}");
+    assert!(
+        out.contains("rust-segtab 0.1.0 at rust-segtab"),
+        "the port is named: {out}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
