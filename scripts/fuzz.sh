@@ -4,6 +4,7 @@
 #   scripts/fuzz.sh                      # 600 s, all configurations, fork mode over $(nproc) cores
 #   scripts/fuzz.sh --seconds 3600 --config mips32-o32-4k
 #   scripts/fuzz.sh --keep-going         # collect findings instead of stopping at the first
+#   scripts/fuzz.sh --port ../my-port    # fuzz your own port crate instead of rust-segtab/
 #
 # It installs what is missing (cargo-fuzz; clang-19 when root and apt-get exist, otherwise it
 # prints what to install), then runs
@@ -26,6 +27,7 @@ TOOLCHAIN=""
 KEEP_GOING=0
 C_COVERAGE=1
 TARGET_DIR=""       # cargo's target dir; default fuzz/target
+PORT=""             # a port crate to fuzz instead of rust-segtab/ (docs/port-contract.md)
 EXTRA=()
 
 usage() {
@@ -43,6 +45,8 @@ Options:
   --toolchain T        nightly | stable (default: nightly if installed)
   --no-c-coverage      build the C without SanitizerCoverage (SEGTAB_FUZZ_C_COVERAGE=0)
   --target-dir DIR     cargo target dir (default fuzz/target)
+  --port DIR           fuzz the port crate at DIR instead of rust-segtab/ (as segtab-diff --port;
+                       a port lacking part of the contract exits 2 with one line per item)
   --keep-going         do not stop at the first crash/timeout/oom (-ignore_crashes=1 etc.)
   -- ARGS...           more libFuzzer flags, e.g. -- -max_len=2048 -dict=...
 EOF
@@ -66,6 +70,8 @@ while [ $# -gt 0 ]; do
         --toolchain=*) TOOLCHAIN=${1#*=}; shift ;;
         --target-dir) TARGET_DIR=$2; shift 2 ;;
         --target-dir=*) TARGET_DIR=${1#*=}; shift ;;
+        --port) PORT=$2; shift 2 ;;
+        --port=*) PORT=${1#*=}; shift ;;
         --no-c-coverage) C_COVERAGE=0; shift ;;
         --keep-going) KEEP_GOING=1; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -115,9 +121,34 @@ if [ "$C_COVERAGE" = 1 ] && [ -z "${SEGTAB_FUZZ_CC:-}" ] \
     fi
 fi
 
+# ---------------------------------------------------------------- the port
+# --port: the tool is built against the port first (its contract checked, one line per
+# missing item), then cargo fuzz builds a shadow of fuzz/ whose engine uses the port.
+FUZZ_DIR=()
+PORT_NAME=""
+if [ -n "$PORT" ]; then
+    [ -d "$PORT" ] || { say "--port $PORT: no such directory"; exit 2; }
+    PORT=$(cd "$PORT" && pwd)
+    say "building the tool against the port at $PORT (checks the contract)..."
+    set +e
+    info=$(cargo run -q --release -p segtab-diff -- --port "$PORT" fuzz-dir)
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || { say "the port at $PORT cannot be fuzzed (see above)"; exit 2; }
+    { read -r fdir; read -r pdir; read -r pman; } <<<"$info"
+    export SEGTAB_PORT_DIR="$pdir" SEGTAB_PORT_MANIFEST="$pman"
+    FUZZ_DIR=(--fuzz-dir "$fdir")
+    PORT_NAME=$(basename "$(dirname "$fdir")")
+    say "port: $PORT (fuzz package $fdir)"
+else
+    unset SEGTAB_PORT_DIR SEGTAB_PORT_MANIFEST || true
+fi
+
 # ---------------------------------------------------------------- campaign
 SEEDS="$ROOT/corpus/diff"
 ART="$ROOT/fuzz/artifacts/diff"
+# A port's findings are kept apart, named after it (package-sourcehash).
+[ -n "$PORT_NAME" ] && ART="$ROOT/fuzz/artifacts/diff-port-$PORT_NAME"
 if [ -n "$CONFIG" ]; then
     # A pinned run decodes bytes differently (no config byte): keep its corpus apart and
     # name its findings after the configuration.
@@ -152,7 +183,7 @@ LF=(
 [ "$SECS" != 0 ] && LF+=(-max_total_time="$SECS")
 LF+=("${EXTRA[@]}")
 
-CMD=(cargo "+$TOOLCHAIN" fuzz run -O -s "$SANITIZER")
+CMD=(cargo "+$TOOLCHAIN" fuzz run "${FUZZ_DIR[@]}" -O -s "$SANITIZER")
 if [ -n "$TARGET_DIR" ]; then
     case $TARGET_DIR in /*) ;; *) TARGET_DIR="$PWD/$TARGET_DIR" ;; esac
     CMD+=(--target-dir "$TARGET_DIR")
@@ -181,21 +212,23 @@ fi
 say "new findings of this run:"
 printf '    %s\n' $new >&2
 # Replay instructions only when there is something to replay.
+P=""
+[ -n "$PORT" ] && P="--port $PORT "
 if [ -n "$CONFIG" ]; then
     cat >&2 <<EOF
 Replay a finding (pinned: the file has no configuration byte, so name it):
-    cargo run --release -p segtab-diff -- replay --config $CONFIG <file>
+    cargo run --release -p segtab-diff -- ${P}replay --config $CONFIG <file>
 Re-run it under the fuzz build:
-    SEGTAB_FUZZ_CONFIG=$CONFIG cargo +$TOOLCHAIN fuzz run -O -s $SANITIZER diff <file>
+    SEGTAB_FUZZ_CONFIG=$CONFIG cargo +$TOOLCHAIN fuzz run ${FUZZ_DIR[*]} -O -s $SANITIZER diff <file>
 EOF
 else
     cat >&2 <<EOF
 Replay a finding (raw inputs are accepted; prints the divergence report):
-    cargo run --release -p segtab-diff -- replay <file>
+    cargo run --release -p segtab-diff -- ${P}replay <file>
 Re-run it under the fuzz build (same sanitizer; shows the panic or ASan report):
-    cargo +$TOOLCHAIN fuzz run -O -s $SANITIZER diff <file>
+    cargo +$TOOLCHAIN fuzz run ${FUZZ_DIR[*]} -O -s $SANITIZER diff <file>
 Shrink it:
-    cargo +$TOOLCHAIN fuzz tmin -O -s $SANITIZER diff <file>
+    cargo +$TOOLCHAIN fuzz tmin ${FUZZ_DIR[*]} -O -s $SANITIZER diff <file>
 EOF
 fi
 exit $rc

@@ -323,6 +323,64 @@ fn shadow_manifest(root: &Path, dir: &Path, package: &str) -> Result<String> {
     ))
 }
 
+/// The cargo-fuzz package to fuzz with (`scripts/fuzz.sh --port DIR` runs
+/// `cargo fuzz run --fuzz-dir` on it): the checkout's `fuzz/` for the
+/// built-in port; for a tool built with `--port`, a shadow of `fuzz/`
+/// beside the port's shadow manifest, its `diff` target the checkout's
+/// `fuzz/fuzz_targets/diff.rs`, its `segtab-diff` dependency the shadow
+/// engine (so the port replaces `rust-segtab/` there as in the tool), its
+/// other paths made absolute, and the checkout's `fuzz/Cargo.lock`. The
+/// build must see `SEGTAB_PORT_DIR` and `SEGTAB_PORT_MANIFEST` (printed by
+/// the `fuzz-dir` subcommand) so that the target's reports name the port.
+pub fn fuzz_dir(root: &Path) -> Result<PathBuf> {
+    let fuzz = root.join("fuzz");
+    let Some(manifest) = BUILT_PORT_MANIFEST else {
+        return Ok(fuzz);
+    };
+    let home = Path::new(manifest)
+        .parent()
+        .context("the port's shadow manifest has no directory")?;
+    let text = std::fs::read_to_string(fuzz.join("Cargo.toml"))
+        .with_context(|| format!("reading {}", fuzz.join("Cargo.toml").display()))?;
+    let mut out = String::from(
+        "# Written by segtab-diff --port fuzz-dir: fuzz/ built against the port's\n\
+         # shadow engine. Regenerated on every run; do not edit.\n",
+    );
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.starts_with("segtab-diff ") || t.starts_with("segtab-diff=") {
+            out.push_str(&format!(
+                "segtab-diff = {{ path = {} }}\n",
+                toml_str(&home.to_string_lossy())
+            ));
+        } else if let Some(i) = l.find("path = \"") {
+            let start = i + "path = \"".len();
+            let end = start
+                + l[start..]
+                    .find('"')
+                    .context("fuzz/Cargo.toml: a path without its closing quote")?;
+            let abs = std::fs::canonicalize(fuzz.join(&l[start..end]))
+                .with_context(|| format!("fuzz/Cargo.toml: {}", &l[start..end]))?;
+            let abs = abs.to_string_lossy().replace('\\', "\\\\");
+            out.push_str(&format!("{}{}{}\n", &l[..start], abs, &l[end..]));
+        } else {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    let dir = home.join("fuzz");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let target = dir.join("Cargo.toml");
+    if std::fs::read_to_string(&target).ok().as_deref() != Some(out.as_str()) {
+        std::fs::write(&target, out)?;
+    }
+    let lock = dir.join("Cargo.lock");
+    if !lock.exists() {
+        let _ = std::fs::copy(fuzz.join("Cargo.lock"), &lock);
+    }
+    Ok(dir)
+}
+
 /// The shadow manifest of the port at `dir` inside the checkout `root`
 /// (`target/port/<package>-<hash>/Cargo.toml`; the tool built against it
 /// is copied beside it).

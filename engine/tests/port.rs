@@ -314,3 +314,63 @@ fn an_unmodified_copy_of_the_port_agrees() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// `scripts/fuzz.sh --port DIR` fuzzes the port: the tool built against it
+/// prints a cargo-fuzz package whose engine depends on the port, not on
+/// rust-segtab/ (resolved by cargo metadata; the fuzz build itself needs
+/// nightly and minutes, and is run by hand: docs/port-contract.md).
+#[test]
+#[ignore = "builds the tool against a port (minutes the first time); .ci/run runs it"]
+fn the_fuzz_package_of_a_port_depends_on_the_port() {
+    let o = run(&["--port", "examples/port-template", "fuzz-dir"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let dir = Path::new(lines[0]);
+    assert!(dir.join("Cargo.toml").is_file(), "{out}");
+    assert!(lines[1].ends_with("examples/port-template"), "{out}");
+    assert!(lines[2].ends_with("Cargo.toml"), "{out}");
+    let meta = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        meta.status.success(),
+        "{}",
+        String::from_utf8_lossy(&meta.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let names: Vec<&str> = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(names.contains(&"port-template"), "{names:?}");
+    assert!(names.contains(&"segtab-diff-fuzz"), "{names:?}");
+    // The template re-exports rust-segtab/, so both are there; the engine's
+    // dependency must be the port.
+    let engine = v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "segtab-diff")
+        .unwrap();
+    let dep = engine["dependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rename"] == "rust-segtab" || d["name"] == "port-template")
+        .expect("the engine depends on the port");
+    assert_eq!(dep["name"], "port-template", "{dep}");
+    // Without --port: the checkout's fuzz/.
+    let o = run(&["fuzz-dir"]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        out.lines().next(),
+        Some(root().join("fuzz").to_str().unwrap()),
+        "{out}"
+    );
+}

@@ -220,6 +220,11 @@ enum Cmd {
     },
     /// List the machine configurations and the C file they were built from.
     Configs,
+    /// (scripts/fuzz.sh --port) print the cargo-fuzz package to build, then
+    /// the SEGTAB_PORT_DIR and SEGTAB_PORT_MANIFEST its build must see, one
+    /// per line (empty for the built-in port).
+    #[command(hide = true)]
+    FuzzDir,
     /// (certify, in a mutant-schema build) judge one mutant: select it, run
     /// the seed corpus then random sequences until the first divergence or
     /// the budget. Exit 1: caught; 0: survived.
@@ -452,6 +457,21 @@ fn main() -> ExitCode {
             seed,
         } => select(&config)
             .and_then(|c| segtab_diff::certify::judge::child(mutant, &c, seconds, seed)),
+        Cmd::FuzzDir => {
+            let root = std::env::current_dir()
+                .ok()
+                .and_then(|d| segtab_diff::corpus::repository(&d))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("fuzz-dir needs a segtab-diff checkout: run it inside one")
+                });
+            root.and_then(|root| segtab_diff::port::fuzz_dir(&root))
+                .map(|dir| {
+                    println!("{}", dir.display());
+                    println!("{}", segtab_diff::port::BUILT_PORT_DIR.unwrap_or(""));
+                    println!("{}", segtab_diff::port::BUILT_PORT_MANIFEST.unwrap_or(""));
+                    0
+                })
+        }
         Cmd::Configs => {
             for c in c_reference::CONFIGS {
                 println!("{:<20} {}", c.name, c.summary);
