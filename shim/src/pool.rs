@@ -125,6 +125,24 @@ impl PoolMap {
             .then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
     }
 
+    /// Whether `a` and `b` (non-zero words of this pool's side and of
+    /// `other`'s) lie at the same distance from their pools' bases: the
+    /// same pointer, or the same value made from a stale pointer by
+    /// arithmetic both sides did alike. The C's quirks leave pointers where
+    /// PTEs are read (a released segtab's slots reach a PTE page through
+    /// the PTP cache, which does not zero), and a callback that ORs a bit
+    /// into every PTE turns them into words that point nowhere but still
+    /// differ only by where the two pools were mapped (found by certify on
+    /// mips64-n64-16k: `0x0200_0000_7e00_c000` against
+    /// `0x0200_0000_7a00_c000`, pools at `0x7c00_0000` and `0x7800_0000`).
+    /// What this cannot tell apart: two values that differ by exactly the
+    /// pools' distance (a multiple of 64 MiB, or of 4 GiB above 4 GiB) for
+    /// another reason.
+    #[inline]
+    pub fn same_offset(&self, a: u64, other: &PoolMap, b: u64) -> bool {
+        a != 0 && b != 0 && a.wrapping_sub(self.base) == b.wrapping_sub(other.base)
+    }
+
     /// Whether `a` (an address in this pool) and `b` (in `other`, whose
     /// frames have the same size) point at the same frame and offset:
     /// [`Self::locate`] of both, equal, without the division into frame and
