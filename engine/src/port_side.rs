@@ -428,6 +428,17 @@ impl<M: Machine> PteWindow for RefWindow<'_, M> {
             p.write(M::Pte::from_u64(v));
         }
     }
+    fn host_word(&self, i: u32) -> u64 {
+        match self.entry(i) {
+            // SAFETY: the entry lies in a PTE page, a whole pool page, which
+            // is 8-aligned: the aligned 8 bytes around it are in that page.
+            Some(p) => unsafe { ((p.as_ptr() as usize & !7) as *const u64).read() },
+            None => 0,
+        }
+    }
+    fn host_word_index(&self, i: u32) -> u64 {
+        (self.pte.as_ptr().wrapping_add(i as usize) as usize / 8) as u64
+    }
 }
 
 fn pmap_addrs<M: Machine>(pmaps: &[RwLock<Pmap<M>>]) -> [usize; NPMAPS as usize] {

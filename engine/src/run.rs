@@ -315,6 +315,9 @@ impl Pair {
 
     fn step_with(&mut self, a: &Action, pass: Pass) -> (StepEnd, Vec<FieldDiff>) {
         use std::sync::atomic::Ordering::Relaxed;
+        // What the harness's callbacks treat as a pool address
+        // (callbacks::leave_alone): this pair's two pools.
+        shim::pool::set_compared_pools(&self.c.pool().map(), &self.r.pool().map());
         progress::BEGUN.fetch_add(1, Relaxed);
         let r = self.step_inner(a, pass);
         progress::ENDED.fetch_add(1, Relaxed);

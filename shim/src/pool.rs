@@ -32,6 +32,7 @@
 use crate::bindings::vm_page;
 use crate::placement::{self, Mapping};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Something that happened in the pool, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,24 +126,6 @@ impl PoolMap {
             .then(|| (pfn as u32, (off & ((1 << self.page_shift) - 1)) as u32))
     }
 
-    /// Whether `a` and `b` (non-zero words of this pool's side and of
-    /// `other`'s) lie at the same distance from their pools' bases: the
-    /// same pointer, or the same value made from a stale pointer by
-    /// arithmetic both sides did alike. The C's quirks leave pointers where
-    /// PTEs are read (a released segtab's slots reach a PTE page through
-    /// the PTP cache, which does not zero), and a callback that ORs a bit
-    /// into every PTE turns them into words that point nowhere but still
-    /// differ only by where the two pools were mapped (found by certify on
-    /// mips64-n64-16k: `0x0200_0000_7e00_c000` against
-    /// `0x0200_0000_7a00_c000`, pools at `0x7c00_0000` and `0x7800_0000`).
-    /// What this cannot tell apart: two values that differ by exactly the
-    /// pools' distance (a multiple of 64 MiB, or of 4 GiB above 4 GiB) for
-    /// another reason.
-    #[inline]
-    pub fn same_offset(&self, a: u64, other: &PoolMap, b: u64) -> bool {
-        a != 0 && b != 0 && a.wrapping_sub(self.base) == b.wrapping_sub(other.base)
-    }
-
     /// Whether `a` (an address in this pool) and `b` (in `other`, whose
     /// frames have the same size) point at the same frame and offset:
     /// [`Self::locate`] of both, equal, without the division into frame and
@@ -154,6 +137,38 @@ impl PoolMap {
             && oa < (self.capacity as u64) << self.page_shift
             && ob < (other.capacity as u64) << other.page_shift
     }
+}
+
+/// The two pools a pair of sides is being compared over (the C's and the
+/// port's), as `[lo, hi)` address ranges: set by the engine before each
+/// step ([`set_compared_pools`]), read by the harness's callbacks
+/// ([`in_compared_pools`]). Atomics, so that CPU threads (where coroutines
+/// are not available) read what the stepping thread set.
+static COMPARED: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
+/// Declare the pools of the two sides about to run a step.
+pub fn set_compared_pools(a: &PoolMap, b: &PoolMap) {
+    for (k, m) in [a, b].into_iter().enumerate() {
+        let hi = m.base + ((m.capacity as u64) << m.page_shift);
+        COMPARED[2 * k].store(m.base, Ordering::Relaxed);
+        COMPARED[2 * k + 1].store(hi, Ordering::Relaxed);
+    }
+}
+
+/// Whether `w` is an address inside either pool of the pair being compared.
+/// The same answer on both sides for the same word: what a callback decides
+/// with it, it decides alike for the C and the port.
+pub fn in_compared_pools(w: u64) -> bool {
+    (0..2).any(|k| {
+        let lo = COMPARED[2 * k].load(Ordering::Relaxed);
+        let hi = COMPARED[2 * k + 1].load(Ordering::Relaxed);
+        lo <= w && w < hi
+    })
 }
 
 /// The byte a free frame is filled with: `0xa5a5...` is neither zero (an
