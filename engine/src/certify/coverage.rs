@@ -37,8 +37,15 @@ pub fn host() -> Result<String> {
 /// rebuild when the source changes.
 pub fn build(root: &Path, c_source: &Path, log: &Path) -> Result<CovBuild> {
     let out = root.join("target/certify");
-    let target = out.join("cov");
-    let data = out.join("cov-data");
+    // One build and one set of notes per port: the builds of two ports
+    // (or of a port and rust-segtab/) each keep their own cached C objects,
+    // so in a shared directory the notes of the one built last would not
+    // match the data the other's binary writes (gcov: stamp mismatch).
+    let port = crate::port::external()
+        .map(|p| format!("-{}-{}", p.package, &p.sources_sha256[..16]))
+        .unwrap_or_default();
+    let target = out.join(format!("cov{port}"));
+    let data = out.join(format!("cov-data{port}"));
     std::fs::create_dir_all(&data)?;
     let gcc = std::env::var("SEGTAB_COV_GCC").unwrap_or_else(|_| "gcc".into());
     let wrap = out.join("cc-wrap");
