@@ -253,6 +253,22 @@ fn toml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A manifest line `... path = "REL" ...` of the manifest in `dir` (named
+/// `what` in errors) with REL made absolute, for a shadow manifest that
+/// lies elsewhere.
+fn absolute_path(l: &str, dir: &Path, what: &str) -> Result<String> {
+    let i = l.find("path = \"").context("no path")?;
+    let start = i + "path = \"".len();
+    let end = start
+        + l[start..]
+            .find('"')
+            .with_context(|| format!("{what}: a path without its closing quote"))?;
+    let abs = std::fs::canonicalize(dir.join(&l[start..end]))
+        .with_context(|| format!("{what}: {}", &l[start..end]))?;
+    let abs = abs.to_string_lossy().replace('\\', "\\\\");
+    Ok(format!("{}{}{}", &l[..start], abs, &l[end..]))
+}
+
 /// The shadow manifest: package `segtab-diff` from the engine's sources at
 /// `root/engine`, its `[dependencies]` with paths made absolute, and
 /// `rust-segtab` pointing at the port `dir` (package `package`).
@@ -277,16 +293,8 @@ fn shadow_manifest(root: &Path, dir: &Path, package: &str) -> Result<String> {
                 toml_str(&dir.to_string_lossy()),
                 toml_str(package)
             ));
-        } else if let Some(i) = l.find("path = \"") {
-            let start = i + "path = \"".len();
-            let end = start
-                + l[start..]
-                    .find('"')
-                    .context("engine/Cargo.toml: a path without its closing quote")?;
-            let abs = std::fs::canonicalize(engine.join(&l[start..end]))
-                .with_context(|| format!("engine/Cargo.toml: {}", &l[start..end]))?;
-            let abs = abs.to_string_lossy().replace('\\', "\\\\");
-            deps.push(format!("{}{}{}", &l[..start], abs, &l[end..]));
+        } else if l.contains("path = \"") {
+            deps.push(absolute_path(l, &engine, "engine/Cargo.toml")?);
         } else {
             deps.push(l.to_string());
         }
@@ -353,16 +361,9 @@ pub fn fuzz_dir(root: &Path) -> Result<PathBuf> {
                 "segtab-diff = {{ path = {} }}\n",
                 toml_str(&home.to_string_lossy())
             ));
-        } else if let Some(i) = l.find("path = \"") {
-            let start = i + "path = \"".len();
-            let end = start
-                + l[start..]
-                    .find('"')
-                    .context("fuzz/Cargo.toml: a path without its closing quote")?;
-            let abs = std::fs::canonicalize(fuzz.join(&l[start..end]))
-                .with_context(|| format!("fuzz/Cargo.toml: {}", &l[start..end]))?;
-            let abs = abs.to_string_lossy().replace('\\', "\\\\");
-            out.push_str(&format!("{}{}{}\n", &l[..start], abs, &l[end..]));
+        } else if l.contains("path = \"") {
+            out.push_str(&absolute_path(l, &fuzz, "fuzz/Cargo.toml")?);
+            out.push('\n');
         } else {
             out.push_str(l);
             out.push('\n');

@@ -184,6 +184,24 @@ fn port_copy(dir: &Path, patch: Option<&str>) -> PathBuf {
     port
 }
 
+/// The campaign: 20 s over every configuration, seed 1, against
+/// the port at `port`, findings to `out`.
+fn campaign_20s(port: &Path, out: &Path) -> Output {
+    run(&[
+        "--port",
+        port.to_str().unwrap(),
+        "campaign",
+        "--seconds",
+        "20",
+        "--config",
+        "all",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// The files of a directory with the given extension.
 fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -205,19 +223,7 @@ fn a_planted_bug_in_a_port_is_found_and_the_port_named() {
     let d = scratch("planted");
     let port = port_copy(&d, Some("mutants/port/carving-past-the-page.patch"));
     let out_dir = d.join("out");
-    let o = run(&[
-        "--port",
-        port.to_str().unwrap(),
-        "campaign",
-        "--seconds",
-        "20",
-        "--config",
-        "all",
-        "--seed",
-        "1",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let o = campaign_20s(&port, &out_dir);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(!out.contains("warning"), "{out}");
@@ -292,19 +298,7 @@ fn an_unmodified_copy_of_the_port_agrees() {
     let d = scratch("copy");
     let port = port_copy(&d, None);
     let out_dir = d.join("out");
-    let o = run(&[
-        "--port",
-        port.to_str().unwrap(),
-        "campaign",
-        "--seconds",
-        "20",
-        "--config",
-        "all",
-        "--seed",
-        "1",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let o = campaign_20s(&port, &out_dir);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     assert!(out.contains("no divergence"), "{out}");
