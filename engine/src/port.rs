@@ -61,6 +61,17 @@ pub struct PortId {
 }
 
 impl PortId {
+    /// `<package>-<16 hex of the sources hash>`: the name of what is built
+    /// for this port alone (its shadow under `target/port/`, its
+    /// `--c-source` and certify coverage builds).
+    pub fn tag(&self) -> String {
+        format!(
+            "{}-{}",
+            self.package,
+            &self.sources_sha256[..self.sources_sha256.len().min(16)]
+        )
+    }
+
     /// One line: `my-port 0.2.0 at ../my-port (sources sha256 0123abcd…, git 4567ef01, dirty)`.
     pub fn line(&self) -> String {
         let git = match &self.git_commit {
@@ -398,11 +409,7 @@ pub struct Shadow {
 pub fn prepare(root: &Path, dir: &Path) -> Result<Shadow> {
     let id = describe(dir)?;
     let dir = std::fs::canonicalize(dir)?;
-    let home = root.join("target").join("port").join(format!(
-        "{}-{}",
-        id.package,
-        &id.sources_sha256[..16]
-    ));
+    let home = root.join("target").join("port").join(id.tag());
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
     let manifest = home.join("Cargo.toml");
     let text = shadow_manifest(root, &dir, &id.package)?;

@@ -171,7 +171,7 @@ pub fn build(source: &Path) -> Result<PathBuf> {
     // A tool built with --port builds this C against the same port: one
     // directory per (C, port), or two ports would share one binary.
     let port = crate::port::external()
-        .map(|p| format!("-{}-{}", p.package, &p.sources_sha256[..16]))
+        .map(|p| format!("-{}", p.tag()))
         .unwrap_or_default();
     let target = root
         .join("target")

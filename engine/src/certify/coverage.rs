@@ -42,7 +42,7 @@ pub fn build(root: &Path, c_source: &Path, log: &Path) -> Result<CovBuild> {
     // so in a shared directory the notes of the one built last would not
     // match the data the other's binary writes (gcov: stamp mismatch).
     let port = crate::port::external()
-        .map(|p| format!("-{}-{}", p.package, &p.sources_sha256[..16]))
+        .map(|p| format!("-{}", p.tag()))
         .unwrap_or_default();
     let target = out.join(format!("cov{port}"));
     let data = out.join(format!("cov-data{port}"));
