@@ -17,6 +17,16 @@ fn at_once(a: Action, b: Action, schedule: u64) -> Action {
 /// Two CPUs reserve the same VA under every schedule of their first eight
 /// decisions: the sides agree at every step, and some schedules make a CPU
 /// lose the race (a page allocated and given back, C lines 554-570).
+/// The pair back to a fresh world with `pmaps` created, each create
+/// compared and agreeing.
+fn fresh_with_pmaps(pair: &mut Pair, pmaps: impl IntoIterator<Item = u32>) {
+    pair.reset();
+    for pmap in pmaps {
+        let (_, d) = pair.step(&Action::Create { pmap, minaddr: 0 }, true);
+        assert!(d.is_empty(), "{}: {d:?}", pair.config.name);
+    }
+}
+
 #[test]
 fn same_va_races_agree_under_every_schedule() {
     for c in mp_configs() {
@@ -24,15 +34,7 @@ fn same_va_races_agree_under_every_schedule() {
         let va = 3 << c.segshift | 5 << c.pgshift;
         let mut lost = 0;
         for schedule in 0..256u64 {
-            pair.reset();
-            let (_, d) = pair.step(
-                &Action::Create {
-                    pmap: 1,
-                    minaddr: 0,
-                },
-                true,
-            );
-            assert!(d.is_empty(), "{}: {d:?}", c.name);
+            fresh_with_pmaps(&mut pair, [1]);
             let reserve = Action::Reserve {
                 pmap: 1,
                 va,
@@ -164,15 +166,7 @@ fn three_and_four_cpus_race_and_agree() {
             let mut lost_on_extra = 0;
             let mut reached = [false; 4];
             for schedule in 0..256u64 {
-                pair.reset();
-                let (_, d) = pair.step(
-                    &Action::Create {
-                        pmap: 1,
-                        minaddr: 0,
-                    },
-                    true,
-                );
-                assert!(d.is_empty(), "{}: {d:?}", c.name);
+                fresh_with_pmaps(&mut pair, [1]);
                 let reserve = Action::Reserve {
                     pmap: 1,
                     va,
@@ -263,17 +257,7 @@ fn a_panic_abandons_every_other_cpu() {
     let va = 7 << c.segshift;
     let reserve = |pmap| Action::Reserve { pmap, va, flags: 0 };
     for schedule in 0..64u64 {
-        pair.reset();
-        for p in 1..=3 {
-            let (_, d) = pair.step(
-                &Action::Create {
-                    pmap: p,
-                    minaddr: 0,
-                },
-                true,
-            );
-            assert!(d.is_empty(), "{d:?}");
-        }
+        fresh_with_pmaps(&mut pair, 1..=3);
         pair.step(&Action::Limit { headroom: 0 }, true);
         let cpus = vec![vec![reserve(1)], vec![reserve(2)], vec![reserve(3)]];
         let mut t = StepTrace::default();
